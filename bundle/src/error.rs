@@ -1,0 +1,41 @@
+//! Errors raised while reading or publishing a bundle.
+
+use std::path::PathBuf;
+
+/// What went wrong with a bundle, with the path involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// A file or directory of the bundle store could not be read or written.
+    #[error("bundle I/O on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A manifest exists but is not valid JSON of the expected shape.
+    #[error("invalid manifest {path}: {source}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+    /// The store has no published bundle yet.
+    #[error("no bundle has been published in {0}")]
+    NoBundle(PathBuf),
+    /// A version name that cannot be a directory name of the store.
+    #[error("invalid bundle version {0:?}: use letters, digits, '-', '_' and '.'")]
+    InvalidVersion(String),
+    /// A version was asked for that is already published; bundles are immutable.
+    #[error("bundle version {0} already exists")]
+    VersionExists(String),
+}
+
+impl BundleError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}

@@ -1,0 +1,166 @@
+//! The bundle manifest: what a bundle holds and how it was made.
+//!
+//! A server decides from the manifest alone whether it can use a bundle
+//! (format version, feature list) and what to report about it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the bundle layout written by this crate.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// File name of the manifest inside a bundle directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Contents of `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version ([`FORMAT_VERSION`] when written by this crate).
+    pub format_version: u32,
+    /// Bundle version, also its directory name.
+    pub version: String,
+    /// Creation time, RFC 3339, UTC.
+    pub created: String,
+    /// SHA-256 of the canonical job table the bundle was trained from.
+    pub input_fingerprint: String,
+    /// SHA-256 over the feature SQL files (names and contents, in order).
+    pub sql_sha256: String,
+    /// What the models predict, e.g. `log1p(run_time_s)`.
+    pub target: String,
+    /// Model inputs, in the column order the models expect.
+    pub features: Vec<FeatureSpec>,
+    /// Quantile models, one file each.
+    pub models: Vec<QuantileModel>,
+    /// Calibration applied to the p10–p90 interval.
+    pub interval: IntervalCalibration,
+    /// File mapping each categorical feature's values to model codes.
+    pub categories_file: String,
+    /// Parquet file of per-entity history as of the end of the training data.
+    pub history_file: String,
+    /// What the models were trained on.
+    pub training: TrainingSummary,
+    /// Held-out quality, when the bundle was made by an evaluation run.
+    pub evaluation: Option<EvaluationSummary>,
+    /// Gain importance per feature, summed over the p50 model's trees.
+    pub feature_importance: BTreeMap<String, f64>,
+    /// The model parameters used, as given to the learner.
+    pub params: BTreeMap<String, String>,
+}
+
+/// One model input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// Column name in the feature table.
+    pub name: String,
+    /// How the model treats it.
+    pub kind: FeatureKind,
+}
+
+/// How a model treats a feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A number; null is "missing".
+    Numeric,
+    /// A string mapped to an integer code by the bundle's category file.
+    Categorical,
+}
+
+/// One quantile model of the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantileModel {
+    /// The quantile it predicts, e.g. 0.5.
+    pub quantile: f64,
+    /// Model file name inside the bundle.
+    pub file: String,
+    /// Boosting rounds kept after early stopping.
+    pub best_iteration: u32,
+}
+
+/// Conformal widening of the p10–p90 interval, fitted on the validation slice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalCalibration {
+    /// The coverage the interval aims at (0.8 for p10–p90).
+    pub nominal_coverage: f64,
+    /// Amount subtracted from the p10 and added to the p90, in target (log) units.
+    /// Negative values narrow an interval that was too wide.
+    pub margin: f64,
+    /// Coverage on the validation slice before calibration.
+    pub raw_validation_coverage: f64,
+}
+
+/// What the models were trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// Rows used to fit the trees.
+    pub rows: u64,
+    /// Rows of the temporal validation slice (early stopping, calibration).
+    pub validation_rows: u64,
+    /// Job states eligible for training.
+    pub states: Vec<String>,
+    /// First submit time of the training rows, epoch seconds (cluster clock).
+    pub first_submit_s: i64,
+    /// Last submit time of the training rows.
+    pub last_submit_s: i64,
+    /// Last end time in the history the bundle's state was built from.
+    pub history_until_s: i64,
+}
+
+/// Held-out quality of the model and of the baselines on the same jobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationSummary {
+    /// How train and test were split, e.g. `holdout test_frac=0.2`.
+    pub protocol: String,
+    /// Number of test jobs.
+    pub n_test: u64,
+    /// The model's quality.
+    pub model: QualityMetrics,
+    /// Baselines by name (`user_request`, `last2`).
+    pub baselines: BTreeMap<String, QualityMetrics>,
+}
+
+/// Error measures of a point prediction (and its interval) against actual runtimes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct QualityMetrics {
+    /// Mean absolute error, hours.
+    pub mae_h: f64,
+    /// Median absolute error, minutes.
+    pub medae_min: f64,
+    /// Root mean squared error, hours.
+    pub rmse_h: f64,
+    /// Coefficient of determination on seconds.
+    pub r2: f64,
+    /// Share with 0.5 ≤ max(pred,1)/max(actual,1) ≤ 2.
+    pub within_2x: f64,
+    /// Share with |pred − actual| ≤ 10 minutes.
+    pub within_10min: f64,
+    /// Share predicted below the actual runtime.
+    pub under_rate: f64,
+    /// Share of actual runtimes inside the predicted p10–p90 interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_p10_p90: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_is_omitted_when_absent() {
+        let m = QualityMetrics {
+            mae_h: 1.0,
+            medae_min: 2.0,
+            rmse_h: 3.0,
+            r2: 0.5,
+            within_2x: 0.6,
+            within_10min: 0.2,
+            under_rate: 0.4,
+            coverage_p10_p90: None,
+        };
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(!json.contains("coverage"), "{json}");
+        let back: QualityMetrics = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+    }
+}

@@ -1,0 +1,123 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Predict HPC job runtimes at submit time: ingest job records, build
+/// features, train, evaluate and publish model bundles.
+#[derive(Debug, Parser)]
+#[command(name = "rtp", version)]
+pub struct Cli {
+    /// Configuration file laid over the built-in defaults (configs/pipeline.toml).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Log progress (RTP_LOG overrides, e.g. RTP_LOG=debug).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read job records (Eagle CSV/Parquet, SWF, sacct) into a canonical job table.
+    Ingest {
+        /// Input files.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Input format: auto, eagle, swf or sacct.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// Output Parquet file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Fail on the first bad row instead of quarantining it.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Build the feature table from a job table with the SQL in sql/.
+    Features {
+        /// Canonical job table (a Parquet file or a directory of them).
+        #[arg(long)]
+        jobs: PathBuf,
+        /// Output feature table (Parquet); the history state is written beside it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train on every eligible job of a feature table and publish a bundle.
+    Train {
+        /// Feature table written by `rtp features`.
+        #[arg(long)]
+        features: PathBuf,
+        /// Bundle store directory.
+        #[arg(long)]
+        bundle_dir: PathBuf,
+        /// Eligible states: "any" or a comma-separated list (default from config).
+        #[arg(long)]
+        states: Option<String>,
+    },
+    /// Ingest, build features, train and evaluate against baselines in one go.
+    Evaluate {
+        /// Input files.
+        #[arg(long = "input", required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        /// Input format: auto, eagle, swf or sacct.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// Share of eligible jobs (the last submitted) used as the test set.
+        #[arg(long)]
+        test_frac: Option<f64>,
+        /// Rolling protocol: training window (e.g. 100d).
+        #[arg(long, requires = "rolling_step")]
+        rolling_window: Option<String>,
+        /// Rolling protocol: test step (e.g. 7d).
+        #[arg(long, requires = "rolling_window")]
+        rolling_step: Option<String>,
+        /// Write the metrics as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Directory for intermediate tables (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
+    /// Write a synthetic Eagle-shaped job trace.
+    Generate {
+        /// Rows to write.
+        #[arg(long)]
+        rows: u64,
+        /// Seed; the same seed gives the same file.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Output Parquet file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the whole chain as configured: ingest, features, evaluate, train, publish.
+    Run,
+    /// Measure the pipeline.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// Per-stage wall time, rows/s and peak RSS of the whole chain on generated data.
+    Pipeline {
+        /// Rows to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Directory for the data (default: a temporary directory).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
+}

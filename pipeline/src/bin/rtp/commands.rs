@@ -1,0 +1,211 @@
+//! Dispatch of the subcommands onto the library.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use rtp_bundle::BundleStore;
+use rtp_pipeline::chain::{self, Prepared};
+use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
+use rtp_pipeline::evaluate::{Protocol, parse_span, render_table};
+use rtp_pipeline::features::{build_features, history_path_for};
+use rtp_pipeline::frame::FeatureFrame;
+use rtp_pipeline::generate::{GenerateOptions, generate};
+use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, InputFormat, ingest};
+use rtp_pipeline::publish::{BundleSources, fingerprint, publish};
+use rtp_pipeline::stages::render_stage_table;
+use rtp_pipeline::train::train;
+
+use crate::args::{BenchTarget, Cli, Command};
+use crate::progress::with_spinner;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let config = match &cli.config {
+        Some(path) => PipelineConfig::load(path)?,
+        None => PipelineConfig::default_config()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Ingest {
+            inputs,
+            format,
+            out,
+            strict,
+        } => {
+            let options = IngestOptions {
+                format: parse_format(&format)?,
+                strict,
+                batch_rows: DEFAULT_BATCH_ROWS,
+            };
+            let summary = with_spinner("ingesting", || ingest(&inputs, &out, &options))?;
+            for f in &summary.files {
+                println!(
+                    "{}: {} jobs kept, {} rows quarantined, {} non-job lines skipped ({})",
+                    f.path.display(),
+                    f.kept,
+                    f.quarantined,
+                    f.skipped,
+                    f.format
+                );
+            }
+            println!("wrote {} jobs to {}", summary.kept(), out.display());
+            if let Some(q) = &summary.quarantine {
+                println!("quarantined {} rows to {}", summary.quarantined(), q.display());
+            }
+        }
+        Command::Features { jobs, out } => {
+            let tables = with_spinner("building features", || {
+                runtime.block_on(build_features(&jobs, &out, &config.features))
+            })?;
+            println!(
+                "wrote {} feature rows to {} and history state to {}",
+                tables.rows,
+                tables.features.display(),
+                tables.history_state.display()
+            );
+        }
+        Command::Train {
+            features,
+            bundle_dir,
+            states,
+        } => {
+            let states = match states {
+                Some(s) => StateFilter::parse(&s)?,
+                None => config.train.states.clone(),
+            };
+            let dir = with_spinner("training", || train_from_features(&features, &bundle_dir, &states, &config))?;
+            println!("published bundle {}", dir.display());
+        }
+        Command::Evaluate {
+            inputs,
+            format,
+            test_frac,
+            rolling_window,
+            rolling_step,
+            json,
+            work_dir,
+        } => {
+            let protocol = match (rolling_window, rolling_step) {
+                (Some(w), Some(s)) => Protocol::Rolling {
+                    window_s: parse_span(&w)?,
+                    step_s: parse_span(&s)?,
+                },
+                _ => Protocol::Holdout {
+                    test_frac: test_frac.unwrap_or(config.test_frac),
+                },
+            };
+            let scratch = tempfile::tempdir().context("creating a work directory")?;
+            let work_dir = work_dir.unwrap_or_else(|| scratch.path().to_owned());
+            let format = parse_format(&format)?;
+            let mut stages = Vec::new();
+            let prepared = with_spinner("ingesting and building features", || {
+                runtime.block_on(chain::prepare(&inputs, format, &work_dir, &config, &mut stages))
+            })?;
+            report_ingest(&prepared);
+            let states = config.train.states_for(prepared.format).clone();
+            let evaluation = with_spinner("training and evaluating", || {
+                chain::evaluate_stage(&prepared, &states, protocol, &config, &mut stages)
+            })?;
+            print!("{}", render_table(&evaluation.summary));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&evaluation.summary)?;
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                println!("metrics written to {}", path.display());
+            }
+        }
+        Command::Generate { rows, seed, out } => {
+            let written = with_spinner("generating", || {
+                generate(
+                    &out,
+                    &GenerateOptions {
+                        rows,
+                        seed,
+                        batch_rows: DEFAULT_BATCH_ROWS,
+                    },
+                )
+            })?;
+            println!("wrote {written} synthetic Eagle jobs to {}", out.display());
+        }
+        Command::Run => {
+            let report = with_spinner("running the pipeline", || runtime.block_on(chain::run(&config)))?;
+            println!(
+                "ingested {} jobs ({} quarantined)",
+                report.ingest.kept(),
+                report.ingest.quarantined()
+            );
+            print!("{}", render_table(&report.evaluation));
+            print!("{}", render_stage_table(&report.stages));
+            if let Some(dir) = report.bundle {
+                println!("published bundle {}", dir.display());
+            }
+        }
+        Command::Bench {
+            target: BenchTarget::Pipeline { rows, seed, work_dir },
+        } => {
+            let scratch = tempfile::tempdir().context("creating a work directory")?;
+            let work_dir = work_dir.unwrap_or_else(|| scratch.path().to_owned());
+            let mut bench_config = config.clone();
+            bench_config.run.input = RunInput::Generate { rows, seed };
+            bench_config.run.format = InputFormat::Eagle;
+            bench_config.run.bundle_dir = work_dir.join("bundles");
+            bench_config.run.work_dir = work_dir;
+            let report = runtime.block_on(chain::run(&bench_config))?;
+            println!("rtp bench pipeline --rows {rows} (seed {seed})");
+            print!("{}", render_stage_table(&report.stages));
+            print!("{}", render_table(&report.evaluation));
+        }
+    }
+    Ok(())
+}
+
+fn parse_format(text: &str) -> Result<InputFormat> {
+    text.parse::<InputFormat>().map_err(anyhow::Error::msg)
+}
+
+fn report_ingest(prepared: &Prepared) {
+    let summary = &prepared.ingest;
+    println!(
+        "ingested {} jobs ({} rows quarantined{})",
+        summary.kept(),
+        summary.quarantined(),
+        summary
+            .quarantine
+            .as_ref()
+            .map(|q| format!(" to {}", q.display()))
+            .unwrap_or_default()
+    );
+}
+
+fn train_from_features(
+    features: &Path,
+    bundle_dir: &Path,
+    states: &StateFilter,
+    config: &PipelineConfig,
+) -> Result<PathBuf> {
+    let history = history_path_for(features);
+    if !history.is_file() {
+        bail!(
+            "{} not found: train needs the history state `rtp features` writes beside the feature table",
+            history.display()
+        );
+    }
+    let frame = FeatureFrame::read(features)?;
+    let rows = rtp_pipeline::evaluate::eligible_rows(&frame, states);
+    let model = train(&frame, &rows, &config.train)?;
+    let sql = rtp_pipeline::features::load_sql_files(&config.features.sql_dir)?;
+    Ok(publish(
+        &BundleStore::new(bundle_dir),
+        BundleSources {
+            model: &model,
+            history_state: &history,
+            input_fingerprint: fingerprint(features)?,
+            sql_sha256: rtp_pipeline::features::sql_fingerprint(&sql),
+            states,
+            history_until_s: frame.last_end_s(),
+            evaluation: None,
+        },
+    )?)
+}

@@ -1,0 +1,184 @@
+//! The whole chain, as `rtp evaluate`, `rtp run` and `rtp bench pipeline`
+//! run it: (generate →) ingest → features → load → evaluate → train → publish,
+//! with wall time and peak memory recorded per stage.
+
+use std::path::{Path, PathBuf};
+
+use rtp_bundle::BundleStore;
+use rtp_bundle::manifest::EvaluationSummary;
+
+use crate::config::{PipelineConfig, RunInput, StateFilter};
+use crate::error::{PipelineError, Result};
+use crate::evaluate::{Evaluation, Protocol, eligible_rows, evaluate};
+use crate::features::{FeatureTables, build_features};
+use crate::frame::FeatureFrame;
+use crate::generate::{GenerateOptions, generate};
+use crate::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, IngestSummary, InputFormat, ingest};
+use crate::publish::{BundleSources, fingerprint, publish};
+use crate::stages::{self, StageReport};
+use crate::train::train;
+
+/// Job records ingested and turned into features, loaded for modelling.
+#[derive(Debug)]
+pub struct Prepared {
+    /// What ingest did.
+    pub ingest: IngestSummary,
+    /// The feature tables written.
+    pub features: FeatureTables,
+    /// The feature table in memory.
+    pub frame: FeatureFrame,
+    /// The input format (Eagle when inputs were mixed).
+    pub format: InputFormat,
+}
+
+/// What a full run produced.
+#[derive(Debug)]
+pub struct ChainReport {
+    /// What ingest did.
+    pub ingest: IngestSummary,
+    /// Held-out quality.
+    pub evaluation: EvaluationSummary,
+    /// The published bundle, if one was published.
+    pub bundle: Option<PathBuf>,
+    /// Per-stage measurements.
+    pub stages: Vec<StageReport>,
+}
+
+/// Ingests `inputs` into `work_dir/jobs.parquet`, builds
+/// `work_dir/features.parquet` and loads it.
+pub async fn prepare(
+    inputs: &[PathBuf],
+    format: InputFormat,
+    work_dir: &Path,
+    config: &PipelineConfig,
+    stages_out: &mut Vec<StageReport>,
+) -> Result<Prepared> {
+    std::fs::create_dir_all(work_dir).map_err(PipelineError::io(work_dir))?;
+    let stage = stages::start("ingest");
+    let jobs = work_dir.join("jobs.parquet");
+    let summary = ingest(
+        inputs,
+        &jobs,
+        &IngestOptions {
+            format,
+            strict: false,
+            batch_rows: DEFAULT_BATCH_ROWS,
+        },
+    )?;
+    stages_out.push(stage.finish(summary.kept()));
+
+    let stage = stages::start("features");
+    let tables = build_features(&jobs, &work_dir.join("features.parquet"), &config.features).await?;
+    stages_out.push(stage.finish(tables.rows));
+
+    let stage = stages::start("load features");
+    let frame = FeatureFrame::read(&tables.features)?;
+    stages_out.push(stage.finish(frame.len() as u64));
+
+    let formats: Vec<InputFormat> = summary.files.iter().map(|f| f.format).collect();
+    let format = match formats.first() {
+        Some(&first) if formats.iter().all(|&f| f == first) => first,
+        _ => InputFormat::Eagle,
+    };
+    Ok(Prepared {
+        ingest: summary,
+        features: tables,
+        frame,
+        format,
+    })
+}
+
+/// Evaluates under `protocol` and records the stage.
+pub fn evaluate_stage(
+    prepared: &Prepared,
+    states: &StateFilter,
+    protocol: Protocol,
+    config: &PipelineConfig,
+    stages_out: &mut Vec<StageReport>,
+) -> Result<Evaluation> {
+    let stage = stages::start("evaluate (train+test)");
+    let evaluation = evaluate(&prepared.frame, states, protocol, &config.train)?;
+    stages_out.push(stage.finish(evaluation.summary.n_test));
+    Ok(evaluation)
+}
+
+/// Trains on every eligible job and publishes a bundle carrying `evaluation`.
+pub fn train_and_publish(
+    prepared: &Prepared,
+    states: &StateFilter,
+    evaluation: Option<EvaluationSummary>,
+    config: &PipelineConfig,
+    bundle_dir: &Path,
+    stages_out: &mut Vec<StageReport>,
+) -> Result<PathBuf> {
+    let stage = stages::start("train (all jobs)");
+    let rows = eligible_rows(&prepared.frame, states);
+    let model = train(&prepared.frame, &rows, &config.train)?;
+    stages_out.push(stage.finish(model.train_rows as u64 + model.validation_rows as u64));
+
+    let stage = stages::start("publish");
+    let dir = publish(
+        &BundleStore::new(bundle_dir),
+        BundleSources {
+            model: &model,
+            history_state: &prepared.features.history_state,
+            input_fingerprint: fingerprint(&prepared.ingest.output)?,
+            sql_sha256: prepared.features.sql_sha256.clone(),
+            states,
+            history_until_s: prepared.frame.last_end_s(),
+            evaluation,
+        },
+    )?;
+    stages_out.push(stage.finish(1));
+    Ok(dir)
+}
+
+/// Runs the configured chain end to end: evaluate on a holdout, then train
+/// on everything and publish.
+pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
+    let mut stages_out = Vec::new();
+    let work_dir = &config.run.work_dir;
+    std::fs::create_dir_all(work_dir).map_err(PipelineError::io(work_dir))?;
+    let inputs = match &config.run.input {
+        RunInput::Files(files) => files.clone(),
+        RunInput::Generate { rows, seed } => {
+            let stage = stages::start("generate");
+            let path = work_dir.join("generated_eagle.parquet");
+            let written = generate(
+                &path,
+                &GenerateOptions {
+                    rows: *rows,
+                    seed: *seed,
+                    batch_rows: DEFAULT_BATCH_ROWS,
+                },
+            )?;
+            stages_out.push(stage.finish(written));
+            vec![path]
+        }
+    };
+    let prepared = prepare(&inputs, config.run.format, work_dir, config, &mut stages_out).await?;
+    let states = config.train.states_for(prepared.format).clone();
+    let evaluation = evaluate_stage(
+        &prepared,
+        &states,
+        Protocol::Holdout {
+            test_frac: config.test_frac,
+        },
+        config,
+        &mut stages_out,
+    )?;
+    let bundle = train_and_publish(
+        &prepared,
+        &states,
+        Some(evaluation.summary.clone()),
+        config,
+        &config.run.bundle_dir,
+        &mut stages_out,
+    )?;
+    Ok(ChainReport {
+        ingest: prepared.ingest,
+        evaluation: evaluation.summary,
+        bundle: Some(bundle),
+        stages: stages_out,
+    })
+}

@@ -1,0 +1,393 @@
+//! Pipeline configuration: the raw form mirrors `configs/pipeline.toml`; the
+//! validated form holds checked values and resolved types.
+//!
+//! Defaults are stated once, in `configs/pipeline.toml`, which is embedded:
+//! a user's file is laid over it key by key, so it only names what it
+//! changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{PipelineError, Result};
+use crate::features::FeatureOptions;
+use crate::ingest::InputFormat;
+
+/// The embedded default configuration.
+pub const DEFAULT_CONFIG: &str = include_str!("../../configs/pipeline.toml");
+
+/// Configuration as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[features]`
+    pub features: RawFeatures,
+    /// `[train]`
+    pub train: RawTrain,
+    /// `[evaluate]`
+    pub evaluate: RawEvaluate,
+    /// `[run]`
+    pub run: RawRun,
+}
+
+/// `[features]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeatures {
+    /// SQL directory.
+    pub sql_dir: PathBuf,
+    /// DataFusion target partitions.
+    pub target_partitions: usize,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Memory before spilling, MiB.
+    pub memory_limit_mib: usize,
+}
+
+/// A list of states, or `"any"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum RawStates {
+    /// `"any"`
+    Keyword(String),
+    /// `["COMPLETED", ...]`
+    List(Vec<String>),
+}
+
+/// `[train]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrain {
+    /// Eligible states.
+    pub states: RawStates,
+    /// Eligible states for SWF inputs.
+    pub swf_states: RawStates,
+    /// Validation share.
+    pub validation_frac: f64,
+    /// Interval coverage target.
+    pub interval_coverage: f64,
+    /// Max boosting rounds.
+    pub num_iterations: u32,
+    /// Early stopping patience.
+    pub early_stopping_rounds: u32,
+    /// Most recent eligible jobs used for training, at most.
+    pub max_train_rows: usize,
+    /// LightGBM parameters.
+    pub lightgbm: BTreeMap<String, toml::Value>,
+}
+
+/// `[evaluate]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvaluate {
+    /// Test share.
+    pub test_frac: f64,
+}
+
+/// `[run]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// Inputs or `["generate"]`.
+    pub inputs: Vec<String>,
+    /// Input format.
+    pub format: String,
+    /// Work directory.
+    pub work_dir: PathBuf,
+    /// Bundle store.
+    pub bundle_dir: PathBuf,
+    /// Synthetic data settings.
+    pub generate: RawGenerate,
+}
+
+/// `[run.generate]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenerate {
+    /// Rows to generate.
+    pub rows: u64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Which final states make a job eligible for training and evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateFilter {
+    /// Every state.
+    Any,
+    /// Only these.
+    Only(Vec<String>),
+}
+
+impl StateFilter {
+    /// Whether `state` passes.
+    pub fn accepts(&self, state: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(list) => list.iter().any(|s| s == state),
+        }
+    }
+
+    /// The states as a list (`["any"]` for any).
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Self::Any => vec!["any".into()],
+            Self::Only(list) => list.clone(),
+        }
+    }
+
+    /// Parses `any` or a comma-separated list.
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::try_from(RawStates::Keyword(text.to_owned())).or_else(|_| {
+            Self::try_from(RawStates::List(text.split(',').map(|s| s.trim().to_owned()).collect()))
+        })
+    }
+}
+
+impl TryFrom<RawStates> for StateFilter {
+    type Error = PipelineError;
+
+    fn try_from(raw: RawStates) -> Result<Self> {
+        match raw {
+            RawStates::Keyword(k) if k.eq_ignore_ascii_case("any") => Ok(Self::Any),
+            RawStates::Keyword(k) => Err(PipelineError::Config(format!(
+                "states must be \"any\" or a list, not {k:?}"
+            ))),
+            RawStates::List(list) if list.is_empty() => {
+                Err(PipelineError::Config("states list is empty".into()))
+            }
+            RawStates::List(list) => {
+                let known = rtp_bundle::job_schema::KNOWN_STATES;
+                let list: Vec<String> = list.iter().map(|s| s.to_ascii_uppercase()).collect();
+                if let Some(bad) = list.iter().find(|s| !known.contains(&s.as_str())) {
+                    return Err(PipelineError::Config(format!(
+                        "unknown state {bad:?}; known: {}",
+                        known.join(", ")
+                    )));
+                }
+                Ok(Self::Only(list))
+            }
+        }
+    }
+}
+
+/// Training settings, validated.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Eligible states.
+    pub states: StateFilter,
+    /// Eligible states for SWF inputs.
+    pub swf_states: StateFilter,
+    /// Validation share in (0, 0.5].
+    pub validation_frac: f64,
+    /// Interval coverage target in (0, 1).
+    pub interval_coverage: f64,
+    /// Max boosting rounds.
+    pub num_iterations: u32,
+    /// Early stopping patience.
+    pub early_stopping_rounds: u32,
+    /// Most recent eligible jobs used for training, at most.
+    pub max_train_rows: usize,
+    /// LightGBM parameters as `key=value` strings.
+    pub lightgbm: BTreeMap<String, String>,
+}
+
+impl TrainOptions {
+    /// The state filter for inputs of `format`.
+    pub fn states_for(&self, format: InputFormat) -> &StateFilter {
+        match format {
+            InputFormat::Swf => &self.swf_states,
+            _ => &self.states,
+        }
+    }
+}
+
+/// Where the `run` command reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunInput {
+    /// Synthetic Eagle-shaped jobs.
+    Generate {
+        /// Rows.
+        rows: u64,
+        /// Seed.
+        seed: u64,
+    },
+    /// Job record files.
+    Files(Vec<PathBuf>),
+}
+
+/// The whole-chain settings, validated.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Input.
+    pub input: RunInput,
+    /// Input format.
+    pub format: InputFormat,
+    /// Work directory.
+    pub work_dir: PathBuf,
+    /// Bundle store.
+    pub bundle_dir: PathBuf,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Feature SQL execution.
+    pub features: FeatureOptions,
+    /// Training.
+    pub train: TrainOptions,
+    /// Test share of the holdout protocol, in (0, 1).
+    pub test_frac: f64,
+    /// The `run` command.
+    pub run: RunOptions,
+}
+
+impl PipelineConfig {
+    /// The embedded default.
+    pub fn default_config() -> Result<Self> {
+        Self::from_toml_layers(&[DEFAULT_CONFIG])
+    }
+
+    /// The default with the file at `path` laid over it.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(PipelineError::io(path))?;
+        Self::from_toml_layers(&[DEFAULT_CONFIG, &text])
+            .map_err(|e| PipelineError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses TOML documents, each overriding the keys of the ones before.
+    pub fn from_toml_layers(layers: &[&str]) -> Result<Self> {
+        let mut merged = toml::Table::new();
+        for layer in layers {
+            let table: toml::Table = layer
+                .parse()
+                .map_err(|e: toml::de::Error| PipelineError::Config(e.to_string()))?;
+            merge(&mut merged, table);
+        }
+        let raw: RawConfig = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| PipelineError::Config(e.to_string()))?;
+        Self::try_from(raw)
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn fraction(name: &str, value: f64, max: f64) -> Result<f64> {
+    if value > 0.0 && value <= max {
+        Ok(value)
+    } else {
+        Err(PipelineError::Config(format!("{name} must be in (0, {max}], got {value}")))
+    }
+}
+
+impl TryFrom<RawConfig> for PipelineConfig {
+    type Error = PipelineError;
+
+    fn try_from(raw: RawConfig) -> Result<Self> {
+        let f = raw.features;
+        if f.target_partitions == 0 || f.batch_size == 0 || f.memory_limit_mib == 0 {
+            return Err(PipelineError::Config(
+                "features.target_partitions, batch_size and memory_limit_mib must be positive".into(),
+            ));
+        }
+        let t = raw.train;
+        let lightgbm = t
+            .lightgbm
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, text)
+            })
+            .collect::<BTreeMap<_, _>>();
+        for reserved in ["objective", "alpha", "metric", "num_iterations", "categorical_feature"] {
+            if lightgbm.contains_key(reserved) {
+                return Err(PipelineError::Config(format!(
+                    "train.lightgbm.{reserved} is set by the pipeline; remove it"
+                )));
+            }
+        }
+        let input = match raw.run.inputs.as_slice() {
+            [one] if one == "generate" => RunInput::Generate {
+                rows: raw.run.generate.rows,
+                seed: raw.run.generate.seed,
+            },
+            [] => return Err(PipelineError::Config("run.inputs is empty".into())),
+            files => RunInput::Files(files.iter().map(PathBuf::from).collect()),
+        };
+        Ok(Self {
+            features: FeatureOptions {
+                sql_dir: f.sql_dir,
+                target_partitions: f.target_partitions,
+                batch_size: f.batch_size,
+                memory_limit: f.memory_limit_mib << 20,
+            },
+            train: TrainOptions {
+                states: t.states.try_into()?,
+                swf_states: t.swf_states.try_into()?,
+                validation_frac: fraction("train.validation_frac", t.validation_frac, 0.5)?,
+                interval_coverage: fraction("train.interval_coverage", t.interval_coverage, 0.999)?,
+                num_iterations: t.num_iterations.max(1),
+                early_stopping_rounds: t.early_stopping_rounds.max(1),
+                max_train_rows: t.max_train_rows.max(100),
+                lightgbm,
+            },
+            test_frac: fraction("evaluate.test_frac", raw.evaluate.test_frac, 0.9)?,
+            run: RunOptions {
+                input,
+                format: raw.run.format.parse().map_err(PipelineError::Config)?,
+                work_dir: raw.run.work_dir,
+                bundle_dir: raw.run.bundle_dir,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = PipelineConfig::default_config().unwrap();
+        assert_eq!(c.train.states, StateFilter::Only(vec!["COMPLETED".into(), "TIMEOUT".into()]));
+        assert_eq!(c.train.swf_states, StateFilter::Any);
+        assert_eq!(c.train.lightgbm["num_leaves"], "63");
+    }
+
+    #[test]
+    fn a_layer_overrides_only_its_keys() {
+        let c = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train.lightgbm]\nnum_leaves = 7\n"]).unwrap();
+        assert_eq!(c.train.lightgbm["num_leaves"], "7");
+        assert_eq!(c.train.lightgbm["learning_rate"], "0.05");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[evaluate]\ntest_frac = 1.5\n"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("evaluate.test_frac"), "{err}");
+        let err = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train]\nstates = [\"DONE\"]\n"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DONE"), "{err}");
+        let err = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train.lightgbm]\nobjective = \"l2\"\n"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("objective"), "{err}");
+    }
+}

@@ -1,0 +1,97 @@
+//! The pipeline's error type: one enum, variants named for what failed and
+//! carrying the file, line, field or table needed to act on it.
+
+use std::path::PathBuf;
+
+/// Result alias for the pipeline library.
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+/// What went wrong in a pipeline step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// Reading or writing a file failed.
+    #[error("I/O on {path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// `--strict` ingest met a bad row.
+    #[error("{path}:{line}: field `{field}`: {reason}")]
+    BadRow {
+        /// Input file.
+        path: PathBuf,
+        /// 1-based line (text inputs) or row (Parquet inputs).
+        line: u64,
+        /// The offending field.
+        field: String,
+        /// Why the row was rejected.
+        reason: String,
+    },
+    /// An input lacks a column the format requires.
+    #[error("{path}: missing required column `{column}`")]
+    MissingColumn {
+        /// Input file.
+        path: PathBuf,
+        /// The column that is absent.
+        column: String,
+    },
+    /// The input format could not be recognised from name or content.
+    #[error("{path}: cannot tell the input format; pass --format eagle|swf|sacct")]
+    UnknownFormat {
+        /// Input file.
+        path: PathBuf,
+    },
+    /// A configuration value is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A feature SQL file failed to plan or run.
+    #[error("feature SQL {file}: {source}")]
+    Sql {
+        /// The SQL file (or table) involved.
+        file: String,
+        /// DataFusion's error.
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    /// Arrow or Parquet failed while reading or writing a table.
+    #[error("{context}: {source}")]
+    Arrow {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    /// The feature table lacks something training or evaluation needs.
+    #[error("feature table: {0}")]
+    Features(String),
+    /// LightGBM reported an error.
+    #[error("LightGBM: {0}")]
+    LightGbm(String),
+    /// Too little data to do what was asked.
+    #[error("not enough data: {0}")]
+    NotEnoughData(String),
+    /// Publishing or reading a bundle failed.
+    #[error(transparent)]
+    Bundle(#[from] rtp_bundle::BundleError),
+}
+
+impl PipelineError {
+    /// Maps an I/O error to [`PipelineError::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    /// Maps an Arrow, Parquet or DataFusion error, saying what was being done.
+    pub(crate) fn arrow<E: Into<datafusion::error::DataFusionError>>(
+        context: impl Into<String>,
+    ) -> impl FnOnce(E) -> Self {
+        let context = context.into();
+        move |e| Self::Arrow {
+            context,
+            source: Box::new(e.into()),
+        }
+    }
+}

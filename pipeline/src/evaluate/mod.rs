@@ -1,0 +1,195 @@
+//! Evaluation: train on the past, test on the future, and compare the model
+//! with the baselines on exactly the same test jobs.
+//!
+//! Protocols: a holdout (eligible jobs sorted by submit time, the last
+//! `test_frac` are the test set) and NREL's rolling protocol (at each step t,
+//! train on jobs that ended in the window before t, test on jobs submitted in
+//! [t, t + step)).
+
+mod metrics;
+mod report;
+
+use std::collections::BTreeMap;
+
+pub use metrics::quality;
+pub use report::render_table;
+use rtp_bundle::manifest::EvaluationSummary;
+
+use crate::config::{StateFilter, TrainOptions};
+use crate::error::{PipelineError, Result};
+use crate::frame::FeatureFrame;
+use crate::train::{TrainedModel, train};
+
+/// How train and test jobs are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Protocol {
+    /// The last `test_frac` of eligible jobs by submit time are the test set.
+    Holdout {
+        /// Test share.
+        test_frac: f64,
+    },
+    /// NREL's rolling protocol.
+    Rolling {
+        /// Training window, seconds.
+        window_s: i64,
+        /// Test step, seconds.
+        step_s: i64,
+    },
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Holdout { test_frac } => write!(f, "holdout test_frac={test_frac}"),
+            Self::Rolling { window_s, step_s } => write!(
+                f,
+                "rolling window={}d step={}d",
+                *window_s as f64 / 86_400.0,
+                *step_s as f64 / 86_400.0
+            ),
+        }
+    }
+}
+
+/// Parses durations such as `100d`, `12h`, `30m`, `45s`.
+pub fn parse_span(text: &str) -> Result<i64> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len()));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| PipelineError::Config(format!("bad duration {text:?}: use e.g. 100d, 12h")))?;
+    let scale = match unit {
+        "d" => 86_400.0,
+        "h" => 3_600.0,
+        "m" => 60.0,
+        "s" | "" => 1.0,
+        "w" => 604_800.0,
+        _ => return Err(PipelineError::Config(format!("bad duration unit in {text:?}: use d, h, m, s or w"))),
+    };
+    let seconds = (value * scale).round() as i64;
+    if seconds <= 0 {
+        return Err(PipelineError::Config(format!("duration {text:?} must be positive")));
+    }
+    Ok(seconds)
+}
+
+/// Rows eligible for training and evaluation: an accepted final state, a
+/// positive runtime and a positive request.
+pub fn eligible_rows(frame: &FeatureFrame, states: &StateFilter) -> Vec<usize> {
+    let accepted: Vec<bool> = frame.states.iter().map(|s| states.accepts(s)).collect();
+    (0..frame.len())
+        .filter(|&r| {
+            accepted[frame.state[r] as usize]
+                && frame.run_time_s[r] > 0.0
+                && frame.wallclock_req_s[r] > 0.0
+        })
+        .collect()
+}
+
+/// The outcome of an evaluation.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// Metrics of the model and the baselines.
+    pub summary: EvaluationSummary,
+    /// The model trained on the last (holdout: only) training set.
+    pub model: TrainedModel,
+}
+
+/// Evaluates under `protocol` on the eligible jobs of `frame`.
+pub fn evaluate(
+    frame: &FeatureFrame,
+    states: &StateFilter,
+    protocol: Protocol,
+    options: &TrainOptions,
+) -> Result<Evaluation> {
+    let mut eligible = eligible_rows(frame, states);
+    eligible.sort_by_key(|&r| (frame.submit_s[r], frame.job_key[r]));
+    let mut test_rows = Vec::new();
+    let mut p10 = Vec::new();
+    let mut p50 = Vec::new();
+    let mut p90 = Vec::new();
+    let mut last_model = None;
+    for (train_rows, fold_test) in folds(frame, &eligible, protocol)? {
+        let model = train(frame, &train_rows, options)?;
+        let pred = model.predict(frame, &fold_test)?;
+        test_rows.extend_from_slice(&fold_test);
+        p10.extend(pred.p10);
+        p50.extend(pred.p50);
+        p90.extend(pred.p90);
+        last_model = Some(model);
+    }
+    let model = last_model.ok_or_else(|| {
+        PipelineError::NotEnoughData("the protocol produced no train/test split".into())
+    })?;
+    let actual: Vec<f64> = test_rows.iter().map(|&r| frame.run_time_s[r]).collect();
+    let baseline = |values: &[f64]| -> Vec<f64> { test_rows.iter().map(|&r| values[r]).collect() };
+    let mut baselines = BTreeMap::new();
+    baselines.insert(
+        "user_request".to_owned(),
+        quality(&baseline(&frame.base_user_request_s), &actual, None),
+    );
+    baselines.insert("last2".to_owned(), quality(&baseline(&frame.base_last2_s), &actual, None));
+    let summary = EvaluationSummary {
+        protocol: protocol.to_string(),
+        n_test: test_rows.len() as u64,
+        model: quality(&p50, &actual, Some((&p10, &p90))),
+        baselines,
+    };
+    Ok(Evaluation { summary, model })
+}
+
+/// (train rows, test rows) per fold; `eligible` is sorted by submit time.
+fn folds(frame: &FeatureFrame, eligible: &[usize], protocol: Protocol) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+    match protocol {
+        Protocol::Holdout { test_frac } => {
+            let n_test = ((eligible.len() as f64) * test_frac).round() as usize;
+            if n_test == 0 || n_test >= eligible.len() {
+                return Err(PipelineError::NotEnoughData(format!(
+                    "{} eligible jobs cannot be split with test_frac={test_frac}",
+                    eligible.len()
+                )));
+            }
+            let (train_rows, test_rows) = eligible.split_at(eligible.len() - n_test);
+            Ok(vec![(train_rows.to_vec(), test_rows.to_vec())])
+        }
+        Protocol::Rolling { window_s, step_s } => {
+            let Some((&first, &last)) = eligible.first().zip(eligible.last()) else {
+                return Ok(Vec::new());
+            };
+            let end = frame.submit_s[last];
+            let mut t = frame.submit_s[first] + window_s;
+            let mut out = Vec::new();
+            while t <= end {
+                let train_rows: Vec<usize> = eligible
+                    .iter()
+                    .copied()
+                    .filter(|&r| frame.end_s[r] >= t - window_s && frame.end_s[r] < t)
+                    .collect();
+                let test_rows: Vec<usize> = eligible
+                    .iter()
+                    .copied()
+                    .filter(|&r| frame.submit_s[r] >= t && frame.submit_s[r] < t + step_s)
+                    .collect();
+                if !test_rows.is_empty() && train_rows.len() >= 200 {
+                    out.push((train_rows, test_rows));
+                }
+                t += step_s;
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans() {
+        assert_eq!(parse_span("100d").unwrap(), 8_640_000);
+        assert_eq!(parse_span("7d").unwrap(), 604_800);
+        assert_eq!(parse_span("12h").unwrap(), 43_200);
+        assert!(parse_span("3 weeks").is_err());
+        assert!(parse_span("0d").is_err());
+    }
+}

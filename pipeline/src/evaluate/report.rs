@@ -1,0 +1,32 @@
+//! The evaluation table printed by `rtp evaluate`.
+
+use rtp_bundle::QualityMetrics;
+use rtp_bundle::manifest::EvaluationSummary;
+
+/// Renders the model and baselines as a fixed-width table.
+pub fn render_table(summary: &EvaluationSummary) -> String {
+    let mut out = format!("protocol: {}   test jobs: {}\n", summary.protocol, summary.n_test);
+    out.push_str(&format!(
+        "{:<14} {:>8} {:>10} {:>8} {:>7} {:>9} {:>12} {:>10} {:>9}\n",
+        "predictor", "mae_h", "medae_min", "rmse_h", "r2", "within_2x", "within_10min", "under_rate", "coverage"
+    ));
+    let row = |name: &str, m: &QualityMetrics| {
+        format!(
+            "{:<14} {:>8.3} {:>10.2} {:>8.3} {:>7.3} {:>9.3} {:>12.3} {:>10.3} {:>9}\n",
+            name,
+            m.mae_h,
+            m.medae_min,
+            m.rmse_h,
+            m.r2,
+            m.within_2x,
+            m.within_10min,
+            m.under_rate,
+            m.coverage_p10_p90.map_or("-".to_owned(), |c| format!("{c:.3}")),
+        )
+    };
+    out.push_str(&row("model", &summary.model));
+    for (name, m) in &summary.baselines {
+        out.push_str(&row(name, m));
+    }
+    out
+}

@@ -1,0 +1,260 @@
+//! Runs the feature SQL (`sql/*.sql`) with DataFusion over a canonical job
+//! table and writes the feature table.
+//!
+//! The SQL files are the single definition of every feature. They run in
+//! file-name order. A file whose statement is `CREATE VIEW` defines a view;
+//! any other file is a query whose result is materialised to Parquet and
+//! registered under the file's name without its numeric prefix
+//! (`04_entity_asof.sql` → `entity_asof`). Materialising the big
+//! intermediate tables keeps each step's memory bounded and lets later files
+//! read them several times without recomputing them.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::error::{PipelineError, Result};
+use crate::ingest::parquet_properties;
+
+/// Name of the table the final SQL file must produce.
+pub const FEATURES_TABLE: &str = "features";
+/// Name of the per-entity history table published in bundles.
+pub const HISTORY_STATE_TABLE: &str = "history_state";
+/// Name under which the canonical job table is registered.
+pub const JOBS_TABLE: &str = "jobs";
+
+/// How DataFusion runs the feature SQL.
+#[derive(Debug, Clone)]
+pub struct FeatureOptions {
+    /// Directory holding the `*.sql` files.
+    pub sql_dir: PathBuf,
+    /// DataFusion partitions per operator; pinned so results and plans do not
+    /// depend on the machine's core count.
+    pub target_partitions: usize,
+    /// Rows per record batch.
+    pub batch_size: usize,
+    /// Memory DataFusion may use before spilling to disk, bytes.
+    pub memory_limit: usize,
+}
+
+/// One SQL file of the feature definition.
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    /// File path.
+    pub path: PathBuf,
+    /// Table or view it defines.
+    pub table: String,
+    /// The SQL text.
+    pub sql: String,
+    /// Whether it defines a view (else its result is materialised).
+    pub is_view: bool,
+}
+
+/// The outputs of a feature run.
+#[derive(Debug, Clone)]
+pub struct FeatureTables {
+    /// One row per job: the features, baselines, and outcome columns.
+    pub features: PathBuf,
+    /// Per-entity history as of the end of the data.
+    pub history_state: PathBuf,
+    /// Rows in the feature table.
+    pub rows: u64,
+    /// SHA-256 over the SQL files that produced them.
+    pub sql_sha256: String,
+}
+
+/// Reads the SQL files of `dir` in name order.
+pub fn load_sql_files(dir: &Path) -> Result<Vec<SqlFile>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(PipelineError::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(PipelineError::Config(format!(
+            "no .sql files in {}",
+            dir.display()
+        )));
+    }
+    paths
+        .into_iter()
+        .map(|path| {
+            let sql = std::fs::read_to_string(&path).map_err(PipelineError::io(&path))?;
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            let table = stem
+                .split_once('_')
+                .filter(|(prefix, _)| prefix.chars().all(|c| c.is_ascii_digit()))
+                .map_or(stem.as_ref(), |(_, rest)| rest)
+                .to_owned();
+            let is_view = first_keywords(&sql).starts_with("CREATE VIEW");
+            Ok(SqlFile {
+                path,
+                table,
+                sql,
+                is_view,
+            })
+        })
+        .collect()
+}
+
+/// The first two words of the SQL after comments, upper-cased.
+fn first_keywords(sql: &str) -> String {
+    sql.lines()
+        .map(|l| l.split("--").next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .flat_map(str::split_whitespace)
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase()
+}
+
+/// SHA-256 over the files' names and contents, in order.
+pub fn sql_fingerprint(files: &[SqlFile]) -> String {
+    let mut hasher = Sha256::new();
+    for f in files {
+        hasher.update(f.path.file_name().unwrap_or_default().as_encoded_bytes());
+        hasher.update([0]);
+        hasher.update(f.sql.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// A DataFusion session configured by `options`.
+pub fn session(options: &FeatureOptions) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_target_partitions(options.target_partitions.max(1))
+        .with_batch_size(options.batch_size.max(1024))
+        .with_information_schema(true);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
+        .with_disk_manager_builder(DiskManagerBuilder::default())
+        .build_arc()
+        .map_err(PipelineError::arrow("creating the DataFusion runtime"))?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Path of the history table written beside a feature table:
+/// `features.parquet` → `features.history_state.parquet`.
+pub fn history_path_for(features: &Path) -> PathBuf {
+    let stem = features
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "features".into());
+    features.with_file_name(format!("{stem}.{HISTORY_STATE_TABLE}.parquet"))
+}
+
+/// Builds the feature table for the jobs at `jobs` (a Parquet file or a
+/// directory of them) into `out`, and the history table beside it.
+pub async fn build_features(jobs: &Path, out: &Path, options: &FeatureOptions) -> Result<FeatureTables> {
+    let files = load_sql_files(&options.sql_dir)?;
+    let ctx = session(options)?;
+    register_parquet(&ctx, JOBS_TABLE, jobs).await?;
+
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".features-")
+        .tempdir_in(parent)
+        .map_err(PipelineError::io(parent))?;
+
+    let history_out = history_path_for(out);
+    let mut rows = 0;
+    for file in &files {
+        let label = file.path.display().to_string();
+        let sql_error = |e| PipelineError::Sql {
+            file: label.clone(),
+            source: Box::new(e),
+        };
+        let started = std::time::Instant::now();
+        let df = ctx.sql(&file.sql).await.map_err(sql_error)?;
+        if file.is_view {
+            df.collect().await.map_err(sql_error)?;
+            continue;
+        }
+        let target = match file.table.as_str() {
+            FEATURES_TABLE => out.to_owned(),
+            HISTORY_STATE_TABLE => history_out.clone(),
+            other => scratch.path().join(format!("{other}.parquet")),
+        };
+        let written = write_dataframe(df, &target, &label).await?;
+        tracing::info!(table = %file.table, rows = written, secs = started.elapsed().as_secs_f64(), "materialised");
+        if file.table == FEATURES_TABLE {
+            rows = written;
+        }
+        register_parquet(&ctx, &file.table, &target).await?;
+    }
+    for required in [FEATURES_TABLE, HISTORY_STATE_TABLE] {
+        if !files.iter().any(|f| f.table == required && !f.is_view) {
+            return Err(PipelineError::Config(format!(
+                "the SQL files define no materialised `{required}` table"
+            )));
+        }
+    }
+    Ok(FeatureTables {
+        features: out.to_owned(),
+        history_state: history_out,
+        rows,
+        sql_sha256: sql_fingerprint(&files),
+    })
+}
+
+async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    let location = path.to_string_lossy();
+    ctx.register_parquet(name, location.as_ref(), ParquetReadOptions::default())
+        .await
+        .map_err(PipelineError::arrow(format!(
+            "registering {} as `{name}`",
+            path.display()
+        )))
+}
+
+/// Streams a query result into one Parquet file; returns rows written.
+async fn write_dataframe(
+    df: datafusion::dataframe::DataFrame,
+    path: &Path,
+    label: &str,
+) -> Result<u64> {
+    let sql_error = |e| PipelineError::Sql {
+        file: label.to_owned(),
+        source: Box::new(e),
+    };
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await.map_err(sql_error)?;
+    let file = File::create(path).map_err(PipelineError::io(path))?;
+    let mut writer = ArrowWriter::try_new(file, schema, Some(parquet_properties()))
+        .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(sql_error)?;
+        rows += batch.num_rows() as u64;
+        writer
+            .write(&batch)
+            .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
+    }
+    writer
+        .close()
+        .map_err(PipelineError::arrow(format!("closing {}", path.display())))?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_detection_skips_comments() {
+        assert_eq!(first_keywords("-- x\n-- y\nCREATE VIEW a AS SELECT 1"), "CREATE VIEW");
+        assert_eq!(first_keywords("-- CREATE VIEW\nSELECT 1"), "SELECT 1");
+    }
+}

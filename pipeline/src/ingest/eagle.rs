@@ -1,0 +1,371 @@
+//! Reader for NREL Eagle job data, as CSV or Parquet (the 18-column schema of
+//! OEDI submission 5860). Parquet is read one record batch at a time, so the
+//! 11M-row file streams in bounded memory.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{
+    Array, AsArray, RecordBatch,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampSecondType};
+use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
+use super::quarantine::BadRow;
+use super::record::{JobRecord, RowProblem};
+use super::values::{normalize_state, parse_f64, parse_i64, parse_timestamp};
+use super::Row;
+use crate::error::{PipelineError, Result};
+
+/// The Eagle columns this reader uses (`submit_line` is ignored).
+const COLUMNS: [&str; 17] = [
+    "job_id",
+    "user",
+    "account",
+    "partition",
+    "qos",
+    "wallclock_req",
+    "nodes_req",
+    "processors_req",
+    "gpus_req",
+    "mem_req",
+    "submit_time",
+    "start_time",
+    "end_time",
+    "run_time",
+    "state",
+    "name",
+    "work_dir",
+];
+const REQUIRED: [&str; 3] = ["job_id", "submit_time", "state"];
+
+fn column_index(name: &str) -> usize {
+    COLUMNS.iter().position(|c| *c == name).expect("known column")
+}
+
+/// Builds a record from per-column text values (CSV) of one row.
+fn record_from_text(values: &[Option<&str>]) -> Result<JobRecord, RowProblem> {
+    let text = |name: &str| values[column_index(name)].map(str::trim).filter(|s| !s.is_empty());
+    let owned = |name: &str| text(name).map(str::to_owned);
+    let float = |name: &str| parse_f64(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
+    let int = |name: &str| parse_i64(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
+    let time = |name: &str| parse_timestamp(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
+    let job_id = owned("job_id").ok_or_else(|| RowProblem::new("job_id", "missing value"))?;
+    let submit_time = time("submit_time")?.ok_or_else(|| RowProblem::new("submit_time", "missing value"))?;
+    let state = text("state").map(normalize_state).ok_or_else(|| RowProblem::new("state", "missing value"))?;
+    JobRecord {
+        job_id,
+        user: owned("user"),
+        account: owned("account"),
+        partition: owned("partition"),
+        qos: owned("qos"),
+        wallclock_req_s: float("wallclock_req")?,
+        nodes_req: int("nodes_req")?,
+        processors_req: int("processors_req")?,
+        gpus_req: int("gpus_req")?,
+        // Eagle records 0 when no memory was requested.
+        mem_req_mb: float("mem_req")?.filter(|m| *m > 0.0),
+        submit_time,
+        start_time: time("start_time")?,
+        end_time: time("end_time")?,
+        run_time_s: float("run_time")?,
+        state,
+        name: owned("name"),
+        work_dir: owned("work_dir"),
+    }
+    .finish()
+}
+
+/// Streams rows of an Eagle CSV file.
+pub struct EagleCsvReader {
+    records: csv::StringRecordsIntoIter<Box<dyn Read>>,
+    positions: Vec<Option<usize>>,
+    width: usize,
+}
+
+impl std::fmt::Debug for EagleCsvReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EagleCsvReader").field("width", &self.width).finish()
+    }
+}
+
+impl EagleCsvReader {
+    /// Opens `path` and maps its header.
+    pub fn open(path: &Path, input: Box<dyn Read>) -> Result<Self> {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+        let header = reader.headers().map_err(|e| PipelineError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(e),
+        })?;
+        let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let positions: Vec<Option<usize>> = COLUMNS
+            .iter()
+            .map(|c| names.iter().position(|n| n == c))
+            .collect();
+        for required in REQUIRED {
+            if positions[column_index(required)].is_none() {
+                return Err(PipelineError::MissingColumn {
+                    path: path.to_owned(),
+                    column: required.into(),
+                });
+            }
+        }
+        Ok(Self {
+            width: names.len(),
+            records: reader.into_records(),
+            positions,
+        })
+    }
+}
+
+impl Iterator for EagleCsvReader {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let record = match self.records.next()? {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                return Some(Ok(Row::Bad(BadRow {
+                    line,
+                    field: "(row)".into(),
+                    reason: format!("unreadable CSV row: {e}"),
+                    raw: String::new(),
+                })));
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let raw = record.iter().collect::<Vec<_>>().join(",");
+        if record.len() != self.width {
+            return Some(Ok(Row::Bad(BadRow {
+                line,
+                field: "(row)".into(),
+                reason: format!(
+                    "missing field: expected {} fields, found {}",
+                    self.width,
+                    record.len()
+                ),
+                raw,
+            })));
+        }
+        let values: Vec<Option<&str>> = self
+            .positions
+            .iter()
+            .map(|p| p.and_then(|i| record.get(i)))
+            .collect();
+        Some(Ok(match record_from_text(&values) {
+            Ok(job) => Row::Job(job),
+            Err(p) => Row::Bad(BadRow {
+                line,
+                field: p.field,
+                reason: p.reason,
+                raw,
+            }),
+        }))
+    }
+}
+
+/// Streams rows of an Eagle Parquet file, one record batch at a time.
+pub struct EagleParquetReader {
+    path: PathBuf,
+    batches: ParquetRecordBatchReader,
+    current: Option<TypedBatch>,
+    row_in_batch: usize,
+    rows_before: u64,
+}
+
+impl std::fmt::Debug for EagleParquetReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EagleParquetReader").field("path", &self.path).finish()
+    }
+}
+
+/// One batch with every used column cast to the type the record needs.
+struct TypedBatch {
+    columns: Vec<Option<std::sync::Arc<dyn Array>>>,
+    rows: usize,
+}
+
+impl EagleParquetReader {
+    /// Opens `path` for streaming.
+    pub fn open(path: &Path, batch_rows: usize) -> Result<Self> {
+        let file = File::open(path).map_err(PipelineError::io(path))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(PipelineError::arrow(format!("reading {}", path.display())))?;
+        let schema = builder.schema().clone();
+        for required in REQUIRED {
+            if schema.column_with_name(required).is_none() {
+                return Err(PipelineError::MissingColumn {
+                    path: path.to_owned(),
+                    column: required.into(),
+                });
+            }
+        }
+        let batches = builder
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(PipelineError::arrow(format!("reading {}", path.display())))?;
+        Ok(Self {
+            path: path.to_owned(),
+            batches,
+            current: None,
+            row_in_batch: 0,
+            rows_before: 0,
+        })
+    }
+
+    fn load(&self, batch: &RecordBatch) -> Result<TypedBatch> {
+        let mut columns = Vec::with_capacity(COLUMNS.len());
+        for name in COLUMNS {
+            let Some(array) = batch.column_by_name(name) else {
+                columns.push(None);
+                continue;
+            };
+            let target = match name {
+                "wallclock_req" | "mem_req" | "run_time" => DataType::Float64,
+                "nodes_req" | "processors_req" | "gpus_req" => DataType::Int64,
+                "submit_time" | "start_time" | "end_time" if array.data_type().is_numeric() => {
+                    DataType::Int64
+                }
+                "submit_time" | "start_time" | "end_time" => {
+                    DataType::Timestamp(TimeUnit::Second, None)
+                }
+                _ => DataType::Utf8,
+            };
+            let typed = cast(array, &target).map_err(|e| PipelineError::Arrow {
+                context: format!("{}: column `{name}` cannot be read as {target}", self.path.display()),
+                source: Box::new(e.into()),
+            })?;
+            columns.push(Some(typed));
+        }
+        Ok(TypedBatch {
+            columns,
+            rows: batch.num_rows(),
+        })
+    }
+}
+
+impl TypedBatch {
+    fn column(&self, name: &str) -> Option<&dyn Array> {
+        self.columns[column_index(name)].as_deref()
+    }
+
+    fn text(&self, name: &str, row: usize) -> Option<String> {
+        let a = self.column(name)?;
+        (!a.is_null(row)).then(|| a.as_string::<i32>().value(row).to_owned())
+    }
+
+    fn float(&self, name: &str, row: usize) -> Option<f64> {
+        let a = self.column(name)?;
+        (!a.is_null(row)).then(|| a.as_primitive::<Float64Type>().value(row))
+    }
+
+    fn int(&self, name: &str, row: usize) -> Option<i64> {
+        let a = self.column(name)?;
+        (!a.is_null(row)).then(|| a.as_primitive::<Int64Type>().value(row))
+    }
+
+    fn time(&self, name: &str, row: usize) -> Option<i64> {
+        let a = self.column(name)?;
+        if a.is_null(row) {
+            return None;
+        }
+        Some(match a.data_type() {
+            DataType::Int64 => a.as_primitive::<Int64Type>().value(row),
+            _ => a.as_primitive::<TimestampSecondType>().value(row),
+        })
+    }
+
+    fn record(&self, row: usize) -> Result<JobRecord, RowProblem> {
+        let job_id = self
+            .text("job_id", row)
+            .ok_or_else(|| RowProblem::new("job_id", "missing value"))?;
+        let submit_time = self
+            .time("submit_time", row)
+            .ok_or_else(|| RowProblem::new("submit_time", "missing value"))?;
+        let state = self
+            .text("state", row)
+            .map(|s| normalize_state(&s))
+            .ok_or_else(|| RowProblem::new("state", "missing value"))?;
+        JobRecord {
+            job_id,
+            user: self.text("user", row),
+            account: self.text("account", row),
+            partition: self.text("partition", row),
+            qos: self.text("qos", row),
+            wallclock_req_s: self.float("wallclock_req", row),
+            nodes_req: self.int("nodes_req", row),
+            processors_req: self.int("processors_req", row),
+            gpus_req: self.int("gpus_req", row),
+            mem_req_mb: self.float("mem_req", row).filter(|m| *m > 0.0),
+            submit_time,
+            start_time: self.time("start_time", row),
+            end_time: self.time("end_time", row),
+            run_time_s: self.float("run_time", row),
+            state,
+            name: self.text("name", row),
+            work_dir: self.text("work_dir", row),
+        }
+        .finish()
+    }
+
+    fn render(&self, row: usize) -> String {
+        COLUMNS
+            .iter()
+            .map(|name| match self.column(name) {
+                Some(a) if !a.is_null(row) => {
+                    datafusion::arrow::util::display::array_value_to_string(a, row)
+                        .unwrap_or_default()
+                }
+                _ => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Iterator for EagleParquetReader {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(batch) = &self.current
+                && self.row_in_batch < batch.rows
+            {
+                let row = self.row_in_batch;
+                self.row_in_batch += 1;
+                let line = self.rows_before + row as u64 + 1;
+                return Some(Ok(match batch.record(row) {
+                    Ok(job) => Row::Job(job),
+                    Err(p) => Row::Bad(BadRow {
+                        line,
+                        field: p.field,
+                        reason: p.reason,
+                        raw: batch.render(row),
+                    }),
+                }));
+            }
+            if let Some(batch) = self.current.take() {
+                self.rows_before += batch.rows as u64;
+            }
+            let next = match self.batches.next()? {
+                Ok(b) => b,
+                Err(e) => {
+                    return Some(Err(PipelineError::arrow(format!(
+                        "reading {}",
+                        self.path.display()
+                    ))(e)));
+                }
+            };
+            match self.load(&next) {
+                Ok(typed) => {
+                    self.current = Some(typed);
+                    self.row_in_batch = 0;
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}

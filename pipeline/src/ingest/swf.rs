@@ -1,0 +1,179 @@
+//! Reader for the Standard Workload Format of the Parallel Workloads Archive
+//! (`.swf`, `.swf.gz`): 18 whitespace-separated fields per job, `;` header
+//! comments. `UnixStartTime` and `TimeZone` from the header turn the relative
+//! times into the cluster's local clock (a fixed offset; SWF gives no DST rule).
+
+use std::io::BufRead;
+
+use super::quarantine::BadRow;
+use super::record::{JobRecord, RowProblem};
+use super::Row;
+use crate::error::{PipelineError, Result};
+
+const FIELD_NAMES: [&str; 18] = [
+    "job_number",
+    "submit_time",
+    "wait_time",
+    "run_time",
+    "allocated_processors",
+    "average_cpu_time",
+    "used_memory",
+    "requested_processors",
+    "requested_time",
+    "requested_memory",
+    "status",
+    "user_id",
+    "group_id",
+    "executable_id",
+    "queue_id",
+    "partition_id",
+    "preceding_job",
+    "think_time",
+];
+
+/// Streams jobs of an SWF file.
+pub struct SwfReader {
+    lines: std::io::Lines<Box<dyn BufRead>>,
+    path: std::path::PathBuf,
+    line: u64,
+    /// Seconds added to SWF's relative times: UnixStartTime + TimeZone.
+    epoch_offset: i64,
+}
+
+impl std::fmt::Debug for SwfReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwfReader").field("path", &self.path).finish()
+    }
+}
+
+impl SwfReader {
+    /// Reads from an already decompressed stream.
+    pub fn new(path: &std::path::Path, input: Box<dyn BufRead>) -> Self {
+        Self {
+            lines: input.lines(),
+            path: path.to_owned(),
+            line: 0,
+            epoch_offset: 0,
+        }
+    }
+
+    fn header(&mut self, comment: &str) {
+        let Some((key, value)) = comment.trim_start_matches(';').split_once(':') else {
+            return;
+        };
+        let value = value.trim().parse::<i64>();
+        match (key.trim(), value) {
+            ("UnixStartTime", Ok(v)) => self.epoch_offset += v,
+            ("TimeZone", Ok(v)) => self.epoch_offset += v,
+            _ => {}
+        }
+    }
+
+    fn parse(&self, text: &str) -> Result<JobRecord, RowProblem> {
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        if fields.len() != FIELD_NAMES.len() {
+            return Err(RowProblem::new(
+                "(row)",
+                format!(
+                    "missing field: expected {} fields, found {}",
+                    FIELD_NAMES.len(),
+                    fields.len()
+                ),
+            ));
+        }
+        let mut v = [0i64; 18];
+        for (i, f) in fields.iter().enumerate() {
+            // SWF fields are integers; a few logs write averages with decimals.
+            v[i] = match f.parse::<i64>() {
+                Ok(n) => n,
+                Err(_) => match f.parse::<f64>() {
+                    Ok(x) if x.is_finite() => x.round() as i64,
+                    _ => {
+                        return Err(RowProblem::new(
+                            FIELD_NAMES[i],
+                            format!("not a number: {f:?}"),
+                        ));
+                    }
+                },
+            };
+        }
+        // -1 means unknown; any other negative value is an error.
+        if let Some(i) = v.iter().position(|&x| x < -1) {
+            return Err(RowProblem::new(
+                FIELD_NAMES[i],
+                format!("negative value {} (only -1 means unknown)", v[i]),
+            ));
+        }
+        let known = |x: i64| (x >= 0).then_some(x);
+        let submit = known(v[1]).ok_or_else(|| RowProblem::new("submit_time", "unknown submit time (-1)"))?;
+        let submit_time = self.epoch_offset + submit;
+        let start_time = known(v[2]).map(|wait| submit_time + wait);
+        let run = known(v[3]);
+        let end_time = start_time.zip(run).map(|(s, r)| s + r);
+        let processors = known(v[7]).or(known(v[4]));
+        // Requested memory is KB per processor.
+        let mem_req_mb = known(v[9])
+            .filter(|m| *m > 0)
+            .zip(processors)
+            .map(|(kb, p)| kb as f64 * p as f64 / 1024.0);
+        let state = match v[10] {
+            1 => "COMPLETED",
+            0 => "FAILED",
+            5 => "CANCELLED",
+            2..=4 => "COMPLETED",
+            _ => "UNKNOWN",
+        };
+        let id = |prefix: &str, x: i64| known(x).map(|x| format!("{prefix}{x}"));
+        JobRecord {
+            job_id: v[0].to_string(),
+            user: id("user", v[11]),
+            account: id("group", v[12]),
+            partition: id("partition", v[15]),
+            qos: id("queue", v[14]),
+            wallclock_req_s: known(v[8]).map(|t| t as f64),
+            nodes_req: None,
+            processors_req: processors,
+            gpus_req: Some(0),
+            mem_req_mb,
+            submit_time,
+            start_time,
+            end_time,
+            run_time_s: run.filter(|_| start_time.is_some()).map(|r| r as f64),
+            state: state.into(),
+            name: id("exe", v[13]),
+            work_dir: None,
+        }
+        .finish()
+    }
+}
+
+impl Iterator for SwfReader {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let text = match self.lines.next()? {
+                Ok(t) => t,
+                Err(e) => return Some(Err(PipelineError::io(&self.path)(e))),
+            };
+            self.line += 1;
+            let trimmed = text.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if trimmed.starts_with(';') {
+                self.header(trimmed);
+                continue;
+            }
+            return Some(Ok(match self.parse(trimmed) {
+                Ok(job) => Row::Job(job),
+                Err(p) => Row::Bad(BadRow {
+                    line: self.line,
+                    field: p.field,
+                    reason: p.reason,
+                    raw: text,
+                }),
+            }));
+        }
+    }
+}

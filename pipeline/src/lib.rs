@@ -1,0 +1,19 @@
+//! The batch side of rt-predictor: ingest job records, build leak-free
+//! features with the SQL in `sql/`, train LightGBM quantile models, evaluate
+//! them against baselines, and publish versioned model bundles.
+#![deny(missing_docs)]
+
+pub mod chain;
+pub mod config;
+pub mod error;
+pub mod evaluate;
+pub mod features;
+pub mod frame;
+pub mod generate;
+pub mod ingest;
+pub mod lgbm;
+pub mod publish;
+pub mod stages;
+pub mod train;
+
+pub use error::{PipelineError, Result};

@@ -1,0 +1,158 @@
+//! Turns a trained model into a published bundle: model files, category
+//! codes, the entity history state and the manifest, published atomically
+//! through the bundle store.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rtp_bundle::manifest::{
+    EvaluationSummary, FORMAT_VERSION, IntervalCalibration, QuantileModel, TrainingSummary,
+};
+use rtp_bundle::{BundleStore, FeatureKind, FeatureSpec, Manifest};
+use sha2::{Digest, Sha256};
+
+use crate::config::StateFilter;
+use crate::error::{PipelineError, Result};
+use crate::train::TrainedModel;
+
+/// Name of the category file inside a bundle.
+pub const CATEGORIES_FILE: &str = "categories.json";
+/// Name of the history state file inside a bundle.
+pub const HISTORY_FILE: &str = "history_state.parquet";
+
+/// Everything a bundle is made from.
+#[derive(Debug)]
+pub struct BundleSources<'a> {
+    /// The trained model.
+    pub model: &'a TrainedModel,
+    /// The history table written by the feature SQL.
+    pub history_state: &'a Path,
+    /// Fingerprint of the job table.
+    pub input_fingerprint: String,
+    /// Fingerprint of the SQL files.
+    pub sql_sha256: String,
+    /// States the model was trained on.
+    pub states: &'a StateFilter,
+    /// Last end time in the history state.
+    pub history_until_s: i64,
+    /// Held-out quality, if evaluated.
+    pub evaluation: Option<EvaluationSummary>,
+}
+
+/// SHA-256 of a file, or of all files of a directory in name order.
+pub fn fingerprint(path: &Path) -> Result<String> {
+    let mut files = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(PipelineError::io(path))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    for file in files.drain(..) {
+        let mut f = File::open(&file).map_err(PipelineError::io(&file))?;
+        loop {
+            let n = f.read(&mut buffer).map_err(PipelineError::io(&file))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Publishes a bundle; returns its directory.
+pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBuf> {
+    let now = chrono::Utc::now();
+    let base = format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &sources.input_fingerprint[..8]);
+    let mut version = base.clone();
+    let mut n = 1;
+    while store.root().join(&version).exists() {
+        n += 1;
+        version = format!("{base}-{n}");
+    }
+    let staged = store.stage(&version)?;
+    let model = sources.model;
+
+    let mut models = Vec::new();
+    for fit in &model.fits {
+        let file = format!("p{:02}.txt", (fit.quantile * 100.0).round() as u32);
+        let path = staged.dir().join(&file);
+        let text = fit.booster.model_string(fit.best_iteration as i32)?;
+        std::fs::write(&path, text).map_err(PipelineError::io(&path))?;
+        models.push(QuantileModel {
+            quantile: fit.quantile,
+            file,
+            best_iteration: fit.best_iteration,
+        });
+    }
+    let categories = staged.dir().join(CATEGORIES_FILE);
+    let json = serde_json::to_vec_pretty(&model.codes)
+        .map_err(|e| PipelineError::io(&categories)(std::io::Error::other(e)))?;
+    std::fs::write(&categories, json).map_err(PipelineError::io(&categories))?;
+    let history = staged.dir().join(HISTORY_FILE);
+    std::fs::copy(sources.history_state, &history).map_err(PipelineError::io(&history))?;
+
+    let features = model
+        .feature_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| FeatureSpec {
+            name: name.clone(),
+            kind: if i < model.numeric_count {
+                FeatureKind::Numeric
+            } else {
+                FeatureKind::Categorical
+            },
+        })
+        .collect();
+    let p50 = model
+        .fits
+        .iter()
+        .find(|f| f.quantile == 0.5)
+        .ok_or_else(|| PipelineError::LightGbm("no p50 model".into()))?;
+    let gains = p50.booster.gain_importance(p50.best_iteration as i32)?;
+    let feature_importance: BTreeMap<String, f64> = model
+        .feature_names
+        .iter()
+        .cloned()
+        .zip(gains)
+        .collect();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        version: version.clone(),
+        created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        input_fingerprint: sources.input_fingerprint,
+        sql_sha256: sources.sql_sha256,
+        target: "log1p(run_time_s)".into(),
+        features,
+        models,
+        interval: IntervalCalibration {
+            nominal_coverage: model.interval_coverage,
+            margin: model.margin,
+            raw_validation_coverage: model.raw_validation_coverage,
+        },
+        categories_file: CATEGORIES_FILE.into(),
+        history_file: HISTORY_FILE.into(),
+        training: TrainingSummary {
+            rows: model.train_rows as u64,
+            validation_rows: model.validation_rows as u64,
+            states: sources.states.names(),
+            first_submit_s: model.submit_span.0,
+            last_submit_s: model.submit_span.1,
+            history_until_s: sources.history_until_s,
+        },
+        evaluation: sources.evaluation,
+        feature_importance,
+        params: model.params.clone(),
+    };
+    Ok(staged.publish(&manifest)?)
+}

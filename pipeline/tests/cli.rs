@@ -1,0 +1,46 @@
+//! The `rtp` binary as users call it.
+
+use std::process::Command;
+
+fn rtp() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtp"));
+    cmd.current_dir(test_support::repo_root());
+    cmd
+}
+
+#[test]
+fn ingest_reports_counts_and_strict_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("jobs.parquet");
+    let fixture = test_support::fixture("eagle_broken.csv");
+    let output = rtp().args(["ingest"]).arg(&fixture).arg("--out").arg(&out).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("5 jobs kept, 4 rows quarantined"), "{stdout}");
+    assert!(stdout.contains("jobs.quarantine.csv"), "{stdout}");
+
+    let output = rtp().args(["ingest", "--strict"]).arg(&fixture).arg("--out").arg(&out).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:5: field `wallclock_req`: not a number", fixture.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn generate_is_deterministic_per_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, seed: &str| {
+        let path = dir.path().join(name);
+        let status = rtp()
+            .args(["generate", "--rows", "3000", "--seed", seed, "--out"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read(path).unwrap()
+    };
+    assert_eq!(run("a.parquet", "1"), run("b.parquet", "1"));
+    assert_ne!(run("a.parquet", "1"), run("c.parquet", "2"));
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the pipeline: one test binary, one module per area.
+
+mod bundle;
+mod cli;
+mod features;
+mod ingest;
+mod model;
+mod util;

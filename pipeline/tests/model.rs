@@ -1,0 +1,79 @@
+//! Training and evaluation: categoricals reach LightGBM, and on real data
+//! (KTH SP2, Parallel Workloads Archive) the model beats both baselines.
+
+use rtp_pipeline::chain;
+use rtp_pipeline::evaluate::Protocol;
+use rtp_pipeline::ingest::InputFormat;
+use rtp_pipeline::train::train;
+
+use crate::util::config;
+
+#[tokio::test]
+async fn categorical_features_are_used_as_categoricals() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = crate::util::generated_jobs(dir.path(), 8_000, 21);
+    let config = config();
+    let mut stages = Vec::new();
+    let prepared = chain::prepare(&[jobs_source(&jobs)], InputFormat::Eagle, &dir.path().join("w"), &config, &mut stages)
+        .await
+        .unwrap();
+    let states = config.train.states.clone();
+    let rows = rtp_pipeline::evaluate::eligible_rows(&prepared.frame, &states);
+    let model = train(&prepared.frame, &rows, &config.train).unwrap();
+    let p50 = &model.fits[1];
+    let text = p50.booster.model_string(p50.best_iteration as i32).unwrap();
+    // Categorical splits list their categories: num_cat > 0 on some tree.
+    let categorical_splits: usize = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("num_cat="))
+        .map(|n| n.parse::<usize>().unwrap())
+        .sum();
+    assert!(categorical_splits > 0, "no categorical split in the p50 model");
+    let cat_user = model.feature_names.iter().position(|n| n == "cat_user").unwrap();
+    assert!(cat_user >= model.numeric_count, "cat_user must be declared categorical");
+}
+
+/// `generated_jobs` returns an ingested table; hand its raw Eagle source to
+/// the chain so ingest runs as users run it.
+fn jobs_source(jobs: &std::path::Path) -> std::path::PathBuf {
+    jobs.with_file_name("eagle.parquet")
+}
+
+#[tokio::test]
+async fn kth_model_beats_baselines_with_calibrated_interval() {
+    let Some(kth) = test_support::shared_data("KTH-SP2-1996-2.1-cln.swf.gz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = config();
+    let mut stages = Vec::new();
+    let prepared = chain::prepare(&[kth], InputFormat::Auto, dir.path(), &config, &mut stages)
+        .await
+        .unwrap();
+    assert_eq!(prepared.format, InputFormat::Swf);
+    let states = config.train.states_for(prepared.format).clone();
+    let evaluation = chain::evaluate_stage(
+        &prepared,
+        &states,
+        Protocol::Holdout { test_frac: 0.2 },
+        &config,
+        &mut stages,
+    )
+    .unwrap();
+    let s = &evaluation.summary;
+    eprintln!("{}", rtp_pipeline::evaluate::render_table(s));
+    let request = &s.baselines["user_request"];
+    let last2 = &s.baselines["last2"];
+    assert!(s.n_test > 5_000);
+    // Published figures for this protocol pin the baselines down.
+    assert!((request.mae_h - 1.844).abs() < 0.05, "user_request MAE {}", request.mae_h);
+    assert!((last2.mae_h - 2.097).abs() < 0.1, "last2 MAE {}", last2.mae_h);
+    assert!(s.model.mae_h < request.mae_h.min(last2.mae_h), "MAE {}", s.model.mae_h);
+    assert!(
+        s.model.within_2x >= request.within_2x.max(last2.within_2x) + 0.05,
+        "within_2x {}",
+        s.model.within_2x
+    );
+    let coverage = s.model.coverage_p10_p90.unwrap();
+    assert!((coverage - 0.8).abs() <= 0.10, "coverage {coverage}");
+}

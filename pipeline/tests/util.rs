@@ -1,0 +1,123 @@
+//! Helpers for building small job tables and reading feature tables back.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rtp_pipeline::config::PipelineConfig;
+use rtp_pipeline::features::{FeatureOptions, FeatureTables, build_features};
+use rtp_pipeline::generate::{GenerateOptions, generate};
+use rtp_pipeline::ingest::{IngestOptions, JobRecord, JobTableWriter, ingest};
+
+/// Feature options reading the repository's SQL, with pinned partitions.
+pub fn feature_options(target_partitions: usize, batch_size: usize) -> FeatureOptions {
+    FeatureOptions {
+        sql_dir: test_support::sql_dir(),
+        target_partitions,
+        batch_size,
+        memory_limit: 2 << 30,
+    }
+}
+
+/// The default configuration with the repository's SQL directory.
+pub fn config() -> PipelineConfig {
+    let mut config = PipelineConfig::default_config().unwrap();
+    config.features.sql_dir = test_support::sql_dir();
+    config
+}
+
+/// Writes `jobs` as a canonical job table.
+pub fn write_jobs(path: &Path, jobs: &[JobRecord]) {
+    let mut writer = JobTableWriter::create(path, 1024).unwrap();
+    for job in jobs {
+        writer.push(job).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+/// Generates `rows` synthetic Eagle jobs and ingests them; returns the job table.
+pub fn generated_jobs(dir: &Path, rows: u64, seed: u64) -> PathBuf {
+    let raw = dir.join("eagle.parquet");
+    generate(&raw, &GenerateOptions { rows, seed, batch_rows: 4096 }).unwrap();
+    let jobs = dir.join("jobs.parquet");
+    let summary = ingest(&[raw], &jobs, &IngestOptions::default()).unwrap();
+    assert_eq!(summary.kept(), rows);
+    jobs
+}
+
+/// Builds features for `jobs` into `dir/name.parquet`.
+pub async fn features(jobs: &Path, dir: &Path, name: &str, options: &FeatureOptions) -> FeatureTables {
+    build_features(jobs, &dir.join(format!("{name}.parquet")), options)
+        .await
+        .unwrap()
+}
+
+/// Reads all batches of a Parquet file.
+pub fn read_batches(path: &Path) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// One feature-table row rendered as text per column, keyed by job.
+pub type RenderedRow = BTreeMap<String, String>;
+
+/// The feature table as job_key → column → rendered value (f64 renders
+/// round-trip exactly, so equal text means equal values).
+pub fn feature_rows(path: &Path) -> BTreeMap<i64, RenderedRow> {
+    let mut out = BTreeMap::new();
+    for batch in read_batches(path) {
+        let keys = batch.column_by_name("job_key").unwrap().as_primitive::<Int64Type>().clone();
+        for row in 0..batch.num_rows() {
+            let mut rendered = RenderedRow::new();
+            for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+                let value = if column.is_null(row) {
+                    "NULL".to_owned()
+                } else {
+                    array_value_to_string(column, row).unwrap()
+                };
+                rendered.insert(field.name().clone(), value);
+            }
+            assert!(out.insert(keys.value(row), rendered).is_none(), "job_key repeats");
+        }
+    }
+    out
+}
+
+/// Only the columns that a model or baseline sees (`f_*`, `cat_*`, `base_*`).
+pub fn known_at_submit(row: &RenderedRow) -> RenderedRow {
+    row.iter()
+        .filter(|(k, _)| k.starts_with("f_") || k.starts_with("cat_") || k.starts_with("base_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A completed job of `user` in `partition`.
+pub fn job(user: &str, partition: &str, submit: i64, start: i64, end: i64, limit: f64) -> JobRecord {
+    JobRecord {
+        job_id: format!("{submit}"),
+        user: Some(user.into()),
+        account: Some(format!("acct_{user}")),
+        partition: Some(partition.into()),
+        qos: Some("normal".into()),
+        wallclock_req_s: Some(limit),
+        nodes_req: Some(1),
+        processors_req: Some(4),
+        gpus_req: Some(0),
+        mem_req_mb: None,
+        submit_time: submit,
+        start_time: Some(start),
+        end_time: Some(end),
+        run_time_s: Some((end - start) as f64),
+        state: "COMPLETED".into(),
+        name: Some("job".into()),
+        work_dir: None,
+    }
+}

@@ -1,0 +1,28 @@
+-- entity_end_stats: for every entity, its jobs that ran, in the order they
+-- ended, with the entity's history statistics *including* that job. Row
+-- `seq = n` therefore describes the entity as it was known once its first n
+-- jobs had ended. Materialised.
+SELECT
+    entity_kind,
+    entity_key,
+    end_s,
+    ROW_NUMBER() OVER w_all AS seq,
+    AVG(log_rt) OVER w_all AS mean_log_rt,
+    -- Median over the 25 most recent ends: habits drift, and a bounded
+    -- window keeps the cost linear.
+    MEDIAN(log_rt) OVER (
+        PARTITION BY entity_kind, entity_key ORDER BY end_s, job_key
+        ROWS BETWEEN 24 PRECEDING AND CURRENT ROW
+    ) AS median_log_rt,
+    run_time_s AS last_rt,
+    LAG(run_time_s) OVER (
+        PARTITION BY entity_kind, entity_key ORDER BY end_s, job_key
+    ) AS prev_rt,
+    AVG(run_req_ratio) OVER w_all AS mean_ratio,
+    AVG(is_timeout) OVER w_all AS timeout_share
+FROM entity_membership
+WHERE ran
+WINDOW w_all AS (
+    PARTITION BY entity_kind, entity_key ORDER BY end_s, job_key
+    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+)

@@ -1,0 +1,43 @@
+-- entity_asof: each job's view of each of its entities at its submit time.
+--
+-- Submit and end events of an entity are merged in time order; a submit sorts
+-- before an end at the same second, so the running count of ends at a submit
+-- is the number of the entity's jobs that ended strictly before it. That
+-- count selects the matching row of entity_end_stats: history as of submit,
+-- with no quadratic join and nothing from the future. Materialised.
+WITH events AS (
+    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end
+    FROM entity_membership
+    UNION ALL
+    SELECT entity_kind, entity_key, job_key, end_s AS t, 1 AS is_end
+    FROM entity_membership
+    WHERE ran
+),
+counted AS (
+    SELECT
+        entity_kind,
+        entity_key,
+        job_key,
+        is_end,
+        SUM(is_end) OVER (
+            PARTITION BY entity_kind, entity_key ORDER BY t, is_end, job_key
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS n_ended
+    FROM events
+)
+SELECT
+    c.job_key,
+    c.entity_kind,
+    c.n_ended,
+    s.mean_log_rt,
+    s.median_log_rt,
+    s.last_rt,
+    s.prev_rt,
+    s.mean_ratio,
+    s.timeout_share
+FROM counted c
+LEFT JOIN entity_end_stats s
+    ON s.entity_kind = c.entity_kind
+    AND s.entity_key = c.entity_key
+    AND s.seq = c.n_ended
+WHERE c.is_end = 0
