@@ -4,12 +4,26 @@
 -- before an end at the same second, so the running count of ends at a submit
 -- is the number of the entity's jobs that ended strictly before it. That
 -- count selects the matching row of entity_end_stats: history as of submit,
--- with no quadratic join and nothing from the future. Materialised.
-WITH events AS (
-    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end
+-- with no quadratic join and nothing from the future.
+--
+-- Recency is known at submit too: the time since the entity's previous
+-- submit (bursts of similar jobs) and since its last end. Materialised.
+WITH submits AS (
+    SELECT
+        entity_kind,
+        entity_key,
+        job_key,
+        submit_s,
+        submit_s - LAG(submit_s) OVER (
+            PARTITION BY entity_kind, entity_key ORDER BY submit_s, job_key
+        ) AS secs_since_prev_submit
     FROM entity_membership
+),
+events AS (
+    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end, secs_since_prev_submit
+    FROM submits
     UNION ALL
-    SELECT entity_kind, entity_key, job_key, end_s AS t, 1 AS is_end
+    SELECT entity_kind, entity_key, job_key, end_s AS t, 1 AS is_end, CAST(NULL AS BIGINT)
     FROM entity_membership
     WHERE ran
 ),
@@ -18,7 +32,9 @@ counted AS (
         entity_kind,
         entity_key,
         job_key,
+        t,
         is_end,
+        secs_since_prev_submit,
         SUM(is_end) OVER (
             PARTITION BY entity_kind, entity_key ORDER BY t, is_end, job_key
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
@@ -34,7 +50,9 @@ SELECT
     s.last_rt,
     s.prev_rt,
     s.mean_ratio,
-    s.timeout_share
+    s.timeout_share,
+    c.t - s.end_s AS secs_since_last_end,
+    c.secs_since_prev_submit
 FROM counted c
 LEFT JOIN entity_end_stats s
     ON s.entity_kind = c.entity_kind

@@ -68,7 +68,8 @@ pub async fn prepare(
     stages_out.push(stage.finish(summary.kept()));
 
     let stage = stages::start("features");
-    let tables = build_features(&jobs, &work_dir.join("features.parquet"), &config.features).await?;
+    let tables =
+        build_features(&jobs, &work_dir.join("features.parquet"), &config.features).await?;
     stages_out.push(stage.finish(tables.rows));
 
     let stage = stages::start("load features");
@@ -156,7 +157,14 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
             vec![path]
         }
     };
-    let prepared = prepare(&inputs, config.run.format, work_dir, config, &mut stages_out).await?;
+    let prepared = prepare(
+        &inputs,
+        config.run.format,
+        work_dir,
+        config,
+        &mut stages_out,
+    )
+    .await?;
     let states = config.train.states_for(prepared.format).clone();
     let evaluation = evaluate_stage(
         &prepared,

@@ -73,6 +73,8 @@ pub struct RawTrain {
     pub early_stopping_rounds: u32,
     /// Most recent eligible jobs used for training, at most.
     pub max_train_rows: usize,
+    /// Refit on training + validation rows after early stopping.
+    pub refit_with_validation: bool,
     /// LightGBM parameters.
     pub lightgbm: BTreeMap<String, toml::Value>,
 }
@@ -140,7 +142,9 @@ impl StateFilter {
     /// Parses `any` or a comma-separated list.
     pub fn parse(text: &str) -> Result<Self> {
         Self::try_from(RawStates::Keyword(text.to_owned())).or_else(|_| {
-            Self::try_from(RawStates::List(text.split(',').map(|s| s.trim().to_owned()).collect()))
+            Self::try_from(RawStates::List(
+                text.split(',').map(|s| s.trim().to_owned()).collect(),
+            ))
         })
     }
 }
@@ -189,6 +193,8 @@ pub struct TrainOptions {
     pub early_stopping_rounds: u32,
     /// Most recent eligible jobs used for training, at most.
     pub max_train_rows: usize,
+    /// Refit on training + validation rows after early stopping.
+    pub refit_with_validation: bool,
     /// LightGBM parameters as `key=value` strings.
     pub lightgbm: BTreeMap<String, String>,
 }
@@ -252,8 +258,12 @@ impl PipelineConfig {
     /// The default with the file at `path` laid over it.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(PipelineError::io(path))?;
-        Self::from_toml_layers(&[DEFAULT_CONFIG, &text])
-            .map_err(|e| PipelineError::Config(format!("{}: {e}", path.display())))
+        Self::from_toml_layers(&[DEFAULT_CONFIG, &text]).map_err(|e| match e {
+            PipelineError::Config(message) => {
+                PipelineError::Config(format!("{}: {message}", path.display()))
+            }
+            other => other,
+        })
     }
 
     /// Parses TOML documents, each overriding the keys of the ones before.
@@ -287,7 +297,9 @@ fn fraction(name: &str, value: f64, max: f64) -> Result<f64> {
     if value > 0.0 && value <= max {
         Ok(value)
     } else {
-        Err(PipelineError::Config(format!("{name} must be in (0, {max}], got {value}")))
+        Err(PipelineError::Config(format!(
+            "{name} must be in (0, {max}], got {value}"
+        )))
     }
 }
 
@@ -298,7 +310,8 @@ impl TryFrom<RawConfig> for PipelineConfig {
         let f = raw.features;
         if f.target_partitions == 0 || f.batch_size == 0 || f.memory_limit_mib == 0 {
             return Err(PipelineError::Config(
-                "features.target_partitions, batch_size and memory_limit_mib must be positive".into(),
+                "features.target_partitions, batch_size and memory_limit_mib must be positive"
+                    .into(),
             ));
         }
         let t = raw.train;
@@ -313,7 +326,13 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 (k, text)
             })
             .collect::<BTreeMap<_, _>>();
-        for reserved in ["objective", "alpha", "metric", "num_iterations", "categorical_feature"] {
+        for reserved in [
+            "objective",
+            "alpha",
+            "metric",
+            "num_iterations",
+            "categorical_feature",
+        ] {
             if lightgbm.contains_key(reserved) {
                 return Err(PipelineError::Config(format!(
                     "train.lightgbm.{reserved} is set by the pipeline; remove it"
@@ -343,6 +362,7 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 num_iterations: t.num_iterations.max(1),
                 early_stopping_rounds: t.early_stopping_rounds.max(1),
                 max_train_rows: t.max_train_rows.max(100),
+                refit_with_validation: t.refit_with_validation,
                 lightgbm,
             },
             test_frac: fraction("evaluate.test_frac", raw.evaluate.test_frac, 0.9)?,
@@ -363,31 +383,44 @@ mod tests {
     #[test]
     fn embedded_default_is_valid() {
         let c = PipelineConfig::default_config().unwrap();
-        assert_eq!(c.train.states, StateFilter::Only(vec!["COMPLETED".into(), "TIMEOUT".into()]));
+        assert_eq!(
+            c.train.states,
+            StateFilter::Only(vec!["COMPLETED".into(), "TIMEOUT".into()])
+        );
         assert_eq!(c.train.swf_states, StateFilter::Any);
-        assert_eq!(c.train.lightgbm["num_leaves"], "63");
+        assert_eq!(c.train.lightgbm["num_leaves"], "15");
+        assert!(c.train.refit_with_validation);
     }
 
     #[test]
     fn a_layer_overrides_only_its_keys() {
-        let c = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train.lightgbm]\nnum_leaves = 7\n"]).unwrap();
+        let c = PipelineConfig::from_toml_layers(&[
+            DEFAULT_CONFIG,
+            "[train.lightgbm]\nnum_leaves = 7\n",
+        ])
+        .unwrap();
         assert_eq!(c.train.lightgbm["num_leaves"], "7");
         assert_eq!(c.train.lightgbm["learning_rate"], "0.05");
     }
 
     #[test]
     fn bad_values_are_named() {
-        let err = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[evaluate]\ntest_frac = 1.5\n"])
-            .unwrap_err()
-            .to_string();
+        let err =
+            PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[evaluate]\ntest_frac = 1.5\n"])
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("evaluate.test_frac"), "{err}");
-        let err = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train]\nstates = [\"DONE\"]\n"])
-            .unwrap_err()
-            .to_string();
+        let err =
+            PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train]\nstates = [\"DONE\"]\n"])
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("DONE"), "{err}");
-        let err = PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train.lightgbm]\nobjective = \"l2\"\n"])
-            .unwrap_err()
-            .to_string();
+        let err = PipelineConfig::from_toml_layers(&[
+            DEFAULT_CONFIG,
+            "[train.lightgbm]\nobjective = \"l2\"\n",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("objective"), "{err}");
     }
 }

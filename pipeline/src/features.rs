@@ -156,12 +156,19 @@ pub fn history_path_for(features: &Path) -> PathBuf {
 
 /// Builds the feature table for the jobs at `jobs` (a Parquet file or a
 /// directory of them) into `out`, and the history table beside it.
-pub async fn build_features(jobs: &Path, out: &Path, options: &FeatureOptions) -> Result<FeatureTables> {
+pub async fn build_features(
+    jobs: &Path,
+    out: &Path,
+    options: &FeatureOptions,
+) -> Result<FeatureTables> {
     let files = load_sql_files(&options.sql_dir)?;
     let ctx = session(options)?;
     register_parquet(&ctx, JOBS_TABLE, jobs).await?;
 
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;
     let scratch = tempfile::Builder::new()
         .prefix(".features-")
@@ -254,7 +261,10 @@ mod tests {
 
     #[test]
     fn view_detection_skips_comments() {
-        assert_eq!(first_keywords("-- x\n-- y\nCREATE VIEW a AS SELECT 1"), "CREATE VIEW");
+        assert_eq!(
+            first_keywords("-- x\n-- y\nCREATE VIEW a AS SELECT 1"),
+            "CREATE VIEW"
+        );
         assert_eq!(first_keywords("-- CREATE VIEW\nSELECT 1"), "SELECT 1");
     }
 }

@@ -145,19 +145,24 @@ impl FeatureFrame {
         let ints = |name: &str, missing: i64| -> Result<Vec<i64>> {
             let a = column(name, &DataType::Int64)?;
             let a = a.as_primitive::<Int64Type>();
-            Ok((0..a.len()).map(|i| if a.is_null(i) { missing } else { a.value(i) }).collect())
+            Ok((0..a.len())
+                .map(|i| if a.is_null(i) { missing } else { a.value(i) })
+                .collect())
         };
         let floats = |name: &str| -> Result<Vec<f64>> {
             let a = column(name, &DataType::Float64)?;
             let a = a.as_primitive::<Float64Type>();
-            Ok((0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }).collect())
+            Ok((0..a.len())
+                .map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) })
+                .collect())
         };
         self.job_key.extend(ints("job_key", -1)?);
         self.submit_s.extend(ints("submit_s", 0)?);
         self.end_s.extend(ints("end_s", i64::MAX)?);
         self.run_time_s.extend(floats("run_time_s")?);
         self.wallclock_req_s.extend(floats("wallclock_req_s")?);
-        self.base_user_request_s.extend(floats("base_user_request_s")?);
+        self.base_user_request_s
+            .extend(floats("base_user_request_s")?);
         self.base_last2_s.extend(floats("base_last2_s")?);
         let states = column("state", &DataType::Utf8)?;
         for value in states.as_string::<i32>().iter() {
@@ -198,7 +203,12 @@ impl FeatureFrame {
 
     /// The latest end time in the frame (0 when no job has ended).
     pub fn last_end_s(&self) -> i64 {
-        self.end_s.iter().copied().filter(|&e| e != i64::MAX).max().unwrap_or(0)
+        self.end_s
+            .iter()
+            .copied()
+            .filter(|&e| e != i64::MAX)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The state name of row `i`.

@@ -31,8 +31,8 @@ const TRACE_START: i64 = 1_542_153_600;
 const JOBS_PER_DAY: f64 = 7_000.0;
 /// Runtime limits people type, seconds.
 const COMMON_LIMITS: [f64; 12] = [
-    600.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0, 43_200.0, 86_400.0, 172_800.0,
-    345_600.0, 604_800.0, 864_000.0,
+    600.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0, 43_200.0, 86_400.0, 172_800.0, 345_600.0,
+    604_800.0, 864_000.0,
 ];
 
 struct Partition {
@@ -43,12 +43,42 @@ struct Partition {
 }
 
 const PARTITIONS: [Partition; 6] = [
-    Partition { name: "short", max_limit: 14_400.0, gpus_per_node: 0, weight: 0.25 },
-    Partition { name: "standard", max_limit: 172_800.0, gpus_per_node: 0, weight: 0.45 },
-    Partition { name: "long", max_limit: 864_000.0, gpus_per_node: 0, weight: 0.08 },
-    Partition { name: "bigmem", max_limit: 172_800.0, gpus_per_node: 0, weight: 0.06 },
-    Partition { name: "gpu", max_limit: 172_800.0, gpus_per_node: 2, weight: 0.10 },
-    Partition { name: "debug", max_limit: 3_600.0, gpus_per_node: 0, weight: 0.06 },
+    Partition {
+        name: "short",
+        max_limit: 14_400.0,
+        gpus_per_node: 0,
+        weight: 0.25,
+    },
+    Partition {
+        name: "standard",
+        max_limit: 172_800.0,
+        gpus_per_node: 0,
+        weight: 0.45,
+    },
+    Partition {
+        name: "long",
+        max_limit: 864_000.0,
+        gpus_per_node: 0,
+        weight: 0.08,
+    },
+    Partition {
+        name: "bigmem",
+        max_limit: 172_800.0,
+        gpus_per_node: 0,
+        weight: 0.06,
+    },
+    Partition {
+        name: "gpu",
+        max_limit: 172_800.0,
+        gpus_per_node: 2,
+        weight: 0.10,
+    },
+    Partition {
+        name: "debug",
+        max_limit: 3_600.0,
+        gpus_per_node: 0,
+        weight: 0.06,
+    },
 ];
 
 /// What `rtp generate` produces.
@@ -139,16 +169,27 @@ fn population(rows: u64, rng: &mut ChaCha8Rng) -> (Vec<User>, Vec<f64>) {
                     x if x < 0.99 => 16,
                     _ => 1 << rng.random_range(5..8),
                 };
-                let cores_per_node = if rng.random::<f64>() < 0.7 { 36 } else { 1 << rng.random_range(0..6) };
+                let cores_per_node = if rng.random::<f64>() < 0.7 {
+                    36
+                } else {
+                    1 << rng.random_range(0..6)
+                };
                 let median_log_rt = (7.0 + 1.6 * normal(rng)).clamp(3.0, p.max_limit.ln());
-                let limit = round_up_limit(median_log_rt.exp() * over_request * (1.0 + 0.3 * rng.random::<f64>()), p.max_limit);
+                let limit = round_up_limit(
+                    median_log_rt.exp() * over_request * (1.0 + 0.3 * rng.random::<f64>()),
+                    p.max_limit,
+                );
                 Template {
                     name: format!("name{:08}", u * 10 + t),
                     work_dir: format!("work_dir{:08}", u * 10 + t),
                     partition,
                     nodes,
                     cores_per_node,
-                    mem_mb: if rng.random::<f64>() < 0.75 { 0.0 } else { [8_000.0, 32_000.0, 85_000.0, 180_000.0][rng.random_range(0..4)] },
+                    mem_mb: if rng.random::<f64>() < 0.75 {
+                        0.0
+                    } else {
+                        [8_000.0, 32_000.0, 85_000.0, 180_000.0][rng.random_range(0..4)]
+                    },
                     median_log_rt,
                     sd_log_rt: 0.2 + 0.9 * rng.random::<f64>(),
                     limit,
@@ -262,7 +303,8 @@ impl Builders {
             Arc::new(self.submit_line.finish()),
         ];
         self.len = 0;
-        RecordBatch::try_new(Arc::clone(schema), arrays).map_err(PipelineError::arrow("building a generated batch"))
+        RecordBatch::try_new(Arc::clone(schema), arrays)
+            .map_err(PipelineError::arrow("building a generated batch"))
     }
 }
 
@@ -274,7 +316,13 @@ struct Outcome {
     run_time: Option<f64>,
 }
 
-fn outcome(user: &User, t: &Template, submit: i64, trace_end: i64, rng: &mut ChaCha8Rng) -> Outcome {
+fn outcome(
+    user: &User,
+    t: &Template,
+    submit: i64,
+    trace_end: i64,
+    rng: &mut ChaCha8Rng,
+) -> Outcome {
     let wait = ((4.0 + 2.0 * normal(rng)).exp() * (t.nodes as f64).sqrt()).min(1_209_600.0) as i64;
     let start = submit + wait;
     let natural = (t.median_log_rt + t.sd_log_rt * normal(rng)).exp().max(1.0);
@@ -282,16 +330,31 @@ fn outcome(user: &User, t: &Template, submit: i64, trace_end: i64, rng: &mut Cha
     // Jobs still queued or running when the trace was cut.
     if submit > trace_end - 2 * 86_400 && x < 0.02 {
         return if rng.random::<bool>() {
-            Outcome { state: "PENDING", start: None, end: None, run_time: None }
+            Outcome {
+                state: "PENDING",
+                start: None,
+                end: None,
+                run_time: None,
+            }
         } else {
-            Outcome { state: "RUNNING", start: Some(start), end: None, run_time: None }
+            Outcome {
+                state: "RUNNING",
+                start: Some(start),
+                end: None,
+                run_time: None,
+            }
         };
     }
     let (state, run) = if x < user.cancel_prob {
         if rng.random::<f64>() < 0.4 {
             // Cancelled while pending: ends without ever starting.
             let end = submit + (wait as f64 * rng.random::<f64>()) as i64;
-            return Outcome { state: "CANCELLED", start: None, end: Some(end), run_time: None };
+            return Outcome {
+                state: "CANCELLED",
+                start: None,
+                end: Some(end),
+                run_time: None,
+            };
         }
         ("CANCELLED", natural.min(t.limit) * rng.random::<f64>())
     } else if x < user.cancel_prob + user.fail_prob {
@@ -306,7 +369,12 @@ fn outcome(user: &User, t: &Template, submit: i64, trace_end: i64, rng: &mut Cha
         ("COMPLETED", natural)
     };
     let run = run.round().max(0.0);
-    Outcome { state, start: Some(start), end: Some(start + run as i64), run_time: Some(run) }
+    Outcome {
+        state,
+        start: Some(start),
+        end: Some(start + run as i64),
+        run_time: Some(run),
+    }
 }
 
 /// Writes `options.rows` synthetic Eagle rows to `out`.
@@ -351,8 +419,10 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<u64> {
             b.qos.append_value(user.qos);
             b.wallclock_req.append_value(template.limit);
             b.nodes_req.append_value(template.nodes);
-            b.processors_req.append_value(template.nodes * template.cores_per_node);
-            b.gpus_req.append_value(template.nodes * partition.gpus_per_node);
+            b.processors_req
+                .append_value(template.nodes * template.cores_per_node);
+            b.gpus_req
+                .append_value(template.nodes * partition.gpus_per_node);
             b.mem_req.append_value(template.mem_mb);
             b.submit_time.append_value(submit);
             b.start_time.append_option(o.start);
@@ -361,7 +431,8 @@ pub fn generate(out: &Path, options: &GenerateOptions) -> Result<u64> {
             b.state.append_value(o.state);
             b.name.append_value(&template.name);
             b.work_dir.append_value(&template.work_dir);
-            b.submit_line.append_value(format!("submit_line{:08}", job_id % 100_000_000));
+            b.submit_line
+                .append_value(format!("submit_line{:08}", job_id % 100_000_000));
             b.len += 1;
             written += 1;
             if b.len >= options.batch_rows {

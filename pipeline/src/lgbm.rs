@@ -23,7 +23,9 @@ fn check(code: i32) -> Result<()> {
     // SAFETY: LGBM_GetLastError returns a pointer to a thread-local,
     // NUL-terminated buffer that stays valid until the next API call.
     let message = unsafe { CStr::from_ptr(sys::LGBM_GetLastError()) };
-    Err(PipelineError::LightGbm(message.to_string_lossy().into_owned()))
+    Err(PipelineError::LightGbm(
+        message.to_string_lossy().into_owned(),
+    ))
 }
 
 fn c_string(s: &str) -> Result<CString> {
@@ -60,7 +62,12 @@ pub struct Dataset {
 impl Dataset {
     /// Builds a dataset from `matrix` with labels `label`. `reference` aligns
     /// the bins of a validation set with its training set.
-    pub fn new(matrix: &ColumnMajor, label: &[f32], params: &str, reference: Option<&Dataset>) -> Result<Self> {
+    pub fn new(
+        matrix: &ColumnMajor,
+        label: &[f32],
+        params: &str,
+        reference: Option<&Dataset>,
+    ) -> Result<Self> {
         let (rows, cols) = matrix.dims()?;
         if label.len() != matrix.rows {
             return Err(PipelineError::LightGbm(format!(
@@ -140,7 +147,9 @@ impl Booster {
         let mut iterations = 0;
         let mut handle: sys::BoosterHandle = ptr::null_mut();
         // SAFETY: `text` is a NUL-terminated model string; `handle` receives a booster.
-        check(unsafe { sys::LGBM_BoosterLoadModelFromString(text.as_ptr(), &mut iterations, &mut handle) })?;
+        check(unsafe {
+            sys::LGBM_BoosterLoadModelFromString(text.as_ptr(), &mut iterations, &mut handle)
+        })?;
         let mut features = 0;
         // SAFETY: `handle` is the booster just created.
         check(unsafe { sys::LGBM_BoosterGetNumFeature(handle, &mut features) })?;
@@ -173,7 +182,9 @@ impl Booster {
         let mut results = vec![0.0f64; count.max(1) as usize];
         let mut len = 0;
         // SAFETY: `results` has room for every metric LightGBM reported.
-        check(unsafe { sys::LGBM_BoosterGetEval(self.handle, index, &mut len, results.as_mut_ptr()) })?;
+        check(unsafe {
+            sys::LGBM_BoosterGetEval(self.handle, index, &mut len, results.as_mut_ptr())
+        })?;
         results
             .first()
             .copied()
@@ -204,7 +215,8 @@ impl Booster {
             buffer.resize(len as usize, 0);
         }
         buffer.truncate((len as usize).saturating_sub(1)); // drop the NUL
-        String::from_utf8(buffer).map_err(|_| PipelineError::LightGbm("model text is not UTF-8".into()))
+        String::from_utf8(buffer)
+            .map_err(|_| PipelineError::LightGbm("model text is not UTF-8".into()))
     }
 
     /// Predictions (transformed output) for every row of `matrix`.
@@ -215,10 +227,21 @@ impl Booster {
     /// Per-feature contributions (SHAP) for every row: `cols + 1` values per
     /// row, the last being the expected value.
     pub fn contributions(&self, matrix: &ColumnMajor, iterations: i32) -> Result<Vec<f64>> {
-        self.predict_kind(matrix, iterations, PREDICT_CONTRIB, matrix.rows * (matrix.cols + 1))
+        self.predict_kind(
+            matrix,
+            iterations,
+            PREDICT_CONTRIB,
+            matrix.rows * (matrix.cols + 1),
+        )
     }
 
-    fn predict_kind(&self, matrix: &ColumnMajor, iterations: i32, kind: i32, out_len: usize) -> Result<Vec<f64>> {
+    fn predict_kind(
+        &self,
+        matrix: &ColumnMajor,
+        iterations: i32,
+        kind: i32,
+        out_len: usize,
+    ) -> Result<Vec<f64>> {
         if matrix.cols != self.num_features {
             return Err(PipelineError::LightGbm(format!(
                 "model expects {} features, got {}",
@@ -259,7 +282,12 @@ impl Booster {
         let mut out = vec![0.0f64; self.num_features];
         // SAFETY: `out` has one slot per feature.
         check(unsafe {
-            sys::LGBM_BoosterFeatureImportance(self.handle, iterations, IMPORTANCE_GAIN, out.as_mut_ptr())
+            sys::LGBM_BoosterFeatureImportance(
+                self.handle,
+                iterations,
+                IMPORTANCE_GAIN,
+                out.as_mut_ptr(),
+            )
         })?;
         Ok(out)
     }

@@ -72,7 +72,11 @@ pub fn fingerprint(path: &Path) -> Result<String> {
 /// Publishes a bundle; returns its directory.
 pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBuf> {
     let now = chrono::Utc::now();
-    let base = format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &sources.input_fingerprint[..8]);
+    let base = format!(
+        "{}-{}",
+        now.format("%Y%m%dT%H%M%SZ"),
+        &sources.input_fingerprint[..8]
+    );
     let mut version = base.clone();
     let mut n = 1;
     while store.root().join(&version).exists() {
@@ -120,12 +124,8 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         .find(|f| f.quantile == 0.5)
         .ok_or_else(|| PipelineError::LightGbm("no p50 model".into()))?;
     let gains = p50.booster.gain_importance(p50.best_iteration as i32)?;
-    let feature_importance: BTreeMap<String, f64> = model
-        .feature_names
-        .iter()
-        .cloned()
-        .zip(gains)
-        .collect();
+    let feature_importance: BTreeMap<String, f64> =
+        model.feature_names.iter().cloned().zip(gains).collect();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         version: version.clone(),

@@ -71,7 +71,8 @@ pub fn render_stage_table(stages: &[StageReport]) -> String {
         "{:<22} {:>10} {:>12} {:>12} {:>13}\n",
         "stage", "wall_s", "rows", "rows_per_s", "peak_rss_mib"
     );
-    let mib = |b: Option<u64>| b.map_or("-".to_owned(), |b| format!("{:.0}", b as f64 / 1_048_576.0));
+    let mib =
+        |b: Option<u64>| b.map_or("-".to_owned(), |b| format!("{:.0}", b as f64 / 1_048_576.0));
     for s in stages {
         out.push_str(&format!(
             "{:<22} {:>10.1} {:>12} {:>12.0} {:>13}\n",

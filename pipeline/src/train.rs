@@ -221,6 +221,29 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         });
     }
 
+    // The validation slice holds the most recent jobs, the ones most like
+    // those to come: refit on all rows for the rounds early stopping chose.
+    let codes = if options.refit_with_validation {
+        let codes = CategoryCodes::fit(frame, &rows);
+        let all_x = model_matrix(frame, &rows, &codes);
+        let all_y: Vec<f32> = rows.iter().map(|&r| label(frame, r) as f32).collect();
+        let all_set = Dataset::new(&all_x, &all_y, &dataset_params, None)?;
+        for fit in &mut fits {
+            let mut model_params = params.clone();
+            model_params.insert("alpha".into(), fit.quantile.to_string());
+            let mut booster = Booster::new(&all_set, &param_string(&model_params), all_x.cols)?;
+            for _ in 0..fit.best_iteration {
+                if booster.update()? {
+                    break;
+                }
+            }
+            fit.booster = booster;
+        }
+        codes
+    } else {
+        codes
+    };
+
     let (margin, raw_validation_coverage) = conformal_margin(
         &valid_preds[0],
         &valid_preds[2],
@@ -236,9 +259,16 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         margin,
         interval_coverage: options.interval_coverage,
         raw_validation_coverage,
-        train_rows: fit_rows.len(),
+        train_rows: if options.refit_with_validation {
+            rows.len()
+        } else {
+            fit_rows.len()
+        },
         validation_rows: valid_rows.len(),
-        submit_span: (frame.submit_s[rows[0]], frame.submit_s[*rows.last().unwrap()]),
+        submit_span: (
+            frame.submit_s[rows[0]],
+            frame.submit_s[*rows.last().unwrap()],
+        ),
         params,
     })
 }

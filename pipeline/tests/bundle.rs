@@ -13,7 +13,10 @@ use crate::util::config;
 async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config();
-    config.run.input = RunInput::Generate { rows: 12_000, seed: 4 };
+    config.run.input = RunInput::Generate {
+        rows: 12_000,
+        seed: 4,
+    };
     config.run.work_dir = dir.path().join("work");
     config.run.bundle_dir = dir.path().join("bundles");
     let report = chain::run(&config).await.unwrap();
@@ -32,8 +35,16 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
     assert!(loaded.dir.join(&m.categories_file).is_file());
     assert_eq!(m.input_fingerprint.len(), 64);
     assert_eq!(m.sql_sha256.len(), 64);
-    assert!(m.features.iter().any(|f| f.name == "cat_user" && f.kind == FeatureKind::Categorical));
-    assert!(m.features.iter().all(|f| !["run_time_s", "end_s", "state"].contains(&f.name.as_str())));
+    assert!(
+        m.features
+            .iter()
+            .any(|f| f.name == "cat_user" && f.kind == FeatureKind::Categorical)
+    );
+    assert!(
+        m.features
+            .iter()
+            .all(|f| !["run_time_s", "end_s", "state"].contains(&f.name.as_str()))
+    );
     let evaluation = m.evaluation.as_ref().unwrap();
     assert_eq!(evaluation.n_test, report.evaluation.n_test);
     assert!(m.training.rows > 0 && m.training.validation_rows > 0);
@@ -67,7 +78,10 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
         },
     )
     .unwrap_err();
-    assert!(err.to_string().contains("missing.parquet") || err.to_string().contains("history"), "{err}");
+    assert!(
+        err.to_string().contains("missing.parquet") || err.to_string().contains("history"),
+        "{err}"
+    );
     assert_eq!(store.versions().unwrap(), before);
     assert_eq!(store.latest_version().unwrap(), m.version);
     let leftovers: Vec<_> = std::fs::read_dir(store.root())

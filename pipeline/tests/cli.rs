@@ -13,17 +13,39 @@ fn ingest_reports_counts_and_strict_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("jobs.parquet");
     let fixture = test_support::fixture("eagle_broken.csv");
-    let output = rtp().args(["ingest"]).arg(&fixture).arg("--out").arg(&out).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = rtp()
+        .args(["ingest"])
+        .arg(&fixture)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("5 jobs kept, 4 rows quarantined"), "{stdout}");
+    assert!(
+        stdout.contains("5 jobs kept, 4 rows quarantined"),
+        "{stdout}"
+    );
     assert!(stdout.contains("jobs.quarantine.csv"), "{stdout}");
 
-    let output = rtp().args(["ingest", "--strict"]).arg(&fixture).arg("--out").arg(&out).output().unwrap();
+    let output = rtp()
+        .args(["ingest", "--strict"])
+        .arg(&fixture)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("{}:5: field `wallclock_req`: not a number", fixture.display())),
+        stderr.contains(&format!(
+            "{}:5: field `wallclock_req`: not a number",
+            fixture.display()
+        )),
         "{stderr}"
     );
 }

@@ -10,7 +10,10 @@ use datafusion::parquet::arrow::ArrowWriter;
 use rand::{Rng, SeedableRng};
 use rtp_bundle::job_schema::col;
 
-use crate::util::{feature_options, feature_rows, features, generated_jobs, job, known_at_submit, read_batches, write_jobs};
+use crate::util::{
+    feature_options, feature_rows, features, generated_jobs, job, known_at_submit, read_batches,
+    write_jobs,
+};
 
 #[tokio::test]
 async fn history_counts_only_jobs_that_ended_before_submit() {
@@ -19,11 +22,11 @@ async fn history_counts_only_jobs_that_ended_before_submit() {
     write_jobs(
         &jobs,
         &[
-            job("ann", "p", 0, 0, 100, 600.0),     // key 0: ends at 100
-            job("ann", "p", 50, 60, 260, 600.0),   // key 1: submitted while 0 runs
-            job("ann", "p", 100, 100, 400, 600.0), // key 2: submitted as 0 ends (not before)
-            job("ann", "p", 101, 300, 350, 600.0), // key 3: after 0 ended
-            job("bob", "p", 500, 500, 900, 3600.0), // key 4: 0..3 ended before
+            job("ann", "p", 0, 0, 100, 600.0),        // key 0: ends at 100
+            job("ann", "p", 50, 60, 260, 600.0),      // key 1: submitted while 0 runs
+            job("ann", "p", 100, 100, 400, 600.0),    // key 2: submitted as 0 ends (not before)
+            job("ann", "p", 101, 300, 350, 600.0),    // key 3: after 0 ended
+            job("bob", "p", 500, 500, 900, 3600.0),   // key 4: 0..3 ended before
             job("ann", "p", 1000, 1000, 1010, 600.0), // key 5: after all of ann's
         ],
     );
@@ -62,20 +65,43 @@ async fn history_counts_only_jobs_that_ended_before_submit() {
 
     // History state: what a job submitted after the data would see.
     let state = feature_rows_by_entity(&tables.history_state);
-    assert_eq!(state[&("user".to_owned(), "ann".to_owned())].0, 4);
-    assert_eq!(state[&("user".to_owned(), "bob".to_owned())].0, 1);
+    assert_eq!(state[&("user".to_owned(), "ann".to_owned())], 5);
+    assert_eq!(state[&("user".to_owned(), "bob".to_owned())], 1);
 }
 
-fn feature_rows_by_entity(path: &std::path::Path) -> std::collections::BTreeMap<(String, String), (i64, f64)> {
-    let mut out = std::collections::BTreeMap::new();
+fn feature_rows_by_entity(
+    path: &std::path::Path,
+) -> std::collections::BTreeMap<(String, String), i64> {
+    feature_rows_unkeyed(path)
+        .into_iter()
+        .map(|r| {
+            (
+                (r["entity_kind"].clone(), r["entity_key"].clone()),
+                r["n_ended"].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn feature_rows_unkeyed(path: &std::path::Path) -> Vec<crate::util::RenderedRow> {
+    let mut out = Vec::new();
     for batch in read_batches(path) {
-        let kind = batch.column_by_name("entity_kind").unwrap().as_string::<i32>().clone();
-        let key = batch.column_by_name("entity_key").unwrap().as_string::<i32>().clone();
-        let n = datafusion::arrow::compute::cast(batch.column_by_name("n_ended").unwrap(), &datafusion::arrow::datatypes::DataType::Int64).unwrap();
-        let n = n.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        let last = batch.column_by_name("last_rt").unwrap().as_primitive::<Float64Type>().clone();
-        for i in 0..batch.num_rows() {
-            out.insert((kind.value(i).to_owned(), key.value(i).to_owned()), (n.value(i), last.value(i)));
+        for row in 0..batch.num_rows() {
+            out.push(
+                batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .zip(batch.columns())
+                    .map(|(f, c)| {
+                        (
+                            f.name().clone(),
+                            datafusion::arrow::util::display::array_value_to_string(c, row)
+                                .unwrap(),
+                        )
+                    })
+                    .collect(),
+            );
         }
     }
     out
@@ -87,12 +113,25 @@ fn perturb_future(src: &std::path::Path, dst: &std::path::Path, cutoff: i64, see
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let batches = read_batches(src);
     let schema = batches[0].schema();
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(dst).unwrap(), schema.clone(), None).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(dst).unwrap(), schema.clone(), None).unwrap();
     let mut changed = 0;
     for batch in batches {
-        let start = batch.column_by_name(col::START_TIME).unwrap().as_primitive::<TimestampSecondType>().clone();
-        let end = batch.column_by_name(col::END_TIME).unwrap().as_primitive::<TimestampSecondType>().clone();
-        let run = batch.column_by_name(col::RUN_TIME_S).unwrap().as_primitive::<Float64Type>().clone();
+        let start = batch
+            .column_by_name(col::START_TIME)
+            .unwrap()
+            .as_primitive::<TimestampSecondType>()
+            .clone();
+        let end = batch
+            .column_by_name(col::END_TIME)
+            .unwrap()
+            .as_primitive::<TimestampSecondType>()
+            .clone();
+        let run = batch
+            .column_by_name(col::RUN_TIME_S)
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .clone();
         let mut new_end = Vec::with_capacity(batch.num_rows());
         let mut new_run = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
@@ -113,9 +152,12 @@ fn perturb_future(src: &std::path::Path, dst: &std::path::Path, cutoff: i64, see
             }
         }
         let mut columns = batch.columns().to_vec();
-        columns[schema.index_of(col::END_TIME).unwrap()] = Arc::new(TimestampSecondArray::from(new_end));
+        columns[schema.index_of(col::END_TIME).unwrap()] =
+            Arc::new(TimestampSecondArray::from(new_end));
         columns[schema.index_of(col::RUN_TIME_S).unwrap()] = Arc::new(Float64Array::from(new_run));
-        writer.write(&RecordBatch::try_new(schema.clone(), columns).unwrap()).unwrap();
+        writer
+            .write(&RecordBatch::try_new(schema.clone(), columns).unwrap())
+            .unwrap();
     }
     writer.close().unwrap();
     changed
@@ -127,25 +169,40 @@ fn perturb_future(src: &std::path::Path, dst: &std::path::Path, cutoff: i64, see
 async fn no_feature_sees_jobs_ending_after_submit() {
     let dir = tempfile::tempdir().unwrap();
     let jobs = generated_jobs(dir.path(), 6_000, 11);
-    let original = feature_rows(&features(&jobs, dir.path(), "orig", &feature_options(2, 4096)).await.features);
-    let mut submits: Vec<i64> = original.values().map(|r| submit_s(r)).collect();
+    let original = feature_rows(
+        &features(&jobs, dir.path(), "orig", &feature_options(2, 4096))
+            .await
+            .features,
+    );
+    let mut submits: Vec<i64> = original.values().map(submit_s).collect();
     submits.sort();
     for (i, fraction) in [0.3, 0.6].into_iter().enumerate() {
         let cutoff = submits[(submits.len() as f64 * fraction) as usize];
         let perturbed_jobs = dir.path().join(format!("perturbed{i}.parquet"));
         let changed = perturb_future(&jobs, &perturbed_jobs, cutoff, 99 + i as u64);
-        assert!(changed > 100, "the perturbation must touch many jobs ({changed})");
+        assert!(
+            changed > 100,
+            "the perturbation must touch many jobs ({changed})"
+        );
         let perturbed = feature_rows(
-            &features(&perturbed_jobs, dir.path(), &format!("pert{i}"), &feature_options(2, 4096))
-                .await
-                .features,
+            &features(
+                &perturbed_jobs,
+                dir.path(),
+                &format!("pert{i}"),
+                &feature_options(2, 4096),
+            )
+            .await
+            .features,
         );
         let mut later_differ = 0;
         for (key, row) in &original {
             let before = known_at_submit(row);
             let after = known_at_submit(&perturbed[key]);
             if submit_s(row) <= cutoff {
-                assert_eq!(before, after, "job {key} submitted at or before T={cutoff} saw the future");
+                assert_eq!(
+                    before, after,
+                    "job {key} submitted at or before T={cutoff} saw the future"
+                );
             } else if before != after {
                 later_differ += 1;
             }
@@ -165,7 +222,11 @@ fn submit_s(row: &crate::util::RenderedRow) -> i64 {
 async fn features_do_not_depend_on_files_partitions_or_batches() {
     let dir = tempfile::tempdir().unwrap();
     let jobs = generated_jobs(dir.path(), 5_000, 5);
-    let whole = feature_rows(&features(&jobs, dir.path(), "whole", &feature_options(1, 8192)).await.features);
+    let whole = feature_rows(
+        &features(&jobs, dir.path(), "whole", &feature_options(1, 8192))
+            .await
+            .features,
+    );
 
     let split_dir = dir.path().join("split");
     std::fs::create_dir(&split_dir).unwrap();
@@ -176,19 +237,28 @@ async fn features_do_not_depend_on_files_partitions_or_batches() {
     for (i, offset) in (0..all.num_rows()).step_by(chunk).enumerate() {
         let part = all.slice(offset, chunk.min(all.num_rows() - offset));
         let path = split_dir.join(format!("part-{:02}.parquet", 10 - i));
-        let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), part.schema(), None).unwrap();
+        let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), part.schema(), None)
+            .unwrap();
         w.write(&part).unwrap();
         w.close().unwrap();
     }
     for (partitions, batch) in [(3, 1024), (4, 8192)] {
         let split = feature_rows(
-            &features(&split_dir, dir.path(), &format!("split{partitions}"), &feature_options(partitions, batch))
-                .await
-                .features,
+            &features(
+                &split_dir,
+                dir.path(),
+                &format!("split{partitions}"),
+                &feature_options(partitions, batch),
+            )
+            .await
+            .features,
         );
         assert_eq!(split.len(), whole.len());
         for (key, row) in &whole {
-            assert_eq!(row, &split[key], "job {key} differs with {partitions} partitions");
+            assert_eq!(
+                row, &split[key],
+                "job {key} differs with {partitions} partitions"
+            );
         }
     }
 }

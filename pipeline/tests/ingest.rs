@@ -14,7 +14,12 @@ fn quarantined(out: &Path) -> Vec<(String, u64, String, String)> {
         .records()
         .map(|r| {
             let r = r.unwrap();
-            (r[0].to_owned(), r[1].parse().unwrap(), r[2].to_owned(), r[3].to_owned())
+            (
+                r[0].to_owned(),
+                r[1].parse().unwrap(),
+                r[2].to_owned(),
+                r[3].to_owned(),
+            )
         })
         .collect()
 }
@@ -41,7 +46,13 @@ fn eagle_sample_reads_all_1000_rows() {
 /// Expected (line, field, reason fragment) of each bad row of a fixture.
 type Expected<'a> = &'a [(u64, &'a str, &'a str)];
 
-fn check_broken_fixture(name: &str, format: InputFormat, kept: u64, skipped: u64, expected: Expected<'_>) {
+fn check_broken_fixture(
+    name: &str,
+    format: InputFormat,
+    kept: u64,
+    skipped: u64,
+    expected: Expected<'_>,
+) {
     let input = test_support::fixture(name);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("jobs.parquet");
@@ -52,15 +63,24 @@ fn check_broken_fixture(name: &str, format: InputFormat, kept: u64, skipped: u64
     let summary = ingest(std::slice::from_ref(&input), &out, &options).unwrap();
     assert_eq!(summary.kept(), kept, "{name}: kept rows");
     assert_eq!(summary.files[0].skipped, skipped, "{name}: skipped lines");
-    assert_eq!(summary.quarantined(), expected.len() as u64, "{name}: quarantined rows");
+    assert_eq!(
+        summary.quarantined(),
+        expected.len() as u64,
+        "{name}: quarantined rows"
+    );
     assert_eq!(rows_in(&out) as u64, kept);
     let rows = quarantined(&out);
     assert_eq!(rows.len(), expected.len());
-    for ((file, line, field, reason), (want_line, want_field, want_reason)) in rows.iter().zip(expected) {
+    for ((file, line, field, reason), (want_line, want_field, want_reason)) in
+        rows.iter().zip(expected)
+    {
         assert_eq!(file, &input.display().to_string());
         assert_eq!(line, want_line, "{name}: {field} {reason}");
         assert_eq!(field, want_field, "{name}:{line}");
-        assert!(reason.contains(want_reason), "{name}:{line}: {reason:?} lacks {want_reason:?}");
+        assert!(
+            reason.contains(want_reason),
+            "{name}:{line}: {reason:?} lacks {want_reason:?}"
+        );
     }
 
     // --strict: the first bad row is an error naming file:line and field.
@@ -68,11 +88,22 @@ fn check_broken_fixture(name: &str, format: InputFormat, kept: u64, skipped: u64
         strict: true,
         ..options
     };
-    let err = ingest(&[input.clone()], &dir.path().join("strict.parquet"), &strict).unwrap_err();
+    let err = ingest(
+        std::slice::from_ref(&input),
+        &dir.path().join("strict.parquet"),
+        &strict,
+    )
+    .unwrap_err();
     let (line, field, _) = expected[0];
-    assert!(matches!(&err, PipelineError::BadRow { line: l, .. } if *l == line), "{err}");
+    assert!(
+        matches!(&err, PipelineError::BadRow { line: l, .. } if *l == line),
+        "{err}"
+    );
     let message = err.to_string();
-    assert!(message.starts_with(&format!("{}:{line}: field `{field}`", input.display())), "{message}");
+    assert!(
+        message.starts_with(&format!("{}:{line}: field `{field}`", input.display())),
+        "{message}"
+    );
 }
 
 #[test]
@@ -128,7 +159,12 @@ fn sacct_bad_rows_are_quarantined_and_steps_skipped() {
 fn sacct_values_follow_slurm_semantics() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("jobs.parquet");
-    ingest(&[test_support::fixture("sacct_broken.txt")], &out, &IngestOptions::default()).unwrap();
+    ingest(
+        &[test_support::fixture("sacct_broken.txt")],
+        &out,
+        &IngestOptions::default(),
+    )
+    .unwrap();
     let rows = crate::util::feature_rows(&out);
     let by_id = |id: &str| rows.values().find(|r| r["job_id"] == id).unwrap().clone();
     let alice = by_id("1001");
@@ -166,12 +202,14 @@ fn generated_eagle_parquet_streams_through_ingest() {
     let jobs = crate::util::generated_jobs(dir.path(), 20_000, 3);
     let rows = crate::util::feature_rows(&jobs);
     // array tasks share job ids; job_key stays unique (feature_rows asserts it)
-    let distinct_ids: std::collections::HashSet<_> = rows.values().map(|r| r["job_id"].clone()).collect();
+    let distinct_ids: std::collections::HashSet<_> =
+        rows.values().map(|r| r["job_id"].clone()).collect();
     assert!(distinct_ids.len() < rows.len());
     let timeouts: Vec<_> = rows.values().filter(|r| r["state"] == "TIMEOUT").collect();
     assert!(!timeouts.is_empty());
     for t in timeouts {
-        let over = t["run_time_s"].parse::<f64>().unwrap() - t["wallclock_req_s"].parse::<f64>().unwrap();
+        let over =
+            t["run_time_s"].parse::<f64>().unwrap() - t["wallclock_req_s"].parse::<f64>().unwrap();
         assert!((0.0..=30.0).contains(&over), "TIMEOUT overran by {over}s");
     }
 }

@@ -14,9 +14,15 @@ async fn categorical_features_are_used_as_categoricals() {
     let jobs = crate::util::generated_jobs(dir.path(), 8_000, 21);
     let config = config();
     let mut stages = Vec::new();
-    let prepared = chain::prepare(&[jobs_source(&jobs)], InputFormat::Eagle, &dir.path().join("w"), &config, &mut stages)
-        .await
-        .unwrap();
+    let prepared = chain::prepare(
+        &[jobs_source(&jobs)],
+        InputFormat::Eagle,
+        &dir.path().join("w"),
+        &config,
+        &mut stages,
+    )
+    .await
+    .unwrap();
     let states = config.train.states.clone();
     let rows = rtp_pipeline::evaluate::eligible_rows(&prepared.frame, &states);
     let model = train(&prepared.frame, &rows, &config.train).unwrap();
@@ -28,9 +34,19 @@ async fn categorical_features_are_used_as_categoricals() {
         .filter_map(|l| l.strip_prefix("num_cat="))
         .map(|n| n.parse::<usize>().unwrap())
         .sum();
-    assert!(categorical_splits > 0, "no categorical split in the p50 model");
-    let cat_user = model.feature_names.iter().position(|n| n == "cat_user").unwrap();
-    assert!(cat_user >= model.numeric_count, "cat_user must be declared categorical");
+    assert!(
+        categorical_splits > 0,
+        "no categorical split in the p50 model"
+    );
+    let cat_user = model
+        .feature_names
+        .iter()
+        .position(|n| n == "cat_user")
+        .unwrap();
+    assert!(
+        cat_user >= model.numeric_count,
+        "cat_user must be declared categorical"
+    );
 }
 
 /// `generated_jobs` returns an ingested table; hand its raw Eagle source to
@@ -66,9 +82,21 @@ async fn kth_model_beats_baselines_with_calibrated_interval() {
     let last2 = &s.baselines["last2"];
     assert!(s.n_test > 5_000);
     // Published figures for this protocol pin the baselines down.
-    assert!((request.mae_h - 1.844).abs() < 0.05, "user_request MAE {}", request.mae_h);
-    assert!((last2.mae_h - 2.097).abs() < 0.1, "last2 MAE {}", last2.mae_h);
-    assert!(s.model.mae_h < request.mae_h.min(last2.mae_h), "MAE {}", s.model.mae_h);
+    assert!(
+        (request.mae_h - 1.844).abs() < 0.05,
+        "user_request MAE {}",
+        request.mae_h
+    );
+    assert!(
+        (last2.mae_h - 2.097).abs() < 0.1,
+        "last2 MAE {}",
+        last2.mae_h
+    );
+    assert!(
+        s.model.mae_h < request.mae_h.min(last2.mae_h),
+        "MAE {}",
+        s.model.mae_h
+    );
     assert!(
         s.model.within_2x >= request.within_2x.max(last2.within_2x) + 0.05,
         "within_2x {}",

@@ -42,7 +42,15 @@ pub fn write_jobs(path: &Path, jobs: &[JobRecord]) {
 /// Generates `rows` synthetic Eagle jobs and ingests them; returns the job table.
 pub fn generated_jobs(dir: &Path, rows: u64, seed: u64) -> PathBuf {
     let raw = dir.join("eagle.parquet");
-    generate(&raw, &GenerateOptions { rows, seed, batch_rows: 4096 }).unwrap();
+    generate(
+        &raw,
+        &GenerateOptions {
+            rows,
+            seed,
+            batch_rows: 4096,
+        },
+    )
+    .unwrap();
     let jobs = dir.join("jobs.parquet");
     let summary = ingest(&[raw], &jobs, &IngestOptions::default()).unwrap();
     assert_eq!(summary.kept(), rows);
@@ -50,7 +58,12 @@ pub fn generated_jobs(dir: &Path, rows: u64, seed: u64) -> PathBuf {
 }
 
 /// Builds features for `jobs` into `dir/name.parquet`.
-pub async fn features(jobs: &Path, dir: &Path, name: &str, options: &FeatureOptions) -> FeatureTables {
+pub async fn features(
+    jobs: &Path,
+    dir: &Path,
+    name: &str,
+    options: &FeatureOptions,
+) -> FeatureTables {
     build_features(jobs, &dir.join(format!("{name}.parquet")), options)
         .await
         .unwrap()
@@ -74,7 +87,11 @@ pub type RenderedRow = BTreeMap<String, String>;
 pub fn feature_rows(path: &Path) -> BTreeMap<i64, RenderedRow> {
     let mut out = BTreeMap::new();
     for batch in read_batches(path) {
-        let keys = batch.column_by_name("job_key").unwrap().as_primitive::<Int64Type>().clone();
+        let keys = batch
+            .column_by_name("job_key")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
         for row in 0..batch.num_rows() {
             let mut rendered = RenderedRow::new();
             for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -85,7 +102,10 @@ pub fn feature_rows(path: &Path) -> BTreeMap<i64, RenderedRow> {
                 };
                 rendered.insert(field.name().clone(), value);
             }
-            assert!(out.insert(keys.value(row), rendered).is_none(), "job_key repeats");
+            assert!(
+                out.insert(keys.value(row), rendered).is_none(),
+                "job_key repeats"
+            );
         }
     }
     out
@@ -100,7 +120,14 @@ pub fn known_at_submit(row: &RenderedRow) -> RenderedRow {
 }
 
 /// A completed job of `user` in `partition`.
-pub fn job(user: &str, partition: &str, submit: i64, start: i64, end: i64, limit: f64) -> JobRecord {
+pub fn job(
+    user: &str,
+    partition: &str,
+    submit: i64,
+    start: i64,
+    end: i64,
+    limit: f64,
+) -> JobRecord {
     JobRecord {
         job_id: format!("{submit}"),
         user: Some(user.into()),

@@ -21,7 +21,11 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
         };
     }
     let nf = n as f64;
-    let mut abs_err: Vec<f64> = pred.iter().zip(actual).map(|(p, a)| (p - a).abs()).collect();
+    let mut abs_err: Vec<f64> = pred
+        .iter()
+        .zip(actual)
+        .map(|(p, a)| (p - a).abs())
+        .collect();
     let mae = abs_err.iter().sum::<f64>() / nf;
     let mse = abs_err.iter().map(|e| e * e).sum::<f64>() / nf;
     let mean_actual = actual.iter().sum::<f64>() / nf;
@@ -44,7 +48,11 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
         mae_h: mae / 3600.0,
         medae_min: medae / 60.0,
         rmse_h: mse.sqrt() / 3600.0,
-        r2: if ss_tot > 0.0 { 1.0 - mse * nf / ss_tot } else { f64::NAN },
+        r2: if ss_tot > 0.0 {
+            1.0 - mse * nf / ss_tot
+        } else {
+            f64::NAN
+        },
         within_2x,
         within_10min,
         under_rate,

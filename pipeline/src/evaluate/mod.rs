@@ -54,7 +54,10 @@ impl std::fmt::Display for Protocol {
 /// Parses durations such as `100d`, `12h`, `30m`, `45s`.
 pub fn parse_span(text: &str) -> Result<i64> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(text.len()),
+    );
     let value: f64 = number
         .parse()
         .map_err(|_| PipelineError::Config(format!("bad duration {text:?}: use e.g. 100d, 12h")))?;
@@ -64,11 +67,17 @@ pub fn parse_span(text: &str) -> Result<i64> {
         "m" => 60.0,
         "s" | "" => 1.0,
         "w" => 604_800.0,
-        _ => return Err(PipelineError::Config(format!("bad duration unit in {text:?}: use d, h, m, s or w"))),
+        _ => {
+            return Err(PipelineError::Config(format!(
+                "bad duration unit in {text:?}: use d, h, m, s or w"
+            )));
+        }
     };
     let seconds = (value * scale).round() as i64;
     if seconds <= 0 {
-        return Err(PipelineError::Config(format!("duration {text:?} must be positive")));
+        return Err(PipelineError::Config(format!(
+            "duration {text:?} must be positive"
+        )));
     }
     Ok(seconds)
 }
@@ -128,7 +137,10 @@ pub fn evaluate(
         "user_request".to_owned(),
         quality(&baseline(&frame.base_user_request_s), &actual, None),
     );
-    baselines.insert("last2".to_owned(), quality(&baseline(&frame.base_last2_s), &actual, None));
+    baselines.insert(
+        "last2".to_owned(),
+        quality(&baseline(&frame.base_last2_s), &actual, None),
+    );
     let summary = EvaluationSummary {
         protocol: protocol.to_string(),
         n_test: test_rows.len() as u64,
@@ -139,7 +151,11 @@ pub fn evaluate(
 }
 
 /// (train rows, test rows) per fold; `eligible` is sorted by submit time.
-fn folds(frame: &FeatureFrame, eligible: &[usize], protocol: Protocol) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+fn folds(
+    frame: &FeatureFrame,
+    eligible: &[usize],
+    protocol: Protocol,
+) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
     match protocol {
         Protocol::Holdout { test_frac } => {
             let n_test = ((eligible.len() as f64) * test_frac).round() as usize;

@@ -5,10 +5,21 @@ use rtp_bundle::manifest::EvaluationSummary;
 
 /// Renders the model and baselines as a fixed-width table.
 pub fn render_table(summary: &EvaluationSummary) -> String {
-    let mut out = format!("protocol: {}   test jobs: {}\n", summary.protocol, summary.n_test);
+    let mut out = format!(
+        "protocol: {}   test jobs: {}\n",
+        summary.protocol, summary.n_test
+    );
     out.push_str(&format!(
         "{:<14} {:>8} {:>10} {:>8} {:>7} {:>9} {:>12} {:>10} {:>9}\n",
-        "predictor", "mae_h", "medae_min", "rmse_h", "r2", "within_2x", "within_10min", "under_rate", "coverage"
+        "predictor",
+        "mae_h",
+        "medae_min",
+        "rmse_h",
+        "r2",
+        "within_2x",
+        "within_10min",
+        "under_rate",
+        "coverage"
     ));
     let row = |name: &str, m: &QualityMetrics| {
         format!(
@@ -21,7 +32,8 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
             m.within_2x,
             m.within_10min,
             m.under_rate,
-            m.coverage_p10_p90.map_or("-".to_owned(), |c| format!("{c:.3}")),
+            m.coverage_p10_p90
+                .map_or("-".to_owned(), |c| format!("{c:.3}")),
         )
     };
     out.push_str(&row("model", &summary.model));

@@ -6,17 +6,19 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::{
-    Array, AsArray, RecordBatch,
-};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampSecondType};
-use datafusion::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int64Type, TimeUnit, TimestampSecondType,
+};
+use datafusion::parquet::arrow::arrow_reader::{
+    ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 
+use super::Row;
 use super::quarantine::BadRow;
 use super::record::{JobRecord, RowProblem};
 use super::values::{normalize_state, parse_f64, parse_i64, parse_timestamp};
-use super::Row;
 use crate::error::{PipelineError, Result};
 
 /// The Eagle columns this reader uses (`submit_line` is ignored).
@@ -42,19 +44,33 @@ const COLUMNS: [&str; 17] = [
 const REQUIRED: [&str; 3] = ["job_id", "submit_time", "state"];
 
 fn column_index(name: &str) -> usize {
-    COLUMNS.iter().position(|c| *c == name).expect("known column")
+    COLUMNS
+        .iter()
+        .position(|c| *c == name)
+        .expect("known column")
 }
 
 /// Builds a record from per-column text values (CSV) of one row.
 fn record_from_text(values: &[Option<&str>]) -> Result<JobRecord, RowProblem> {
-    let text = |name: &str| values[column_index(name)].map(str::trim).filter(|s| !s.is_empty());
+    let text = |name: &str| {
+        values[column_index(name)]
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
     let owned = |name: &str| text(name).map(str::to_owned);
-    let float = |name: &str| parse_f64(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
-    let int = |name: &str| parse_i64(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
-    let time = |name: &str| parse_timestamp(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
+    let float =
+        |name: &str| parse_f64(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
+    let int =
+        |name: &str| parse_i64(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r));
+    let time = |name: &str| {
+        parse_timestamp(text(name).unwrap_or("")).map_err(|r| RowProblem::new(name, r))
+    };
     let job_id = owned("job_id").ok_or_else(|| RowProblem::new("job_id", "missing value"))?;
-    let submit_time = time("submit_time")?.ok_or_else(|| RowProblem::new("submit_time", "missing value"))?;
-    let state = text("state").map(normalize_state).ok_or_else(|| RowProblem::new("state", "missing value"))?;
+    let submit_time =
+        time("submit_time")?.ok_or_else(|| RowProblem::new("submit_time", "missing value"))?;
+    let state = text("state")
+        .map(normalize_state)
+        .ok_or_else(|| RowProblem::new("state", "missing value"))?;
     JobRecord {
         job_id,
         user: owned("user"),
@@ -87,7 +103,9 @@ pub struct EagleCsvReader {
 
 impl std::fmt::Debug for EagleCsvReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EagleCsvReader").field("width", &self.width).finish()
+        f.debug_struct("EagleCsvReader")
+            .field("width", &self.width)
+            .finish()
     }
 }
 
@@ -99,7 +117,10 @@ impl EagleCsvReader {
             path: path.to_owned(),
             source: std::io::Error::other(e),
         })?;
-        let names: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let names: Vec<String> = header
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         let positions: Vec<Option<usize>> = COLUMNS
             .iter()
             .map(|c| names.iter().position(|n| n == c))
@@ -178,7 +199,9 @@ pub struct EagleParquetReader {
 
 impl std::fmt::Debug for EagleParquetReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EagleParquetReader").field("path", &self.path).finish()
+        f.debug_struct("EagleParquetReader")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -235,7 +258,10 @@ impl EagleParquetReader {
                 _ => DataType::Utf8,
             };
             let typed = cast(array, &target).map_err(|e| PipelineError::Arrow {
-                context: format!("{}: column `{name}` cannot be read as {target}", self.path.display()),
+                context: format!(
+                    "{}: column `{name}` cannot be read as {target}",
+                    self.path.display()
+                ),
                 source: Box::new(e.into()),
             })?;
             columns.push(Some(typed));

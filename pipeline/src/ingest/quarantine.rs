@@ -45,10 +45,7 @@ impl Quarantine {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(PipelineError::io(&path)(e)),
         }
-        Ok(Self {
-            path,
-            writer: None,
-        })
+        Ok(Self { path, writer: None })
     }
 
     /// Records one bad row of `source`.

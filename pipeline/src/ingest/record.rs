@@ -81,7 +81,10 @@ impl JobRecord {
         {
             return Err(RowProblem::new(
                 "start_time",
-                format!("start time is {} s before submit time", self.submit_time - s),
+                format!(
+                    "start time is {} s before submit time",
+                    self.submit_time - s
+                ),
             ));
         }
         for (field, value) in [
@@ -142,7 +145,10 @@ mod tests {
             start_time: Some(90),
             ..job()
         };
-        assert_eq!(start_before_submit.finish().unwrap_err().field, "start_time");
+        assert_eq!(
+            start_before_submit.finish().unwrap_err().field,
+            "start_time"
+        );
         let negative_nodes = JobRecord {
             nodes_req: Some(-2),
             ..job()

@@ -5,13 +5,13 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use super::Row;
 use super::quarantine::BadRow;
 use super::record::{JobRecord, RowProblem};
 use super::values::{
     MemPer, gpus_from_tres, normalize_state, parse_i64, parse_slurm_duration, parse_slurm_mem,
     parse_timestamp,
 };
-use super::Row;
 use crate::error::{PipelineError, Result};
 
 /// Canonical field → accepted sacct column names, first match wins.
@@ -47,7 +47,9 @@ pub struct SacctReader {
 
 impl std::fmt::Debug for SacctReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SacctReader").field("path", &self.path).finish()
+        f.debug_struct("SacctReader")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -64,11 +66,16 @@ impl SacctReader {
                 });
             }
         };
-        let names: Vec<String> = header.split('|').map(|h| h.trim().to_ascii_lowercase()).collect();
+        let names: Vec<String> = header
+            .split('|')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         let positions: Vec<(Option<usize>, &'static str)> = ALIASES
             .iter()
             .map(|(field, aliases)| {
-                let pos = aliases.iter().find_map(|a| names.iter().position(|n| n == a));
+                let pos = aliases
+                    .iter()
+                    .find_map(|a| names.iter().position(|n| n == a));
                 (pos, *field)
             })
             .collect();
@@ -123,8 +130,8 @@ impl SacctReader {
             Some(t) => Some(gpus_from_tres(t).map_err(|r| RowProblem::new("ReqTRES", r))?),
             None => None,
         };
-        let submit_time = time("submit", "Submit")?
-            .ok_or_else(|| RowProblem::new("Submit", "missing value"))?;
+        let submit_time =
+            time("submit", "Submit")?.ok_or_else(|| RowProblem::new("Submit", "missing value"))?;
         let start_time = time("start", "Start")?;
         let end_time = time("end", "End")?;
         let state = get("state")

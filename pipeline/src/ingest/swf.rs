@@ -5,9 +5,9 @@
 
 use std::io::BufRead;
 
+use super::Row;
 use super::quarantine::BadRow;
 use super::record::{JobRecord, RowProblem};
-use super::Row;
 use crate::error::{PipelineError, Result};
 
 const FIELD_NAMES: [&str; 18] = [
@@ -42,7 +42,9 @@ pub struct SwfReader {
 
 impl std::fmt::Debug for SwfReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SwfReader").field("path", &self.path).finish()
+        f.debug_struct("SwfReader")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -105,7 +107,8 @@ impl SwfReader {
             ));
         }
         let known = |x: i64| (x >= 0).then_some(x);
-        let submit = known(v[1]).ok_or_else(|| RowProblem::new("submit_time", "unknown submit time (-1)"))?;
+        let submit = known(v[1])
+            .ok_or_else(|| RowProblem::new("submit_time", "unknown submit time (-1)"))?;
         let submit_time = self.epoch_offset + submit;
         let start_time = known(v[2]).map(|wait| submit_time + wait);
         let run = known(v[3]);

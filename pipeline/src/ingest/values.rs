@@ -200,7 +200,10 @@ mod tests {
     fn states_and_tres() {
         assert_eq!(normalize_state("CANCELLED by 123"), "CANCELLED");
         assert_eq!(normalize_state("cancelled+"), "CANCELLED");
-        assert_eq!(gpus_from_tres("billing=4,cpu=4,gres/gpu=2,mem=16G").unwrap(), 2);
+        assert_eq!(
+            gpus_from_tres("billing=4,cpu=4,gres/gpu=2,mem=16G").unwrap(),
+            2
+        );
         assert_eq!(gpus_from_tres("cpu=4,gres/gpu:a100=1").unwrap(), 1);
         assert_eq!(gpus_from_tres("cpu=4,mem=1G").unwrap(), 0);
     }

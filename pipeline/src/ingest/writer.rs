@@ -148,7 +148,10 @@ impl JobTableWriter {
             .map_err(PipelineError::arrow("building a job batch"))?;
         self.writer
             .write(&batch)
-            .map_err(PipelineError::arrow(format!("writing {}", self.path.display())))?;
+            .map_err(PipelineError::arrow(format!(
+                "writing {}",
+                self.path.display()
+            )))?;
         self.buffered = 0;
         Ok(())
     }
@@ -157,9 +160,10 @@ impl JobTableWriter {
     pub fn finish(mut self) -> Result<u64> {
         self.flush()?;
         let rows = self.rows();
-        self.writer
-            .close()
-            .map_err(PipelineError::arrow(format!("closing {}", self.path.display())))?;
+        self.writer.close().map_err(PipelineError::arrow(format!(
+            "closing {}",
+            self.path.display()
+        )))?;
         Ok(rows)
     }
 }

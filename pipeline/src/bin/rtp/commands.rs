@@ -53,7 +53,11 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             println!("wrote {} jobs to {}", summary.kept(), out.display());
             if let Some(q) = &summary.quarantine {
-                println!("quarantined {} rows to {}", summary.quarantined(), q.display());
+                println!(
+                    "quarantined {} rows to {}",
+                    summary.quarantined(),
+                    q.display()
+                );
             }
         }
         Command::Features { jobs, out } => {
@@ -76,7 +80,9 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(s) => StateFilter::parse(&s)?,
                 None => config.train.states.clone(),
             };
-            let dir = with_spinner("training", || train_from_features(&features, &bundle_dir, &states, &config))?;
+            let dir = with_spinner("training", || {
+                train_from_features(&features, &bundle_dir, &states, &config)
+            })?;
             println!("published bundle {}", dir.display());
         }
         Command::Evaluate {
@@ -102,7 +108,13 @@ pub fn run(cli: Cli) -> Result<()> {
             let format = parse_format(&format)?;
             let mut stages = Vec::new();
             let prepared = with_spinner("ingesting and building features", || {
-                runtime.block_on(chain::prepare(&inputs, format, &work_dir, &config, &mut stages))
+                runtime.block_on(chain::prepare(
+                    &inputs,
+                    format,
+                    &work_dir,
+                    &config,
+                    &mut stages,
+                ))
             })?;
             report_ingest(&prepared);
             let states = config.train.states_for(prepared.format).clone();
@@ -112,7 +124,8 @@ pub fn run(cli: Cli) -> Result<()> {
             print!("{}", render_table(&evaluation.summary));
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&evaluation.summary)?;
-                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 println!("metrics written to {}", path.display());
             }
         }
@@ -130,7 +143,9 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("wrote {written} synthetic Eagle jobs to {}", out.display());
         }
         Command::Run => {
-            let report = with_spinner("running the pipeline", || runtime.block_on(chain::run(&config)))?;
+            let report = with_spinner("running the pipeline", || {
+                runtime.block_on(chain::run(&config))
+            })?;
             println!(
                 "ingested {} jobs ({} quarantined)",
                 report.ingest.kept(),
@@ -143,7 +158,12 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench {
-            target: BenchTarget::Pipeline { rows, seed, work_dir },
+            target:
+                BenchTarget::Pipeline {
+                    rows,
+                    seed,
+                    work_dir,
+                },
         } => {
             let scratch = tempfile::tempdir().context("creating a work directory")?;
             let work_dir = work_dir.unwrap_or_else(|| scratch.path().to_owned());

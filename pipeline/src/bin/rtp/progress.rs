@@ -8,8 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn with_spinner<T>(label: &str, work: impl FnOnce() -> T) -> T {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-            .expect("valid template"),
+        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
     );
     bar.set_message(label.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
