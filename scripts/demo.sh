@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the built-in defaults: generate 200,000 Eagle-shaped jobs,
+# The main job on the built-in defaults: generate 100,000 Eagle-shaped jobs,
 # ingest them, build the SQL features, evaluate against the baselines, train on
 # everything and publish a bundle to out/bundles. Prints the tables.
 set -euo pipefail

@@ -4,35 +4,44 @@
 -- requested time, with the same requested time and size, or with the same job
 -- name. Executed as a view.
 CREATE VIEW entity_membership AS
-WITH m AS (
-    SELECT job_key, 'user' AS entity_kind, "user" AS entity_key FROM job_base
-    UNION ALL
-    SELECT job_key, 'account', account FROM job_base
-    UNION ALL
-    SELECT job_key, 'partition', "partition" FROM job_base
-    UNION ALL
-    SELECT job_key, 'user_req', concat("user", '|', CAST(wallclock_req_s AS VARCHAR))
-    FROM job_base WHERE "user" IS NOT NULL AND wallclock_req_s IS NOT NULL
-    UNION ALL
-    SELECT job_key, 'user_req_size',
-           concat("user", '|', CAST(wallclock_req_s AS VARCHAR), '|',
-                  CAST(nodes_req AS VARCHAR), '|', CAST(processors_req AS VARCHAR))
-    FROM job_base WHERE "user" IS NOT NULL AND wallclock_req_s IS NOT NULL
-    UNION ALL
-    SELECT job_key, 'user_name', concat("user", '|', name)
-    FROM job_base WHERE "user" IS NOT NULL AND name IS NOT NULL
+WITH j AS (
+    SELECT
+        job_key,
+        "user",
+        account,
+        "partition",
+        name,
+        CAST(wallclock_req_s AS VARCHAR) AS req,
+        concat(CAST(nodes_req AS VARCHAR), 'x', CAST(processors_req AS VARCHAR)) AS size,
+        submit_s,
+        end_s,
+        ran,
+        ln(1.0 + run_time_s) AS log_rt,
+        run_time_s,
+        CASE WHEN wallclock_req_s > 0 THEN run_time_s / wallclock_req_s END AS run_req_ratio,
+        CASE WHEN state = 'TIMEOUT' THEN 1.0 ELSE 0.0 END AS is_timeout
+    FROM job_base
 )
-SELECT
-    m.job_key,
-    m.entity_kind,
-    m.entity_key,
-    j.submit_s,
-    j.end_s,
-    j.ran,
-    ln(1.0 + j.run_time_s) AS log_rt,
-    j.run_time_s,
-    CASE WHEN j.wallclock_req_s > 0 THEN j.run_time_s / j.wallclock_req_s END AS run_req_ratio,
-    CASE WHEN j.state = 'TIMEOUT' THEN 1.0 ELSE 0.0 END AS is_timeout
-FROM m
-JOIN job_base j ON j.job_key = m.job_key
-WHERE m.entity_key IS NOT NULL
+SELECT job_key, 'user' AS entity_kind, "user" AS entity_key,
+       submit_s, end_s, ran, log_rt, run_time_s, run_req_ratio, is_timeout
+FROM j WHERE "user" IS NOT NULL
+UNION ALL
+SELECT job_key, 'account', account,
+       submit_s, end_s, ran, log_rt, run_time_s, run_req_ratio, is_timeout
+FROM j WHERE account IS NOT NULL
+UNION ALL
+SELECT job_key, 'partition', "partition",
+       submit_s, end_s, ran, log_rt, run_time_s, run_req_ratio, is_timeout
+FROM j WHERE "partition" IS NOT NULL
+UNION ALL
+SELECT job_key, 'user_req', concat("user", '|', req),
+       submit_s, end_s, ran, log_rt, run_time_s, run_req_ratio, is_timeout
+FROM j WHERE "user" IS NOT NULL AND req IS NOT NULL
+UNION ALL
+SELECT job_key, 'user_req_size', concat("user", '|', req, '|', size),
+       submit_s, end_s, ran, log_rt, run_time_s, run_req_ratio, is_timeout
+FROM j WHERE "user" IS NOT NULL AND req IS NOT NULL
+UNION ALL
+SELECT job_key, 'user_name', concat("user", '|', name),
+       submit_s, end_s, ran, log_rt, run_time_s, run_req_ratio, is_timeout
+FROM j WHERE "user" IS NOT NULL AND name IS NOT NULL

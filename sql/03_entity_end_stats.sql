@@ -6,7 +6,7 @@ SELECT
     entity_kind,
     entity_key,
     end_s,
-    ROW_NUMBER() OVER w_all AS seq,
+    CAST(ROW_NUMBER() OVER w_all AS BIGINT) AS seq,
     AVG(log_rt) OVER w_all AS mean_log_rt,
     -- Median over the 25 most recent ends: habits drift, and a bounded
     -- window keeps the cost linear.

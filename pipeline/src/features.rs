@@ -69,6 +69,8 @@ pub struct FeatureTables {
     pub rows: u64,
     /// SHA-256 over the SQL files that produced them.
     pub sql_sha256: String,
+    /// The optimised logical plan of each materialised table, by table name.
+    pub plans: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads the SQL files of `dir` in name order.
@@ -162,6 +164,13 @@ pub async fn build_features(
     options: &FeatureOptions,
 ) -> Result<FeatureTables> {
     let files = load_sql_files(&options.sql_dir)?;
+    for required in [FEATURES_TABLE, HISTORY_STATE_TABLE] {
+        if !files.iter().any(|f| f.table == required && !f.is_view) {
+            return Err(PipelineError::Config(format!(
+                "the SQL files define no materialised `{required}` table"
+            )));
+        }
+    }
     let ctx = session(options)?;
     register_parquet(&ctx, JOBS_TABLE, jobs).await?;
 
@@ -177,6 +186,7 @@ pub async fn build_features(
 
     let history_out = history_path_for(out);
     let mut rows = 0;
+    let mut plans = std::collections::BTreeMap::new();
     for file in &files {
         let label = file.path.display().to_string();
         let sql_error = |e| PipelineError::Sql {
@@ -189,6 +199,8 @@ pub async fn build_features(
             df.collect().await.map_err(sql_error)?;
             continue;
         }
+        let plan = df.clone().into_optimized_plan().map_err(sql_error)?;
+        plans.insert(file.table.clone(), plan.display_indent().to_string());
         let target = match file.table.as_str() {
             FEATURES_TABLE => out.to_owned(),
             HISTORY_STATE_TABLE => history_out.clone(),
@@ -201,18 +213,12 @@ pub async fn build_features(
         }
         register_parquet(&ctx, &file.table, &target).await?;
     }
-    for required in [FEATURES_TABLE, HISTORY_STATE_TABLE] {
-        if !files.iter().any(|f| f.table == required && !f.is_view) {
-            return Err(PipelineError::Config(format!(
-                "the SQL files define no materialised `{required}` table"
-            )));
-        }
-    }
     Ok(FeatureTables {
         features: out.to_owned(),
         history_state: history_out,
         rows,
         sql_sha256: sql_fingerprint(&files),
+        plans,
     })
 }
 

@@ -5,4 +5,5 @@ mod cli;
 mod features;
 mod ingest;
 mod model;
+mod plans;
 mod util;
