@@ -43,6 +43,8 @@ pub struct RawFeatures {
     pub batch_size: usize,
     /// Memory before spilling, MiB.
     pub memory_limit_mib: usize,
+    /// Hash joins (faster, in memory) or sort-merge joins (spill).
+    pub prefer_hash_join: bool,
 }
 
 /// A list of states, or `"any"`.
@@ -353,6 +355,7 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 target_partitions: f.target_partitions,
                 batch_size: f.batch_size,
                 memory_limit: f.memory_limit_mib << 20,
+                prefer_hash_join: f.prefer_hash_join,
             },
             train: TrainOptions {
                 states: t.states.try_into()?,

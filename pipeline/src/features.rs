@@ -43,6 +43,9 @@ pub struct FeatureOptions {
     pub batch_size: usize,
     /// Memory DataFusion may use before spilling to disk, bytes.
     pub memory_limit: usize,
+    /// Hash joins are faster but hold their build side in memory; sort-merge
+    /// joins spill, so memory stays bounded at any table size.
+    pub prefer_hash_join: bool,
 }
 
 /// One SQL file of the feature definition.
@@ -137,7 +140,11 @@ pub fn session(options: &FeatureOptions) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_target_partitions(options.target_partitions.max(1))
         .with_batch_size(options.batch_size.max(1024))
-        .with_information_schema(true);
+        .with_information_schema(true)
+        .set_bool(
+            "datafusion.optimizer.prefer_hash_join",
+            options.prefer_hash_join,
+        );
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
         .with_disk_manager_builder(DiskManagerBuilder::default())

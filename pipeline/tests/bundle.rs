@@ -5,7 +5,6 @@ use rtp_bundle::{BundleStore, FeatureKind};
 use rtp_pipeline::chain;
 use rtp_pipeline::config::RunInput;
 use rtp_pipeline::publish::{BundleSources, publish};
-use rtp_pipeline::train::train;
 
 use crate::util::config;
 
@@ -51,19 +50,13 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
 
     // A publish that fails half-way (its history file is missing) leaves
     // neither a new version nor a moved `latest`.
-    let mut stages = Vec::new();
-    let prepared = chain::prepare(
-        &[config.run.work_dir.join("generated_eagle.parquet")],
-        config.run.format,
+    let (_, model) = crate::util::prepare_and_train(
+        &config.run.work_dir.join("generated_eagle.parquet"),
         &dir.path().join("work2"),
         &config,
-        &mut stages,
     )
-    .await
-    .unwrap();
+    .await;
     let states = config.train.states.clone();
-    let rows = rtp_pipeline::evaluate::eligible_rows(&prepared.frame, &states);
-    let model = train(&prepared.frame, &rows, &config.train).unwrap();
     let before = store.versions().unwrap();
     let err = publish(
         &store,

@@ -4,7 +4,6 @@
 use rtp_pipeline::chain;
 use rtp_pipeline::evaluate::Protocol;
 use rtp_pipeline::ingest::InputFormat;
-use rtp_pipeline::train::train;
 
 use crate::util::config;
 
@@ -13,19 +12,12 @@ async fn categorical_features_are_used_as_categoricals() {
     let dir = tempfile::tempdir().unwrap();
     let jobs = crate::util::generated_jobs(dir.path(), 8_000, 21);
     let config = config();
-    let mut stages = Vec::new();
-    let prepared = chain::prepare(
-        &[jobs_source(&jobs)],
-        InputFormat::Eagle,
+    let (_, model) = crate::util::prepare_and_train(
+        &jobs.with_file_name("eagle.parquet"),
         &dir.path().join("w"),
         &config,
-        &mut stages,
     )
-    .await
-    .unwrap();
-    let states = config.train.states.clone();
-    let rows = rtp_pipeline::evaluate::eligible_rows(&prepared.frame, &states);
-    let model = train(&prepared.frame, &rows, &config.train).unwrap();
+    .await;
     let p50 = &model.fits[1];
     let text = p50.booster.model_string(p50.best_iteration as i32).unwrap();
     // Categorical splits list their categories: num_cat > 0 on some tree.
@@ -47,12 +39,6 @@ async fn categorical_features_are_used_as_categoricals() {
         cat_user >= model.numeric_count,
         "cat_user must be declared categorical"
     );
-}
-
-/// `generated_jobs` returns an ingested table; hand its raw Eagle source to
-/// the chain so ingest runs as users run it.
-fn jobs_source(jobs: &std::path::Path) -> std::path::PathBuf {
-    jobs.with_file_name("eagle.parquet")
 }
 
 #[tokio::test]

@@ -8,10 +8,12 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rtp_pipeline::chain::{self, Prepared};
 use rtp_pipeline::config::PipelineConfig;
 use rtp_pipeline::features::{FeatureOptions, FeatureTables, build_features};
 use rtp_pipeline::generate::{GenerateOptions, generate};
-use rtp_pipeline::ingest::{IngestOptions, JobRecord, JobTableWriter, ingest};
+use rtp_pipeline::ingest::{IngestOptions, InputFormat, JobRecord, JobTableWriter, ingest};
+use rtp_pipeline::train::{TrainedModel, train};
 
 /// Feature options reading the repository's SQL, with pinned partitions.
 pub fn feature_options(target_partitions: usize, batch_size: usize) -> FeatureOptions {
@@ -20,6 +22,7 @@ pub fn feature_options(target_partitions: usize, batch_size: usize) -> FeatureOp
         target_partitions,
         batch_size,
         memory_limit: 2 << 30,
+        prefer_hash_join: false,
     }
 }
 
@@ -147,4 +150,26 @@ pub fn job(
         name: Some("job".into()),
         work_dir: None,
     }
+}
+
+/// Ingests an Eagle file into `work`, builds features and trains on every
+/// eligible job, as `rtp train` does.
+pub async fn prepare_and_train(
+    eagle: &Path,
+    work: &Path,
+    config: &PipelineConfig,
+) -> (Prepared, TrainedModel) {
+    let mut stages = Vec::new();
+    let prepared = chain::prepare(
+        &[eagle.to_owned()],
+        InputFormat::Eagle,
+        work,
+        config,
+        &mut stages,
+    )
+    .await
+    .unwrap();
+    let rows = rtp_pipeline::evaluate::eligible_rows(&prepared.frame, &config.train.states);
+    let model = train(&prepared.frame, &rows, &config.train).unwrap();
+    (prepared, model)
 }

@@ -95,18 +95,10 @@ fn record_from_text(values: &[Option<&str>]) -> Result<JobRecord, RowProblem> {
 }
 
 /// Streams rows of an Eagle CSV file.
-pub struct EagleCsvReader {
+pub(crate) struct EagleCsvReader {
     records: csv::StringRecordsIntoIter<Box<dyn Read>>,
     positions: Vec<Option<usize>>,
     width: usize,
-}
-
-impl std::fmt::Debug for EagleCsvReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EagleCsvReader")
-            .field("width", &self.width)
-            .finish()
-    }
 }
 
 impl EagleCsvReader {
@@ -189,20 +181,12 @@ impl Iterator for EagleCsvReader {
 }
 
 /// Streams rows of an Eagle Parquet file, one record batch at a time.
-pub struct EagleParquetReader {
+pub(crate) struct EagleParquetReader {
     path: PathBuf,
     batches: ParquetRecordBatchReader,
     current: Option<TypedBatch>,
     row_in_batch: usize,
     rows_before: u64,
-}
-
-impl std::fmt::Debug for EagleParquetReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EagleParquetReader")
-            .field("path", &self.path)
-            .finish()
-    }
 }
 
 /// One batch with every used column cast to the type the record needs.

@@ -37,20 +37,12 @@ const ALIASES: &[(&str, &[&str])] = &[
 const REQUIRED: [&str; 3] = ["job_id", "submit", "state"];
 
 /// Streams jobs of a `sacct --parsable2` dump.
-pub struct SacctReader {
+pub(crate) struct SacctReader {
     lines: std::io::Lines<Box<dyn BufRead>>,
     path: PathBuf,
     line: u64,
     positions: Vec<(Option<usize>, &'static str)>,
     width: usize,
-}
-
-impl std::fmt::Debug for SacctReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SacctReader")
-            .field("path", &self.path)
-            .finish()
-    }
 }
 
 impl SacctReader {

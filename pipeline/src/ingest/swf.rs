@@ -32,20 +32,12 @@ const FIELD_NAMES: [&str; 18] = [
 ];
 
 /// Streams jobs of an SWF file.
-pub struct SwfReader {
+pub(crate) struct SwfReader {
     lines: std::io::Lines<Box<dyn BufRead>>,
     path: std::path::PathBuf,
     line: u64,
     /// Seconds added to SWF's relative times: UnixStartTime + TimeZone.
     epoch_offset: i64,
-}
-
-impl std::fmt::Debug for SwfReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SwfReader")
-            .field("path", &self.path)
-            .finish()
-    }
 }
 
 impl SwfReader {
