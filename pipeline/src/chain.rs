@@ -103,9 +103,35 @@ pub fn evaluate_stage(
     Ok(evaluation)
 }
 
+/// What a bundle is trained from: the feature table in memory and the files
+/// that identify it.
+#[derive(Debug)]
+pub struct TrainingData<'a> {
+    /// The feature table.
+    pub frame: &'a FeatureFrame,
+    /// The history state written beside it.
+    pub history_state: &'a Path,
+    /// The file whose fingerprint identifies the training input.
+    pub source: &'a Path,
+    /// Fingerprint of the SQL that built the features.
+    pub sql_sha256: String,
+}
+
+impl Prepared {
+    /// The prepared data as training input.
+    pub fn training_data(&self) -> TrainingData<'_> {
+        TrainingData {
+            frame: &self.frame,
+            history_state: &self.features.history_state,
+            source: &self.ingest.output,
+            sql_sha256: self.features.sql_sha256.clone(),
+        }
+    }
+}
+
 /// Trains on every eligible job and publishes a bundle carrying `evaluation`.
 pub fn train_and_publish(
-    prepared: &Prepared,
+    data: TrainingData<'_>,
     states: &StateFilter,
     evaluation: Option<EvaluationSummary>,
     config: &PipelineConfig,
@@ -113,20 +139,20 @@ pub fn train_and_publish(
     stages_out: &mut Vec<StageReport>,
 ) -> Result<PathBuf> {
     let stage = stages::start("train (all jobs)");
-    let rows = eligible_rows(&prepared.frame, states);
-    let model = train(&prepared.frame, &rows, &config.train)?;
-    stages_out.push(stage.finish(model.train_rows as u64 + model.validation_rows as u64));
+    let rows = eligible_rows(data.frame, states);
+    let model = train(data.frame, &rows, &config.train)?;
+    stages_out.push(stage.finish(rows.len().min(config.train.max_train_rows) as u64));
 
     let stage = stages::start("publish");
     let dir = publish(
         &BundleStore::new(bundle_dir),
         BundleSources {
             model: &model,
-            history_state: &prepared.features.history_state,
-            input_fingerprint: fingerprint(&prepared.ingest.output)?,
-            sql_sha256: prepared.features.sql_sha256.clone(),
+            history_state: data.history_state,
+            input_fingerprint: fingerprint(data.source)?,
+            sql_sha256: data.sql_sha256,
             states,
-            history_until_s: prepared.frame.last_end_s(),
+            history_until_s: data.frame.last_end_s(),
             evaluation,
         },
     )?;
@@ -176,7 +202,7 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         &mut stages_out,
     )?;
     let bundle = train_and_publish(
-        &prepared,
+        prepared.training_data(),
         &states,
         Some(evaluation.summary.clone()),
         config,

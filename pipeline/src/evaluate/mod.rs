@@ -200,6 +200,65 @@ fn folds(
 mod tests {
     use super::*;
 
+    fn frame(jobs: &[(i64, i64)]) -> FeatureFrame {
+        FeatureFrame {
+            job_key: (0..jobs.len() as i64).collect(),
+            submit_s: jobs.iter().map(|j| j.0).collect(),
+            end_s: jobs.iter().map(|j| j.1).collect(),
+            run_time_s: vec![60.0; jobs.len()],
+            wallclock_req_s: vec![600.0; jobs.len()],
+            state: vec![0; jobs.len()],
+            states: vec!["COMPLETED".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rolling_folds_train_on_ended_jobs_and_test_on_the_next_step() {
+        // one job a day for 400 days, each ending 2 days after submit
+        let day = 86_400;
+        let jobs: Vec<(i64, i64)> = (0..400).map(|d| (d * day, d * day + 2 * day)).collect();
+        let f = frame(&jobs);
+        let eligible: Vec<usize> = (0..f.len()).collect();
+        let folds = folds(
+            &f,
+            &eligible,
+            Protocol::Rolling {
+                window_s: 300 * day,
+                step_s: 7 * day,
+            },
+        )
+        .unwrap();
+        assert!(!folds.is_empty());
+        for (train_rows, test_rows) in &folds {
+            let t = f.submit_s[test_rows[0]];
+            assert!(
+                test_rows
+                    .iter()
+                    .all(|&r| f.submit_s[r] >= t && f.submit_s[r] < t + 7 * day)
+            );
+            assert!(
+                train_rows
+                    .iter()
+                    .all(|&r| f.end_s[r] < t && f.end_s[r] >= t - 300 * day)
+            );
+            // jobs submitted just before t that have not ended are not trained on
+            assert!(!train_rows.contains(&(test_rows[0] - 1)));
+        }
+        let tested: usize = folds.iter().map(|(_, t)| t.len()).sum();
+        assert_eq!(tested, 100); // days 300..399, each tested exactly once
+    }
+
+    #[test]
+    fn holdout_tests_the_last_jobs() {
+        let f = frame(&(0..100).map(|d| (d, d + 1)).collect::<Vec<_>>());
+        let eligible: Vec<usize> = (0..100).collect();
+        let folds = folds(&f, &eligible, Protocol::Holdout { test_frac: 0.2 }).unwrap();
+        assert_eq!(folds.len(), 1);
+        assert_eq!(folds[0].0, (0..80).collect::<Vec<_>>());
+        assert_eq!(folds[0].1, (80..100).collect::<Vec<_>>());
+    }
+
     #[test]
     fn spans() {
         assert_eq!(parse_span("100d").unwrap(), 8_640_000);

@@ -3,17 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use rtp_bundle::BundleStore;
-use rtp_pipeline::chain::{self, Prepared};
+use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
 use rtp_pipeline::evaluate::{Protocol, parse_span, render_table};
-use rtp_pipeline::features::{build_features, history_path_for};
+use rtp_pipeline::features::{build_features, history_path_for, load_sql_files, sql_fingerprint};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
 use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, InputFormat, ingest};
-use rtp_pipeline::publish::{BundleSources, fingerprint, publish};
 use rtp_pipeline::stages::render_stage_table;
-use rtp_pipeline::train::train;
 
 use crate::args::{BenchTarget, Cli, Command};
 use crate::progress::with_spinner;
@@ -213,19 +210,20 @@ fn train_from_features(
         );
     }
     let frame = FeatureFrame::read(features)?;
-    let rows = rtp_pipeline::evaluate::eligible_rows(&frame, states);
-    let model = train(&frame, &rows, &config.train)?;
-    let sql = rtp_pipeline::features::load_sql_files(&config.features.sql_dir)?;
-    Ok(publish(
-        &BundleStore::new(bundle_dir),
-        BundleSources {
-            model: &model,
-            history_state: &history,
-            input_fingerprint: fingerprint(features)?,
-            sql_sha256: rtp_pipeline::features::sql_fingerprint(&sql),
-            states,
-            history_until_s: frame.last_end_s(),
-            evaluation: None,
-        },
+    let sql = load_sql_files(&config.features.sql_dir)?;
+    let data = TrainingData {
+        frame: &frame,
+        history_state: &history,
+        source: features,
+        sql_sha256: sql_fingerprint(&sql),
+    };
+    let mut stages = Vec::new();
+    Ok(chain::train_and_publish(
+        data,
+        states,
+        None,
+        config,
+        bundle_dir,
+        &mut stages,
     )?)
 }
