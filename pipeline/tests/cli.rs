@@ -66,3 +66,59 @@ fn generate_is_deterministic_per_seed() {
     assert_eq!(run("a.parquet", "1"), run("b.parquet", "1"));
     assert_ne!(run("a.parquet", "1"), run("c.parquet", "2"));
 }
+
+#[test]
+fn evaluate_writes_the_metrics_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("eagle.parquet");
+    let status = rtp()
+        .args(["generate", "--rows", "6000", "--seed", "3", "--out"])
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let json = dir.path().join("out.json");
+    let output = rtp()
+        .args(["evaluate", "--input"])
+        .arg(&input)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("predictor") && stdout.contains("last2"),
+        "{stdout}"
+    );
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(value["n_test"].as_u64().unwrap() > 0);
+    let keys = [
+        "mae_h",
+        "medae_min",
+        "rmse_h",
+        "r2",
+        "within_2x",
+        "within_10min",
+        "under_rate",
+    ];
+    for predictor in [
+        &value["model"],
+        &value["baselines"]["user_request"],
+        &value["baselines"]["last2"],
+    ] {
+        for key in keys {
+            assert!(predictor[key].is_f64(), "{key} missing in {predictor}");
+        }
+    }
+    assert!(value["model"]["coverage_p10_p90"].is_f64());
+    assert!(
+        value["baselines"]["last2"]
+            .get("coverage_p10_p90")
+            .is_none()
+    );
+}
