@@ -2,6 +2,17 @@
 
 use std::process::Command;
 
+/// Runs `cmd`, asserts it succeeded, returns its stdout.
+fn succeed(cmd: &mut Command) -> String {
+    let output = cmd.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 fn rtp() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtp"));
     cmd.current_dir(test_support::repo_root());
@@ -13,19 +24,7 @@ fn ingest_reports_counts_and_strict_names_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("jobs.parquet");
     let fixture = test_support::fixture("eagle_broken.csv");
-    let output = rtp()
-        .args(["ingest"])
-        .arg(&fixture)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = succeed(rtp().args(["ingest"]).arg(&fixture).arg("--out").arg(&out));
     assert!(
         stdout.contains("5 jobs kept, 4 rows quarantined"),
         "{stdout}"
@@ -78,19 +77,13 @@ fn evaluate_writes_the_metrics_json() {
         .unwrap();
     assert!(status.success());
     let json = dir.path().join("out.json");
-    let output = rtp()
-        .args(["evaluate", "--input"])
-        .arg(&input)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = succeed(
+        rtp()
+            .args(["evaluate", "--input"])
+            .arg(&input)
+            .arg("--json")
+            .arg(&json),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("predictor") && stdout.contains("last2"),
         "{stdout}"

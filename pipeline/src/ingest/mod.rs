@@ -199,6 +199,41 @@ pub fn ingest(inputs: &[PathBuf], out: &Path, options: &IngestOptions) -> Result
 
 type RowIter = Box<dyn Iterator<Item = Result<Row>>>;
 
+/// The non-blank lines of a text input with their 1-based line numbers.
+pub(crate) struct NumberedLines {
+    lines: std::io::Lines<Box<dyn BufRead>>,
+    path: PathBuf,
+    line: u64,
+}
+
+impl NumberedLines {
+    /// Numbers the lines of `input`, whose first `skipped` lines were already read.
+    pub(crate) fn new(path: &Path, lines: std::io::Lines<Box<dyn BufRead>>, skipped: u64) -> Self {
+        Self {
+            lines,
+            path: path.to_owned(),
+            line: skipped,
+        }
+    }
+}
+
+impl Iterator for NumberedLines {
+    type Item = Result<(u64, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let text = match self.lines.next()? {
+                Ok(t) => t,
+                Err(e) => return Some(Err(PipelineError::io(&self.path)(e))),
+            };
+            self.line += 1;
+            if !text.trim().is_empty() {
+                return Some(Ok((self.line, text)));
+            }
+        }
+    }
+}
+
 fn open_reader(path: &Path, format: InputFormat, batch_rows: usize) -> Result<RowIter> {
     let is_parquet = path.extension().is_some_and(|e| e == "parquet");
     Ok(match format {

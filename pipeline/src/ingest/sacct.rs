@@ -3,15 +3,15 @@
 //! (`123.batch`, `123.0`, `123.extern`) are not jobs and are skipped.
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::Row;
 use super::quarantine::BadRow;
 use super::record::{JobRecord, RowProblem};
 use super::values::{
     MemPer, gpus_from_tres, normalize_state, parse_i64, parse_slurm_duration, parse_slurm_mem,
     parse_timestamp,
 };
+use super::{NumberedLines, Row};
 use crate::error::{PipelineError, Result};
 
 /// Canonical field → accepted sacct column names, first match wins.
@@ -38,9 +38,7 @@ const REQUIRED: [&str; 3] = ["job_id", "submit", "state"];
 
 /// Streams jobs of a `sacct --parsable2` dump.
 pub(crate) struct SacctReader {
-    lines: std::io::Lines<Box<dyn BufRead>>,
-    path: PathBuf,
-    line: u64,
+    lines: NumberedLines,
     positions: Vec<(Option<usize>, &'static str)>,
     width: usize,
 }
@@ -80,9 +78,7 @@ impl SacctReader {
             }
         }
         Ok(Self {
-            lines,
-            path: path.to_owned(),
-            line: 1,
+            lines: NumberedLines::new(path, lines, 1),
             positions,
             width: names.len(),
         })
@@ -159,45 +155,39 @@ impl Iterator for SacctReader {
     type Item = Result<Row>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            let text = match self.lines.next()? {
-                Ok(t) => t,
-                Err(e) => return Some(Err(PipelineError::io(&self.path)(e))),
-            };
-            self.line += 1;
-            if text.trim().is_empty() {
-                continue;
+        let (line, text) = match self.lines.next()? {
+            Ok(numbered) => numbered,
+            Err(e) => return Some(Err(e)),
+        };
+        let fields: Vec<&str> = text.split('|').collect();
+        // --parsable2 has no trailing separator; tolerate --parsable's.
+        let fields = match fields.last() {
+            Some(last) if last.is_empty() && fields.len() == self.width + 1 => {
+                &fields[..self.width]
             }
-            let fields: Vec<&str> = text.split('|').collect();
-            // --parsable2 has no trailing separator; tolerate --parsable's.
-            let fields = match fields.last() {
-                Some(last) if last.is_empty() && fields.len() == self.width + 1 => {
-                    &fields[..self.width]
-                }
-                _ => &fields[..],
-            };
-            if fields.len() != self.width {
-                return Some(Ok(Row::Bad(BadRow {
-                    line: self.line,
-                    field: "(row)".into(),
-                    reason: format!(
-                        "missing field: expected {} fields, found {}",
-                        self.width,
-                        fields.len()
-                    ),
-                    raw: text,
-                })));
-            }
-            return Some(Ok(match self.parse(fields) {
-                Ok(Some(job)) => Row::Job(job),
-                Ok(None) => Row::Skipped,
-                Err(p) => Row::Bad(BadRow {
-                    line: self.line,
-                    field: p.field,
-                    reason: p.reason,
-                    raw: text,
-                }),
-            }));
+            _ => &fields[..],
+        };
+        if fields.len() != self.width {
+            return Some(Ok(Row::Bad(BadRow {
+                line,
+                field: "(row)".into(),
+                reason: format!(
+                    "missing field: expected {} fields, found {}",
+                    self.width,
+                    fields.len()
+                ),
+                raw: text,
+            })));
         }
+        Some(Ok(match self.parse(fields) {
+            Ok(Some(job)) => Row::Job(job),
+            Ok(None) => Row::Skipped,
+            Err(p) => Row::Bad(BadRow {
+                line,
+                field: p.field,
+                reason: p.reason,
+                raw: text,
+            }),
+        }))
     }
 }

@@ -5,10 +5,10 @@
 
 use std::io::BufRead;
 
-use super::Row;
 use super::quarantine::BadRow;
 use super::record::{JobRecord, RowProblem};
-use crate::error::{PipelineError, Result};
+use super::{NumberedLines, Row};
+use crate::error::Result;
 
 const FIELD_NAMES: [&str; 18] = [
     "job_number",
@@ -33,9 +33,7 @@ const FIELD_NAMES: [&str; 18] = [
 
 /// Streams jobs of an SWF file.
 pub(crate) struct SwfReader {
-    lines: std::io::Lines<Box<dyn BufRead>>,
-    path: std::path::PathBuf,
-    line: u64,
+    lines: NumberedLines,
     /// Seconds added to SWF's relative times: UnixStartTime + TimeZone.
     epoch_offset: i64,
 }
@@ -44,9 +42,7 @@ impl SwfReader {
     /// Reads from an already decompressed stream.
     pub fn new(path: &std::path::Path, input: Box<dyn BufRead>) -> Self {
         Self {
-            lines: input.lines(),
-            path: path.to_owned(),
-            line: 0,
+            lines: NumberedLines::new(path, input.lines(), 0),
             epoch_offset: 0,
         }
     }
@@ -147,15 +143,11 @@ impl Iterator for SwfReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let text = match self.lines.next()? {
-                Ok(t) => t,
-                Err(e) => return Some(Err(PipelineError::io(&self.path)(e))),
+            let (line, text) = match self.lines.next()? {
+                Ok(numbered) => numbered,
+                Err(e) => return Some(Err(e)),
             };
-            self.line += 1;
             let trimmed = text.trim();
-            if trimmed.is_empty() {
-                continue;
-            }
             if trimmed.starts_with(';') {
                 self.header(trimmed);
                 continue;
@@ -163,7 +155,7 @@ impl Iterator for SwfReader {
             return Some(Ok(match self.parse(trimmed) {
                 Ok(job) => Row::Job(job),
                 Err(p) => Row::Bad(BadRow {
-                    line: self.line,
+                    line,
                     field: p.field,
                     reason: p.reason,
                     raw: text,
