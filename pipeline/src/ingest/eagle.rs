@@ -152,31 +152,15 @@ impl Iterator for EagleCsvReader {
         let line = record.position().map_or(0, |p| p.line());
         let raw = record.iter().collect::<Vec<_>>().join(",");
         if record.len() != self.width {
-            return Some(Ok(Row::Bad(BadRow {
-                line,
-                field: "(row)".into(),
-                reason: format!(
-                    "missing field: expected {} fields, found {}",
-                    self.width,
-                    record.len()
-                ),
-                raw,
-            })));
+            let problem = RowProblem::field_count(self.width, record.len());
+            return Some(Ok(Row::parsed(line, Err(problem), raw)));
         }
         let values: Vec<Option<&str>> = self
             .positions
             .iter()
             .map(|p| p.and_then(|i| record.get(i)))
             .collect();
-        Some(Ok(match record_from_text(&values) {
-            Ok(job) => Row::Job(job),
-            Err(p) => Row::Bad(BadRow {
-                line,
-                field: p.field,
-                reason: p.reason,
-                raw,
-            }),
-        }))
+        Some(Ok(Row::parsed(line, record_from_text(&values), raw)))
     }
 }
 
@@ -347,15 +331,13 @@ impl Iterator for EagleParquetReader {
                 let row = self.row_in_batch;
                 self.row_in_batch += 1;
                 let line = self.rows_before + row as u64 + 1;
-                return Some(Ok(match batch.record(row) {
-                    Ok(job) => Row::Job(job),
-                    Err(p) => Row::Bad(BadRow {
-                        line,
-                        field: p.field,
-                        reason: p.reason,
-                        raw: batch.render(row),
-                    }),
-                }));
+                let parsed = batch.record(row);
+                let raw = if parsed.is_err() {
+                    batch.render(row)
+                } else {
+                    String::new()
+                };
+                return Some(Ok(Row::parsed(line, parsed, raw)));
             }
             if let Some(batch) = self.current.take() {
                 self.rows_before += batch.rows as u64;

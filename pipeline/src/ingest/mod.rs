@@ -39,6 +39,25 @@ pub enum Row {
     Skipped,
 }
 
+impl Row {
+    /// The row at `line` as parsed: the job, or why it was rejected with its raw text.
+    pub fn parsed(
+        line: u64,
+        parsed: std::result::Result<JobRecord, RowProblem>,
+        raw: String,
+    ) -> Self {
+        match parsed {
+            Ok(job) => Self::Job(job),
+            Err(problem) => Self::Bad(BadRow {
+                line,
+                field: problem.field,
+                reason: problem.reason,
+                raw,
+            }),
+        }
+    }
+}
+
 /// Input formats `rtp ingest` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {

@@ -57,6 +57,14 @@ impl RowProblem {
             reason: reason.into(),
         }
     }
+
+    /// A row with the wrong number of fields.
+    pub fn field_count(expected: usize, found: usize) -> Self {
+        Self::new(
+            "(row)",
+            format!("missing field: expected {expected} fields, found {found}"),
+        )
+    }
 }
 
 impl JobRecord {

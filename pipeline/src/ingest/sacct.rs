@@ -5,7 +5,6 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use super::quarantine::BadRow;
 use super::record::{JobRecord, RowProblem};
 use super::values::{
     MemPer, gpus_from_tres, normalize_state, parse_i64, parse_slurm_duration, parse_slurm_mem,
@@ -168,26 +167,12 @@ impl Iterator for SacctReader {
             _ => &fields[..],
         };
         if fields.len() != self.width {
-            return Some(Ok(Row::Bad(BadRow {
-                line,
-                field: "(row)".into(),
-                reason: format!(
-                    "missing field: expected {} fields, found {}",
-                    self.width,
-                    fields.len()
-                ),
-                raw: text,
-            })));
+            let problem = RowProblem::field_count(self.width, fields.len());
+            return Some(Ok(Row::parsed(line, Err(problem), text)));
         }
-        Some(Ok(match self.parse(fields) {
-            Ok(Some(job)) => Row::Job(job),
-            Ok(None) => Row::Skipped,
-            Err(p) => Row::Bad(BadRow {
-                line,
-                field: p.field,
-                reason: p.reason,
-                raw: text,
-            }),
+        Some(Ok(match self.parse(fields).transpose() {
+            None => Row::Skipped,
+            Some(parsed) => Row::parsed(line, parsed, text),
         }))
     }
 }

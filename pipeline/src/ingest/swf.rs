@@ -5,7 +5,6 @@
 
 use std::io::BufRead;
 
-use super::quarantine::BadRow;
 use super::record::{JobRecord, RowProblem};
 use super::{NumberedLines, Row};
 use crate::error::Result;
@@ -62,14 +61,7 @@ impl SwfReader {
     fn parse(&self, text: &str) -> Result<JobRecord, RowProblem> {
         let fields: Vec<&str> = text.split_whitespace().collect();
         if fields.len() != FIELD_NAMES.len() {
-            return Err(RowProblem::new(
-                "(row)",
-                format!(
-                    "missing field: expected {} fields, found {}",
-                    FIELD_NAMES.len(),
-                    fields.len()
-                ),
-            ));
+            return Err(RowProblem::field_count(FIELD_NAMES.len(), fields.len()));
         }
         let mut v = [0i64; 18];
         for (i, f) in fields.iter().enumerate() {
@@ -152,15 +144,8 @@ impl Iterator for SwfReader {
                 self.header(trimmed);
                 continue;
             }
-            return Some(Ok(match self.parse(trimmed) {
-                Ok(job) => Row::Job(job),
-                Err(p) => Row::Bad(BadRow {
-                    line,
-                    field: p.field,
-                    reason: p.reason,
-                    raw: text,
-                }),
-            }));
+            let parsed = self.parse(trimmed);
+            return Some(Ok(Row::parsed(line, parsed, text)));
         }
     }
 }
