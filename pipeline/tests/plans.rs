@@ -19,7 +19,7 @@ async fn sql_plans_match_their_approved_copies() {
         ],
     );
     let tables = features(&jobs, dir.path(), "features", &feature_options(2, 8192)).await;
-    let approved_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/plans");
+    let approved_dir = test_support::repo_root().join("pipeline/tests/plans");
     let update = std::env::var_os("RTP_UPDATE_PLANS").is_some();
     let sql_files = rtp_pipeline::features::load_sql_files(&test_support::sql_dir()).unwrap();
     for file in sql_files.iter().filter(|f| !f.is_view) {

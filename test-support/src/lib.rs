@@ -4,11 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-/// The repository root (the workspace directory).
+/// The repository root (the workspace directory). Read at run time from the
+/// manifest directory cargo gives the test binary (every crate sits one level
+/// below the root), so a build cached from another checkout cannot point
+/// tests at that checkout's files.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    Path::new(&crate_dir)
         .parent()
-        .expect("test-support lives one level below the root")
+        .expect("crates live one level below the root")
         .to_owned()
 }
 
