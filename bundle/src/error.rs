@@ -28,6 +28,20 @@ pub enum BundleError {
     /// A version name that cannot be a directory name of the store.
     #[error("invalid bundle version {0:?}: use letters, digits, '-', '_' and '.'")]
     InvalidVersion(String),
+    /// A model file of the bundle cannot be evaluated.
+    #[error("model {path}: {source}")]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// Why.
+        source: rtp_trees::TreeModelError,
+    },
+    /// Input rows do not fit the ensemble.
+    #[error("prediction: {0}")]
+    Predict(#[from] rtp_trees::TreeModelError),
+    /// The manifest contradicts itself (an input or member it does not list).
+    #[error("inconsistent bundle: {0}")]
+    Inconsistent(String),
     /// A version was asked for that is already published; bundles are immutable.
     #[error("bundle version {0} already exists")]
     VersionExists(String),

@@ -1,10 +1,11 @@
-//! What the batch pipeline and the servers share: the canonical job table and
-//! the versioned model bundle.
+//! What the batch pipeline and the servers share: the canonical job table,
+//! the versioned model bundle and the ensemble it loads into.
 //!
 //! The pipeline writes both; servers only read bundles. Keeping the formats in
 //! one small crate means a server never links the training stack.
 #![deny(missing_docs)]
 
+pub mod ensemble;
 pub mod job_schema;
 pub mod manifest;
 pub mod store;
@@ -12,5 +13,6 @@ pub mod store;
 mod error;
 
 pub use error::BundleError;
-pub use manifest::{FeatureKind, FeatureSpec, Manifest, QualityMetrics};
+pub use ensemble::{Ensemble, LoadedMember};
+pub use manifest::{FeatureKind, FeatureSpec, Manifest, MemberKind, MemberSpec, QualityMetrics};
 pub use store::{BundleStore, LoadedBundle, StagedBundle};

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the bundle layout written by this crate.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -30,8 +30,10 @@ pub struct Manifest {
     pub target: String,
     /// Model inputs, in the column order the models expect.
     pub features: Vec<FeatureSpec>,
-    /// Quantile models, one file each.
-    pub models: Vec<QuantileModel>,
+    /// The ensemble's members: tree models, one per quantile each.
+    pub members: Vec<MemberSpec>,
+    /// Per quantile, the weight of each member in the blend (log scale).
+    pub blend: Vec<BlendWeights>,
     /// Calibration applied to the p10–p90 interval.
     pub interval: IntervalCalibration,
     /// File mapping each categorical feature's values to model codes.
@@ -42,10 +44,8 @@ pub struct Manifest {
     pub training: TrainingSummary,
     /// Held-out quality, when the bundle was made by an evaluation run.
     pub evaluation: Option<EvaluationSummary>,
-    /// Gain importance per feature, summed over the p50 model's trees.
+    /// Gain importance per feature, summed over the LightGBM p50 model's trees.
     pub feature_importance: BTreeMap<String, f64>,
-    /// The model parameters used, as given to the learner.
-    pub params: BTreeMap<String, String>,
 }
 
 /// One model input.
@@ -67,7 +67,81 @@ pub enum FeatureKind {
     Categorical,
 }
 
-/// One quantile model of the bundle.
+/// The library a member's models come from, and so their file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberKind {
+    /// LightGBM, text model files.
+    Lightgbm,
+    /// XGBoost, JSON model files.
+    Xgboost,
+    /// CatBoost, JSON model files (oblivious trees, one-hot categoricals).
+    Catboost,
+}
+
+impl MemberKind {
+    /// Every kind, in blend order.
+    pub const ALL: [MemberKind; 3] = [Self::Lightgbm, Self::Xgboost, Self::Catboost];
+
+    /// The name used in configuration, manifests and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lightgbm => "lightgbm",
+            Self::Xgboost => "xgboost",
+            Self::Catboost => "catboost",
+        }
+    }
+
+    /// The kind with the given name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The model file format the native engine reads for this kind.
+    pub fn model_format(self) -> rtp_trees::ModelFormat {
+        match self {
+            Self::Lightgbm => rtp_trees::ModelFormat::LightGbm,
+            Self::Xgboost => rtp_trees::ModelFormat::XgBoost,
+            Self::Catboost => rtp_trees::ModelFormat::CatBoost,
+        }
+    }
+}
+
+impl std::fmt::Display for MemberKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One member of the ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberSpec {
+    /// Which library trained it.
+    pub kind: MemberKind,
+    /// That library's version.
+    pub library_version: String,
+    /// The features it reads, in its models' input order (a subset of the
+    /// bundle's features).
+    pub inputs: Vec<String>,
+    /// Its quantile models.
+    pub models: Vec<QuantileModel>,
+    /// The parameters it was trained with.
+    pub params: BTreeMap<String, String>,
+    /// Largest relative difference between the native engine and the
+    /// library's own predictions, checked on training rows before publishing.
+    pub parity_max_rel_diff: f64,
+}
+
+/// The blend of one quantile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlendWeights {
+    /// The quantile.
+    pub quantile: f64,
+    /// Weight per member name; non-negative, summing to 1.
+    pub weights: BTreeMap<String, f64>,
+}
+
+/// One quantile model of a member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QuantileModel {
     /// The quantile it predicts, e.g. 0.5.
@@ -114,8 +188,11 @@ pub struct EvaluationSummary {
     pub protocol: String,
     /// Number of test jobs.
     pub n_test: u64,
-    /// The model's quality.
+    /// The blended model's quality.
     pub model: QualityMetrics,
+    /// Each member alone (its own interval calibration), by name.
+    #[serde(default)]
+    pub members: BTreeMap<String, QualityMetrics>,
     /// Baselines by name (`user_request`, `last2`).
     pub baselines: BTreeMap<String, QualityMetrics>,
 }

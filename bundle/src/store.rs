@@ -232,7 +232,8 @@ mod tests {
                 name: "f_nodes".into(),
                 kind: FeatureKind::Numeric,
             }],
-            models: vec![],
+            members: vec![],
+            blend: vec![],
             interval: IntervalCalibration {
                 nominal_coverage: 0.8,
                 margin: 0.1,
@@ -250,7 +251,6 @@ mod tests {
             },
             evaluation: None,
             feature_importance: Default::default(),
-            params: Default::default(),
         }
     }
 

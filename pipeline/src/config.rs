@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use rtp_bundle::MemberKind;
 
 use crate::error::{PipelineError, Result};
 use crate::features::FeatureOptions;
@@ -77,8 +78,35 @@ pub struct RawTrain {
     pub max_train_rows: usize,
     /// Refit on training + validation rows after early stopping.
     pub refit_with_validation: bool,
+    /// Ensemble members by name.
+    pub members: Vec<String>,
+    /// Threads every learner may use.
+    pub threads: u32,
+    /// Seed of every learner.
+    pub seed: u64,
+    /// Categorical features with more values than this reach XGBoost and
+    /// CatBoost only through their history statistics.
+    pub max_onehot_categories: usize,
+    /// Training rows on which native and library predictions are compared.
+    pub parity_rows: usize,
+    /// The Python environment of the XGBoost and CatBoost trainers.
+    pub python: RawPython,
     /// LightGBM parameters.
     pub lightgbm: BTreeMap<String, toml::Value>,
+    /// XGBoost parameters.
+    pub xgboost: BTreeMap<String, toml::Value>,
+    /// CatBoost parameters.
+    pub catboost: BTreeMap<String, toml::Value>,
+}
+
+/// `[train.python]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPython {
+    /// Interpreter that creates the environment.
+    pub interpreter: String,
+    /// Where the environment lives; empty for the default cache directory.
+    pub env_dir: String,
 }
 
 /// `[evaluate]` as written.
@@ -197,8 +225,95 @@ pub struct TrainOptions {
     pub max_train_rows: usize,
     /// Refit on training + validation rows after early stopping.
     pub refit_with_validation: bool,
+    /// Ensemble members, in blend order.
+    pub members: Vec<MemberKind>,
+    /// Threads every learner may use.
+    pub threads: u32,
+    /// Seed of every learner.
+    pub seed: u64,
+    /// Largest categorical cardinality given to XGBoost and CatBoost (≤ 255).
+    pub max_onehot_categories: usize,
+    /// Training rows on which native and library predictions are compared.
+    pub parity_rows: usize,
+    /// The Python trainers' environment.
+    pub python: PythonOptions,
     /// LightGBM parameters as `key=value` strings.
     pub lightgbm: BTreeMap<String, String>,
+    /// XGBoost parameters, passed to `xgboost.train` as they are.
+    pub xgboost: BTreeMap<String, serde_json::Value>,
+    /// CatBoost parameters, passed to `CatBoostRegressor` as they are.
+    pub catboost: BTreeMap<String, serde_json::Value>,
+}
+
+/// Where the Python trainers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonOptions {
+    /// Interpreter that creates the environment.
+    pub interpreter: String,
+    /// The environment's directory.
+    pub env_dir: PathBuf,
+}
+
+/// The default home of the trainers' environment: `$RTP_CACHE/trainer-venv`,
+/// `RTP_CACHE` defaulting to `~/.cache/rt-predictor`.
+pub fn default_python_env_dir() -> PathBuf {
+    let cache = std::env::var_os("RTP_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(|d| PathBuf::from(d).join("rt-predictor"))
+        })
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rt-predictor")))
+        .unwrap_or_else(|| std::env::temp_dir().join("rt-predictor"));
+    cache.join("trainer-venv")
+}
+
+impl TrainOptions {
+    /// Replaces the members with a comma-separated list such as `lightgbm,catboost`.
+    pub fn set_members(&mut self, list: &str) -> Result<()> {
+        self.members = parse_members(&list.split(',').map(str::trim).collect::<Vec<_>>())?;
+        Ok(())
+    }
+}
+
+fn parse_members<S: AsRef<str>>(names: &[S]) -> Result<Vec<MemberKind>> {
+    let mut members = Vec::new();
+    for name in names {
+        let name = name.as_ref();
+        let kind = MemberKind::from_name(name).ok_or_else(|| {
+            PipelineError::Config(format!(
+                "unknown member {name:?}; known: lightgbm, xgboost, catboost"
+            ))
+        })?;
+        if !members.contains(&kind) {
+            members.push(kind);
+        }
+    }
+    if members.is_empty() {
+        return Err(PipelineError::Config("train.members is empty".into()));
+    }
+    Ok(members)
+}
+
+fn json_params(
+    section: &str,
+    table: BTreeMap<String, toml::Value>,
+    reserved: &[&str],
+) -> Result<BTreeMap<String, serde_json::Value>> {
+    if let Some(key) = reserved.iter().find(|k| table.contains_key(**k)) {
+        return Err(PipelineError::Config(format!(
+            "train.{section}.{key} is set by the pipeline; remove it"
+        )));
+    }
+    table
+        .into_iter()
+        .map(|(k, v)| {
+            let json = serde_json::to_value(&v).map_err(|e| {
+                PipelineError::Config(format!("train.{section}.{k}: {e}"))
+            })?;
+            Ok((k, json))
+        })
+        .collect()
 }
 
 impl TrainOptions {
@@ -334,6 +449,8 @@ impl TryFrom<RawConfig> for PipelineConfig {
             "metric",
             "num_iterations",
             "categorical_feature",
+            "num_threads",
+            "seed",
         ] {
             if lightgbm.contains_key(reserved) {
                 return Err(PipelineError::Config(format!(
@@ -366,7 +483,44 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 early_stopping_rounds: t.early_stopping_rounds.max(1),
                 max_train_rows: t.max_train_rows.max(100),
                 refit_with_validation: t.refit_with_validation,
+                members: parse_members(&t.members)?,
+                threads: t.threads.max(1),
+                seed: t.seed,
+                max_onehot_categories: match t.max_onehot_categories {
+                    n @ 1..=255 => n,
+                    n => {
+                        return Err(PipelineError::Config(format!(
+                            "train.max_onehot_categories must be in 1..=255 (CatBoost's one-hot limit), got {n}"
+                        )));
+                    }
+                },
+                parity_rows: t.parity_rows.max(1),
+                python: PythonOptions {
+                    interpreter: t.python.interpreter,
+                    env_dir: if t.python.env_dir.is_empty() {
+                        default_python_env_dir()
+                    } else {
+                        PathBuf::from(t.python.env_dir)
+                    },
+                },
                 lightgbm,
+                xgboost: json_params(
+                    "xgboost",
+                    t.xgboost,
+                    &["objective", "quantile_alpha", "nthread", "seed", "num_boost_round"],
+                )?,
+                catboost: json_params(
+                    "catboost",
+                    t.catboost,
+                    &[
+                        "loss_function",
+                        "iterations",
+                        "one_hot_max_size",
+                        "thread_count",
+                        "random_seed",
+                        "cat_features",
+                    ],
+                )?,
             },
             test_frac: fraction("evaluate.test_frac", raw.evaluate.test_frac, 0.9)?,
             run: RunOptions {

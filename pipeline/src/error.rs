@@ -69,6 +69,21 @@ pub enum PipelineError {
     /// LightGBM reported an error.
     #[error("LightGBM: {0}")]
     LightGbm(String),
+    /// A Python trainer (XGBoost, CatBoost) or its environment failed.
+    #[error("Python trainer: {0}")]
+    Python(String),
+    /// The native engine disagrees with a library's own predictions: the
+    /// model is not published.
+    #[error("native evaluation differs from the library's: {0}")]
+    Parity(String),
+    /// A trained model cannot be loaded by the native engine.
+    #[error("{member} model: {source}")]
+    Model {
+        /// The member whose model failed.
+        member: String,
+        /// Why.
+        source: rtp_trees::TreeModelError,
+    },
     /// Too little data to do what was asked.
     #[error("not enough data: {0}")]
     NotEnoughData(String),

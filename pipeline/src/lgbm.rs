@@ -45,6 +45,29 @@ pub struct ColumnMajor {
 }
 
 impl ColumnMajor {
+    /// Column `j`.
+    pub fn column(&self, j: usize) -> &[f32] {
+        &self.values[j * self.rows..(j + 1) * self.rows]
+    }
+
+    /// Every column, in order.
+    pub fn columns(&self) -> Vec<&[f32]> {
+        (0..self.cols).map(|j| self.column(j)).collect()
+    }
+
+    /// Rows `range` of every column, as a new matrix.
+    pub fn row_range(&self, range: std::ops::Range<usize>) -> ColumnMajor {
+        let mut values = Vec::with_capacity(range.len() * self.cols);
+        for j in 0..self.cols {
+            values.extend_from_slice(&self.column(j)[range.clone()]);
+        }
+        ColumnMajor {
+            values,
+            rows: range.len(),
+            cols: self.cols,
+        }
+    }
+
     fn dims(&self) -> Result<(i32, i32)> {
         let rows = i32::try_from(self.rows)
             .map_err(|_| PipelineError::LightGbm(format!("{} rows exceed i32", self.rows)))?;

@@ -2,15 +2,15 @@
 //! codes, the entity history state and the manifest, published atomically
 //! through the bundle store.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rtp_bundle::manifest::{
-    EvaluationSummary, FORMAT_VERSION, IntervalCalibration, QuantileModel, TrainingSummary,
+    BlendWeights, EvaluationSummary, FORMAT_VERSION, IntervalCalibration, QuantileModel,
+    TrainingSummary,
 };
-use rtp_bundle::{BundleStore, FeatureKind, FeatureSpec, Manifest};
+use rtp_bundle::{BundleStore, FeatureKind, FeatureSpec, Manifest, MemberKind, MemberSpec};
 use sha2::{Digest, Sha256};
 
 use crate::config::StateFilter;
@@ -86,18 +86,56 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
     let staged = store.stage(&version)?;
     let model = sources.model;
 
-    let mut models = Vec::new();
-    for fit in &model.fits {
-        let file = format!("p{:02}.txt", (fit.quantile * 100.0).round() as u32);
-        let path = staged.dir().join(&file);
-        let text = fit.booster.model_string(fit.best_iteration as i32)?;
-        std::fs::write(&path, text).map_err(PipelineError::io(&path))?;
-        models.push(QuantileModel {
-            quantile: fit.quantile,
-            file,
-            best_iteration: fit.best_iteration,
+    let mut members = Vec::with_capacity(model.members.len());
+    for member in &model.members {
+        let fit = &member.fit;
+        let extension = match fit.kind {
+            MemberKind::Lightgbm => "txt",
+            MemberKind::Xgboost | MemberKind::Catboost => "json",
+        };
+        let mut models = Vec::with_capacity(fit.models.len());
+        for m in &fit.models {
+            let file = format!(
+                "{}_p{:02}.{extension}",
+                fit.kind,
+                (m.quantile * 100.0).round() as u32
+            );
+            let path = staged.dir().join(&file);
+            std::fs::write(&path, &m.text).map_err(PipelineError::io(&path))?;
+            models.push(QuantileModel {
+                quantile: m.quantile,
+                file,
+                best_iteration: m.best_iteration,
+            });
+        }
+        members.push(MemberSpec {
+            kind: fit.kind,
+            library_version: fit.library_version.clone(),
+            inputs: fit
+                .inputs
+                .iter()
+                .map(|&j| model.feature_names[j].clone())
+                .collect(),
+            models,
+            params: fit.params.clone(),
+            parity_max_rel_diff: member.parity_max_rel_diff,
         });
     }
+    let blend = model
+        .ensemble
+        .quantiles()
+        .iter()
+        .enumerate()
+        .map(|(q, &quantile)| BlendWeights {
+            quantile,
+            weights: model
+                .members
+                .iter()
+                .zip(model.ensemble.weights(q))
+                .map(|(m, &w)| (m.fit.kind.name().to_owned(), w))
+                .collect(),
+        })
+        .collect();
     let categories = staged.dir().join(CATEGORIES_FILE);
     let json = serde_json::to_vec_pretty(&model.codes)
         .map_err(|e| PipelineError::io(&categories)(std::io::Error::other(e)))?;
@@ -118,14 +156,6 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
             },
         })
         .collect();
-    let p50 = model
-        .fits
-        .iter()
-        .find(|f| f.quantile == 0.5)
-        .ok_or_else(|| PipelineError::LightGbm("no p50 model".into()))?;
-    let gains = p50.booster.gain_importance(p50.best_iteration as i32)?;
-    let feature_importance: BTreeMap<String, f64> =
-        model.feature_names.iter().cloned().zip(gains).collect();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         version: version.clone(),
@@ -134,7 +164,8 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         sql_sha256: sources.sql_sha256,
         target: "log1p(run_time_s)".into(),
         features,
-        models,
+        members,
+        blend,
         interval: IntervalCalibration {
             nominal_coverage: model.interval_coverage,
             margin: model.margin,
@@ -151,8 +182,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
             history_until_s: sources.history_until_s,
         },
         evaluation: sources.evaluation,
-        feature_importance,
-        params: model.params.clone(),
+        feature_importance: model.feature_importance.clone(),
     };
     Ok(staged.publish(&manifest)?)
 }

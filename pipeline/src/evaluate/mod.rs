@@ -18,7 +18,7 @@ use rtp_bundle::manifest::EvaluationSummary;
 use crate::config::{StateFilter, TrainOptions};
 use crate::error::{PipelineError, Result};
 use crate::frame::FeatureFrame;
-use crate::train::{TrainedModel, train};
+use crate::train::{Predictions, TrainedModel, train};
 
 /// How train and test jobs are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,17 +114,19 @@ pub fn evaluate(
     let mut eligible = eligible_rows(frame, states);
     eligible.sort_by_key(|&r| (frame.submit_s[r], frame.job_key[r]));
     let mut test_rows = Vec::new();
-    let mut p10 = Vec::new();
-    let mut p50 = Vec::new();
-    let mut p90 = Vec::new();
+    let mut blend = Predictions::default();
+    let mut members: BTreeMap<String, Predictions> = BTreeMap::new();
     let mut last_model = None;
     for (train_rows, fold_test) in folds(frame, &eligible, protocol)? {
         let model = train(frame, &train_rows, options)?;
-        let pred = model.predict(frame, &fold_test)?;
+        blend.extend(model.predict(frame, &fold_test)?);
+        for (m, member) in model.members.iter().enumerate() {
+            members
+                .entry(member.fit.kind.name().to_owned())
+                .or_default()
+                .extend(model.predict_member(m, frame, &fold_test)?);
+        }
         test_rows.extend_from_slice(&fold_test);
-        p10.extend(pred.p10);
-        p50.extend(pred.p50);
-        p90.extend(pred.p90);
         last_model = Some(model);
     }
     let model = last_model.ok_or_else(|| {
@@ -144,7 +146,11 @@ pub fn evaluate(
     let summary = EvaluationSummary {
         protocol: protocol.to_string(),
         n_test: test_rows.len() as u64,
-        model: quality(&p50, &actual, Some((&p10, &p90))),
+        model: quality(&blend.p50, &actual, Some((&blend.p10, &blend.p90))),
+        members: members
+            .into_iter()
+            .map(|(name, p)| (name, quality(&p.p50, &actual, Some((&p.p10, &p.p90)))))
+            .collect(),
         baselines,
     };
     Ok(Evaluation { summary, model })

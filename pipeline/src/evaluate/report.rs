@@ -3,7 +3,7 @@
 use rtp_bundle::QualityMetrics;
 use rtp_bundle::manifest::EvaluationSummary;
 
-/// Renders the model and baselines as a fixed-width table.
+/// Renders each member, the blend and the baselines as a fixed-width table.
 pub fn render_table(summary: &EvaluationSummary) -> String {
     let mut out = format!(
         "protocol: {}   test jobs: {}\n",
@@ -36,7 +36,10 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
                 .map_or("-".to_owned(), |c| format!("{c:.3}")),
         )
     };
-    out.push_str(&row("model", &summary.model));
+    for (name, m) in &summary.members {
+        out.push_str(&row(name, m));
+    }
+    out.push_str(&row("blend", &summary.model));
     for (name, m) in &summary.baselines {
         out.push_str(&row(name, m));
     }

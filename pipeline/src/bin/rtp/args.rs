@@ -12,6 +12,10 @@ pub struct Cli {
     /// Configuration file laid over the built-in defaults (configs/pipeline.toml).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// Ensemble members, comma-separated (lightgbm, xgboost, catboost);
+    /// overrides train.members. `--members lightgbm` needs no Python.
+    #[arg(long, global = true)]
+    pub members: Option<String>,
     /// Log progress (RTP_LOG overrides, e.g. RTP_LOG=debug).
     #[arg(short, long, global = true)]
     pub verbose: bool,

@@ -17,10 +17,13 @@ use crate::progress::with_spinner;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let config = match &cli.config {
+    let mut config = match &cli.config {
         Some(path) => PipelineConfig::load(path)?,
         None => PipelineConfig::default_config()?,
     };
+    if let Some(members) = &cli.members {
+        config.train.set_members(members)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,378 @@
+//! Training: an ensemble of quantile models (p10, p50, p90 on log1p
+//! runtime) from LightGBM, XGBoost and CatBoost, early-stopped on a temporal
+//! validation slice, blended with weights fitted on that slice, with the
+//! p10–p90 interval calibrated conformally on it. Every model is loaded
+//! into the native engine and checked against its library's own
+//! predictions before it can be published.
+
+mod blend;
+mod codes;
+mod lightgbm_member;
+mod member;
+mod parity;
+mod python_env;
+mod python_members;
+
+use std::collections::BTreeMap;
+
+use rtp_bundle::{Ensemble, LoadedMember, MemberKind};
+use rtp_trees::Forest;
+
+pub use blend::{fit_weights, pinball_loss};
+pub use codes::{CategoryCodes, label, model_matrix};
+pub use lightgbm_member::LIGHTGBM_VERSION;
+pub use member::{FittedModel, MemberFit, TrainingMatrix};
+pub use parity::max_rel_diff;
+pub use python_env::{PythonEnv, ensure as ensure_python_env};
+
+use crate::config::TrainOptions;
+use crate::error::{PipelineError, Result};
+use crate::frame::FeatureFrame;
+
+/// The quantiles every bundle predicts.
+pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
+
+/// Seconds a job may run past its limit before the scheduler kills it; no
+/// prediction exceeds request + grace.
+pub const KILL_GRACE_S: f64 = 60.0;
+
+/// Fewest training rows worth fitting a model on.
+const MIN_TRAIN_ROWS: usize = 50;
+
+/// Largest relative difference allowed between native and library
+/// predictions: LightGBM predicts in double precision, XGBoost and CatBoost
+/// in single.
+fn parity_tolerance(kind: MemberKind) -> f64 {
+    match kind {
+        MemberKind::Lightgbm => 1e-9,
+        MemberKind::Xgboost | MemberKind::Catboost => 1e-5,
+    }
+}
+
+/// A trained member with its checks and its own interval calibration.
+#[derive(Debug, Clone)]
+pub struct TrainedMember {
+    /// What its trainer produced.
+    pub fit: MemberFit,
+    /// Largest relative native-vs-library difference on the parity rows.
+    pub parity_max_rel_diff: f64,
+    /// Conformal margin of the member alone (log units).
+    pub margin: f64,
+}
+
+/// A trained ensemble with everything needed to apply it.
+#[derive(Debug, Clone)]
+pub struct TrainedModel {
+    /// Model inputs in order: numeric, then categorical.
+    pub feature_names: Vec<String>,
+    /// How many of them are numeric (the rest are categorical).
+    pub numeric_count: usize,
+    /// Category codes.
+    pub codes: CategoryCodes,
+    /// The members as trained.
+    pub members: Vec<TrainedMember>,
+    /// The members loaded into the native engine, with the blend weights.
+    pub ensemble: Ensemble,
+    /// Gain importance per feature of the LightGBM p50 model (empty without LightGBM).
+    pub feature_importance: BTreeMap<String, f64>,
+    /// Conformal margin added around the blended interval (log units).
+    pub margin: f64,
+    /// The coverage the margin was calibrated to.
+    pub interval_coverage: f64,
+    /// Blended interval coverage on the validation slice before calibration.
+    pub raw_validation_coverage: f64,
+    /// Rows the trees were fit on.
+    pub train_rows: usize,
+    /// Rows of the validation slice.
+    pub validation_rows: usize,
+    /// First and last submit time of the training rows.
+    pub submit_span: (i64, i64),
+}
+
+/// Predictions for a set of rows, in seconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Predictions {
+    /// Lower end of the calibrated interval.
+    pub p10: Vec<f64>,
+    /// Median.
+    pub p50: Vec<f64>,
+    /// Upper end of the calibrated interval.
+    pub p90: Vec<f64>,
+}
+
+/// Trains on `rows` of `frame` (eligible jobs): the most recently submitted
+/// `validation_frac` of them form the validation slice.
+pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Result<TrainedModel> {
+    let mut rows = rows.to_vec();
+    rows.sort_by_key(|&r| (frame.submit_s[r], frame.job_key[r]));
+    // Recent jobs say most about the next ones; beyond the cap, older jobs
+    // cost training time and add little.
+    if rows.len() > options.max_train_rows {
+        rows.drain(..rows.len() - options.max_train_rows);
+    }
+    let n_valid = ((rows.len() as f64) * options.validation_frac).round() as usize;
+    let n_valid = n_valid.clamp(1, rows.len().saturating_sub(1).max(1));
+    if rows.len() < MIN_TRAIN_ROWS + n_valid {
+        return Err(PipelineError::NotEnoughData(format!(
+            "{} eligible training jobs; at least {} needed",
+            rows.len(),
+            MIN_TRAIN_ROWS + n_valid
+        )));
+    }
+    let n_fit = rows.len() - n_valid;
+    let codes = CategoryCodes::fit(frame, &rows);
+    let x = model_matrix(frame, &rows, &codes);
+    let y: Vec<f64> = rows.iter().map(|&r| label(frame, r)).collect();
+    let feature_names = frame.feature_names();
+    let numeric_count = frame.numeric.len();
+    let categorical: Vec<bool> = (0..x.cols).map(|j| j >= numeric_count).collect();
+    let matrix = TrainingMatrix {
+        x: &x,
+        y: &y,
+        n_fit,
+        feature_names: &feature_names,
+        categorical: &categorical,
+        parity_rows: options.parity_rows.min(rows.len()),
+    };
+
+    let mut fits = Vec::new();
+    let mut feature_importance = BTreeMap::new();
+    if options.members.contains(&MemberKind::Lightgbm) {
+        let (fit, gains) = lightgbm_member::fit_lightgbm(&matrix, options)?;
+        feature_importance = feature_names.iter().cloned().zip(gains).collect();
+        fits.push(fit);
+    }
+    let python: Vec<MemberKind> = options
+        .members
+        .iter()
+        .copied()
+        .filter(|k| *k != MemberKind::Lightgbm)
+        .collect();
+    if !python.is_empty() {
+        // High-cardinality ids reach these members only through their
+        // history statistics: one-hot or category splits over thousands of
+        // users overfit, and CatBoost would need counter features.
+        let inputs: Vec<usize> = (0..x.cols)
+            .filter(|&j| {
+                !categorical[j] || codes.cardinality(&feature_names[j]) <= options.max_onehot_categories
+            })
+            .collect();
+        fits.extend(python_members::fit_python_members(&matrix, &inputs, &python, options)?);
+    }
+    fits.sort_by_key(|f| options.members.iter().position(|k| *k == f.kind));
+
+    let valid_y = matrix.valid_y();
+    let mut members = Vec::with_capacity(fits.len());
+    let mut loaded = Vec::with_capacity(fits.len());
+    for fit in fits {
+        let (forests, parity_max_rel_diff) = load_and_check(&fit, &x, matrix.parity_rows)?;
+        let (margin, _) = conformal_margin(
+            &fit.validation[0],
+            &fit.validation[2],
+            valid_y,
+            options.interval_coverage,
+        );
+        loaded.push(LoadedMember {
+            kind: fit.kind,
+            inputs: fit.inputs.clone(),
+            forests,
+        });
+        members.push(TrainedMember {
+            fit,
+            parity_max_rel_diff,
+            margin,
+        });
+    }
+
+    let mut weights = Vec::with_capacity(QUANTILES.len());
+    let mut blended = Vec::with_capacity(QUANTILES.len());
+    for (qi, q) in QUANTILES.into_iter().enumerate() {
+        let preds: Vec<&[f64]> = members.iter().map(|m| m.fit.validation[qi].as_slice()).collect();
+        let w = fit_weights(&preds, valid_y, q);
+        let mut out = vec![0.0; valid_y.len()];
+        blend::blend_into(&preds, &w, &mut out);
+        tracing::info!(quantile = q, weights = ?w, "blend weights");
+        weights.push(w);
+        blended.push(out);
+    }
+    let (margin, raw_validation_coverage) =
+        conformal_margin(&blended[0], &blended[2], valid_y, options.interval_coverage);
+    let ensemble = Ensemble::new(QUANTILES.to_vec(), x.cols, loaded, weights)?;
+    Ok(TrainedModel {
+        feature_names,
+        numeric_count,
+        codes,
+        members,
+        ensemble,
+        feature_importance,
+        margin,
+        interval_coverage: options.interval_coverage,
+        raw_validation_coverage,
+        train_rows: if options.refit_with_validation {
+            rows.len()
+        } else {
+            n_fit
+        },
+        validation_rows: n_valid,
+        submit_span: (
+            frame.submit_s[rows[0]],
+            frame.submit_s[*rows.last().unwrap()],
+        ),
+    })
+}
+
+/// Loads a member's models into the native engine and compares its
+/// predictions with the library's own on the parity rows.
+fn load_and_check(fit: &MemberFit, x: &crate::lgbm::ColumnMajor, parity_rows: usize) -> Result<(Vec<Forest>, f64)> {
+    let format = fit.kind.model_format();
+    let columns: Vec<&[f32]> = fit.inputs.iter().map(|&j| &x.column(j)[..parity_rows]).collect();
+    let tolerance = parity_tolerance(fit.kind);
+    let mut forests = Vec::with_capacity(fit.models.len());
+    let mut worst = 0.0f64;
+    for (model, library) in fit.models.iter().zip(&fit.library_parity) {
+        let forest = match format {
+            rtp_trees::ModelFormat::LightGbm => Forest::from_lightgbm_text(&model.text),
+            rtp_trees::ModelFormat::XgBoost => Forest::from_xgboost_json(&model.text),
+            rtp_trees::ModelFormat::CatBoost => Forest::from_catboost_json(&model.text),
+        }
+        .map_err(|source| PipelineError::Model {
+            member: fit.kind.name().into(),
+            source,
+        })?;
+        let mut native = vec![0.0; parity_rows];
+        forest
+            .predict_columns(&columns, &mut native)
+            .map_err(|source| PipelineError::Model {
+                member: fit.kind.name().into(),
+                source,
+            })?;
+        let diff = max_rel_diff(&native, library);
+        if diff.is_nan() || diff > tolerance || library.len() != parity_rows {
+            return Err(PipelineError::Parity(format!(
+                "{} quantile {}: max relative difference {diff:e} on {parity_rows} rows (tolerance {tolerance:e})",
+                fit.kind, model.quantile
+            )));
+        }
+        worst = worst.max(diff);
+        forests.push(forest);
+    }
+    tracing::info!(member = %fit.kind, max_rel_diff = worst, rows = parity_rows, "native engine matches the library");
+    Ok((forests, worst))
+}
+
+/// Split-conformal widening of [lo, hi] (conformalised quantile regression):
+/// the score of a validation job is how far outside the interval its label
+/// lies (negative inside); the margin is the score quantile that gives the
+/// target coverage. Returns (margin, coverage before calibration).
+pub fn conformal_margin(lo: &[f64], hi: &[f64], y: &[f64], coverage: f64) -> (f64, f64) {
+    let n = y.len();
+    if n == 0 {
+        return (0.0, f64::NAN);
+    }
+    let mut scores: Vec<f64> = (0..n).map(|i| (lo[i] - y[i]).max(y[i] - hi[i])).collect();
+    let inside = scores.iter().filter(|s| **s <= 0.0).count();
+    scores.sort_by(f64::total_cmp);
+    let rank = ((n as f64 + 1.0) * coverage).ceil() as usize;
+    let margin = scores[rank.clamp(1, n) - 1];
+    (margin, inside as f64 / n as f64)
+}
+
+impl TrainedModel {
+    /// Model inputs for `rows`, checked against the training features.
+    fn inputs(&self, frame: &FeatureFrame, rows: &[usize]) -> Result<crate::lgbm::ColumnMajor> {
+        if frame.feature_names() != self.feature_names {
+            return Err(PipelineError::Features(
+                "feature columns differ from those the model was trained on".into(),
+            ));
+        }
+        Ok(model_matrix(frame, rows, &self.codes))
+    }
+
+    /// Blended raw outputs (log units) for `rows`: one vector per quantile.
+    pub fn predict_log(&self, frame: &FeatureFrame, rows: &[usize]) -> Result<Vec<Vec<f64>>> {
+        let x = self.inputs(frame, rows)?;
+        Ok(self.ensemble.log_quantiles(&x.columns())?)
+    }
+
+    /// Calibrated blended predictions in seconds for `rows`.
+    pub fn predict(&self, frame: &FeatureFrame, rows: &[usize]) -> Result<Predictions> {
+        let raw = self.predict_log(frame, rows)?;
+        Ok(seconds(frame, rows, &raw, self.margin))
+    }
+
+    /// Calibrated predictions of member `m` alone, in seconds.
+    pub fn predict_member(&self, m: usize, frame: &FeatureFrame, rows: &[usize]) -> Result<Predictions> {
+        let x = self.inputs(frame, rows)?;
+        let raw = self.ensemble.member_log_quantiles(m, &x.columns())?;
+        Ok(seconds(frame, rows, &raw, self.members[m].margin))
+    }
+}
+
+impl Predictions {
+    /// Appends `other`'s rows.
+    pub fn extend(&mut self, other: Predictions) {
+        self.p10.extend(other.p10);
+        self.p50.extend(other.p50);
+        self.p90.extend(other.p90);
+    }
+}
+
+fn seconds(frame: &FeatureFrame, rows: &[usize], raw: &[Vec<f64>], margin: f64) -> Predictions {
+    let mut out = Predictions::default();
+    for (i, &r) in rows.iter().enumerate() {
+        let [p10, p50, p90] = to_seconds(
+            [raw[0][i], raw[1][i], raw[2][i]],
+            margin,
+            frame.wallclock_req_s[r],
+        );
+        out.p10.push(p10);
+        out.p50.push(p50);
+        out.p90.push(p90);
+    }
+    out
+}
+
+/// Turns log-unit quantiles into ordered seconds: widens by the conformal
+/// margin, caps at the request plus the kill grace (a job cannot outlive its
+/// limit), and removes quantile crossing.
+pub fn to_seconds(log_q: [f64; 3], margin: f64, request_s: f64) -> [f64; 3] {
+    let cap = if request_s.is_finite() && request_s > 0.0 {
+        request_s + KILL_GRACE_S
+    } else {
+        f64::INFINITY
+    };
+    let secs = |v: f64| v.exp_m1().clamp(0.0, cap);
+    let p50 = secs(log_q[1]);
+    let p10 = secs(log_q[0] - margin).min(p50);
+    let p90 = secs(log_q[2] + margin).max(p50);
+    [p10, p50, p90]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conformal_margin_reaches_target_coverage() {
+        let y: Vec<f64> = (0..1000).map(|i| i as f64 / 100.0).collect();
+        let lo = vec![4.0; 1000];
+        let hi = vec![6.0; 1000];
+        let (margin, raw) = conformal_margin(&lo, &hi, &y, 0.8);
+        assert!((raw - 0.201).abs() < 1e-9, "{raw}");
+        let covered = y
+            .iter()
+            .filter(|&&v| v >= 4.0 - margin && v <= 6.0 + margin)
+            .count() as f64
+            / 1000.0;
+        assert!((0.8..0.82).contains(&covered), "{covered}");
+    }
+
+    #[test]
+    fn seconds_are_ordered_and_capped_at_the_request() {
+        let [p10, p50, p90] = to_seconds([8.0, 7.0, 9.0], 0.0, 1800.0);
+        assert!(p10 <= p50 && p50 <= p90);
+        assert_eq!(p90, 1800.0 + KILL_GRACE_S);
+        let [_, p50, _] = to_seconds([1.0, 2.0, 3.0], 0.1, f64::NAN);
+        assert!((p50 - 2f64.exp_m1()).abs() < 1e-12);
+    }
+}
