@@ -1,6 +1,7 @@
 //! The batch side of rt-predictor: ingest job records, build leak-free
-//! features with the SQL in `sql/`, train LightGBM quantile models, evaluate
-//! them against baselines, and publish versioned model bundles.
+//! features with the SQL in `sql/`, train an ensemble of quantile models
+//! (LightGBM, XGBoost, CatBoost), evaluate it against baselines, and publish
+//! versioned model bundles.
 #![deny(missing_docs)]
 
 pub mod chain;
@@ -10,6 +11,7 @@ pub mod evaluate;
 pub mod features;
 pub mod frame;
 pub mod generate;
+pub mod inference_bench;
 pub mod ingest;
 pub mod lgbm;
 pub mod publish;

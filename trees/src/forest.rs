@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::bitvector::BitForest;
 use crate::cityhash::catboost_category_hash;
 use crate::error::TreeModelError;
 
@@ -37,63 +38,159 @@ impl fmt::Display for ModelFormat {
     }
 }
 
-/// How LightGBM routes a missing numeric value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LgbMissing {
-    /// NaN is treated as 0.
-    None,
-    /// Zero (and NaN) go the default way.
-    Zero,
-    /// NaN goes the default way.
-    NaN,
+/// Bits of [`Node::flags`].
+pub(crate) mod flag {
+    /// A categorical split on the node's category bitset.
+    pub const CATEGORICAL: u32 = 1;
+    /// Missing values go left.
+    pub const DEFAULT_LEFT: u32 = 2;
+    /// NaN is compared as 0 instead of going the default way (LightGBM
+    /// missing type "none").
+    pub const NAN_AS_ZERO: u32 = 4;
+    /// Zero (and NaN) go the default way (LightGBM missing type "zero").
+    pub const ZERO_IS_MISSING: u32 = 8;
+    /// Categories in the set go right, the others left (XGBoost); without
+    /// this bit, categories in the set go left (LightGBM).
+    pub const SET_GOES_RIGHT: u32 = 16;
+    /// A missing category goes the default way (XGBoost); without this bit
+    /// it goes right (LightGBM).
+    pub const CAT_NAN_DEFAULT: u32 = 32;
+    /// Set by the builder: the node is a leaf (both children point to it,
+    /// its value is in `threshold`).
+    pub const LEAF: u32 = 64;
+    /// Set by the builder: where NaN goes, resolved from the default
+    /// direction, the NaN-as-zero rule and the categorical NaN rule.
+    pub const NAN_LEFT: u32 = 128;
 }
 
-/// The decision a node makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Rule {
-    /// A leaf; its value is in `Node::value`.
-    Leaf,
-    /// LightGBM numeric: `x <= threshold` goes left, in double precision.
-    LgbNumeric(LgbMissing),
-    /// LightGBM categorical: a category in the bitset goes left; NaN and
-    /// negative values go right.
-    LgbCategorical,
-    /// XGBoost numeric: `x < threshold` goes left, in single precision; NaN
-    /// goes the default way.
-    XgbNumeric,
-    /// XGBoost categorical: a category in the set goes right; NaN goes the
-    /// default way.
-    XgbCategorical,
-}
-
-/// One node of a binary tree.
+/// One node of a binary tree: `x <= threshold` goes to `children[0]`,
+/// otherwise to `children[1]`, unless the flags say otherwise; a
+/// categorical node tests `x` against the bitset
+/// `cat_words[cat_start..cat_start + cat_len]` instead. A leaf points to
+/// itself both ways and keeps its value in `threshold`, so a walk may run
+/// past a leaf: rows can take a tree's full depth in lockstep.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Node {
-    /// Split threshold, or the leaf value.
-    pub value: f64,
-    /// Input column the split reads.
+    pub threshold: f64,
     pub feature: u32,
-    /// Child indices into the node array.
-    pub left: u32,
-    pub right: u32,
-    /// Bitset words of a categorical split: `cat_words[cats..cats + cat_len]`.
-    pub cats: u32,
+    pub flags: u32,
+    pub children: [u32; 2],
+    pub cat_start: u32,
+    /// At least 1 (numeric nodes and leaves point to a zero word), so the
+    /// bitset can be read without a branch.
     pub cat_len: u32,
-    pub rule: Rule,
-    pub default_left: bool,
 }
 
-impl Node {
-    pub(crate) fn leaf(value: f64) -> Self {
-        Self {
-            value,
-            feature: 0,
-            left: 0,
-            right: 0,
-            cats: 0,
-            cat_len: 0,
-            rule: Rule::Leaf,
-            default_left: false,
+/// A child reference within one tree, as loaders describe it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Child {
+    Split(usize),
+    Leaf(usize),
+}
+
+/// A split as loaders describe it, before it is placed in the flat arrays.
+#[derive(Debug, Clone)]
+pub(crate) struct SplitSpec {
+    pub feature: u32,
+    /// Numeric threshold (`x <= threshold` goes left); unused for categoricals.
+    pub threshold: f64,
+    pub flags: u32,
+    /// Category bitset words of a categorical split.
+    pub categories: Vec<u32>,
+    pub left: Child,
+    pub right: Child,
+}
+
+/// Collects binary trees into flat arrays.
+#[derive(Debug, Default)]
+pub(crate) struct BinaryBuilder {
+    roots: Vec<u32>,
+    depths: Vec<u32>,
+    nodes: Vec<Node>,
+    cat_words: Vec<u32>,
+}
+
+impl BinaryBuilder {
+    /// Appends a tree: its splits (root first, unless it has none) and leaves.
+    pub fn add_tree(&mut self, splits: Vec<SplitSpec>, leaves: &[f64]) {
+        if self.cat_words.is_empty() {
+            // word 0 is the empty set every non-categorical node points to
+            self.cat_words.push(0);
+        }
+        let base = self.nodes.len();
+        let n_splits = splits.len();
+        let index = |c: Child| -> u32 {
+            match c {
+                Child::Split(i) => (base + i) as u32,
+                Child::Leaf(l) => (base + n_splits + l) as u32,
+            }
+        };
+        self.roots.push(base as u32);
+        for split in splits {
+            let flags = split.flags;
+            let default_left = flags & flag::DEFAULT_LEFT != 0;
+            let (nan_left, cat_start, cat_len) = if flags & flag::CATEGORICAL != 0 {
+                let start = self.cat_words.len() as u32;
+                self.cat_words.extend_from_slice(&split.categories);
+                if split.categories.is_empty() {
+                    self.cat_words.push(0);
+                }
+                let len = self.cat_words.len() as u32 - start;
+                (flags & flag::CAT_NAN_DEFAULT != 0 && default_left, start, len)
+            } else if flags & flag::NAN_AS_ZERO != 0 {
+                (0.0 <= split.threshold, 0, 1)
+            } else {
+                (default_left, 0, 1)
+            };
+            self.nodes.push(Node {
+                threshold: split.threshold,
+                feature: split.feature,
+                flags: if nan_left { flags | flag::NAN_LEFT } else { flags },
+                children: [index(split.left), index(split.right)],
+                cat_start,
+                cat_len,
+            });
+        }
+        for (l, &value) in leaves.iter().enumerate() {
+            let me = (base + n_splits + l) as u32;
+            self.nodes.push(Node {
+                threshold: value,
+                feature: 0,
+                flags: flag::LEAF,
+                children: [me, me],
+                cat_start: 0,
+                cat_len: 1,
+            });
+        }
+        self.depths.push(self.depth_from(base as u32));
+    }
+
+    /// Longest root-to-leaf path (bounded by the node count, so malformed
+    /// trees cannot loop; validation rejects them later).
+    fn depth_from(&self, root: u32) -> u32 {
+        let mut deepest = 0;
+        let mut stack = vec![(root, 0u32)];
+        while let Some((at, depth)) = stack.pop() {
+            let Some(node) = self.nodes.get(at as usize) else {
+                continue;
+            };
+            if node.flags & flag::LEAF != 0 || depth as usize > self.nodes.len() {
+                deepest = deepest.max(depth);
+                continue;
+            }
+            stack.push((node.children[0], depth + 1));
+            stack.push((node.children[1], depth + 1));
+        }
+        deepest
+    }
+
+    pub fn finish(self) -> Body {
+        Body::Binary {
+            roots: self.roots,
+            depths: self.depths,
+            nodes: self.nodes,
+            cat_words: self.cat_words,
+            bits: None,
         }
     }
 }
@@ -124,9 +221,16 @@ pub(crate) struct ObliviousTree {
 #[derive(Debug, Clone)]
 pub(crate) enum Body {
     Binary {
+        /// Root node of each tree.
         roots: Vec<u32>,
+        /// Longest path of each tree.
+        depths: Vec<u32>,
         nodes: Vec<Node>,
+        /// Category bitsets of the categorical nodes.
         cat_words: Vec<u32>,
+        /// The same trees arranged for bit-vector evaluation, when every
+        /// tree has at most 64 leaves (set by validation).
+        bits: Option<BitForest>,
     },
     Oblivious {
         trees: Vec<ObliviousTree>,
@@ -148,106 +252,79 @@ pub struct Forest {
     pub(crate) body: Body,
 }
 
-#[inline]
-fn bit_is_set(words: &[u32], pos: u32) -> bool {
-    let word = (pos / 32) as usize;
-    word < words.len() && (words[word] >> (pos % 32)) & 1 == 1
+/// The binary trees' arrays, borrowed for evaluation.
+#[derive(Clone, Copy)]
+pub(crate) struct BinaryView<'a> {
+    pub nodes: &'a [Node],
+    pub cat_words: &'a [u32],
 }
 
-#[inline]
-fn goes_left(node: &Node, x: f32, cat_words: &[u32]) -> bool {
-    match node.rule {
-        Rule::LgbNumeric(missing) => {
-            let mut v = f64::from(x);
-            if v.is_nan() && missing != LgbMissing::NaN {
-                v = 0.0;
-            }
-            let is_missing = match missing {
-                LgbMissing::Zero => (-1e-35_f32 as f64..=1e-35_f32 as f64).contains(&v),
-                LgbMissing::NaN => v.is_nan(),
-                LgbMissing::None => false,
-            };
-            if is_missing {
-                node.default_left
-            } else {
-                v <= node.value
-            }
-        }
-        Rule::LgbCategorical => {
-            if x.is_nan() {
-                return false;
-            }
-            let code = x as i32;
-            code >= 0 && {
-                let start = node.cats as usize;
-                bit_is_set(
-                    &cat_words[start..start + node.cat_len as usize],
-                    code as u32,
-                )
-            }
-        }
-        Rule::XgbNumeric => {
-            if x.is_nan() {
-                node.default_left
-            } else {
-                x < node.value as f32
-            }
-        }
-        Rule::XgbCategorical => {
-            if x.is_nan() {
-                return node.default_left;
-            }
-            let code = x as i32;
-            let start = node.cats as usize;
-            let chosen = code >= 0
-                && bit_is_set(
-                    &cat_words[start..start + node.cat_len as usize],
-                    code as u32,
-                );
-            !chosen
-        }
-        Rule::Leaf => unreachable!("leaves make no decision"),
-    }
-}
-
-#[inline]
-fn binary_tree<F: Fn(u32) -> f32>(nodes: &[Node], cat_words: &[u32], root: u32, x: F) -> f64 {
-    let mut node = &nodes[root as usize];
-    while node.rule != Rule::Leaf {
-        let next = if goes_left(node, x(node.feature), cat_words) {
-            node.left
+impl BinaryView<'_> {
+    /// LightGBM missing type "zero": NaN counts as 0, and 0 is missing.
+    #[cold]
+    fn zero_is_missing_goes_left(node: &Node, x: f32) -> bool {
+        let v = if x.is_nan() { 0.0 } else { f64::from(x) };
+        if (-1e-35_f32 as f64..=1e-35_f32 as f64).contains(&v) {
+            node.flags & flag::DEFAULT_LEFT != 0
         } else {
-            node.right
-        };
-        node = &nodes[next as usize];
+            v <= node.threshold
+        }
     }
-    node.value
+
+    /// Whether `node` sends `x` left.
+    #[inline(always)]
+    pub(crate) fn goes_left(&self, node: &Node, x: f32) -> bool {
+        let flags = node.flags;
+        if flags & flag::ZERO_IS_MISSING != 0 {
+            return Self::zero_is_missing_goes_left(node, x);
+        }
+        if x.is_nan() {
+            return flags & flag::NAN_LEFT != 0;
+        }
+        if flags & flag::CATEGORICAL == 0 {
+            return f64::from(x) <= node.threshold;
+        }
+        let code = x as i32;
+        let word = (code as u32) >> 5;
+        let in_set = code >= 0
+            && word < node.cat_len
+            && (self.cat_words[(node.cat_start + word) as usize] >> (code as u32 & 31)) & 1 == 1;
+        in_set != (flags & flag::SET_GOES_RIGHT != 0)
+    }
+
+    /// One row through one tree, stopping at the leaf.
+    #[inline(always)]
+    fn tree(&self, root: u32, row: &[f32]) -> f64 {
+        let mut node = &self.nodes[root as usize];
+        while node.flags & flag::LEAF == 0 {
+            let left = self.goes_left(node, row[node.feature as usize]);
+            node = &self.nodes[node.children[usize::from(!left)] as usize];
+        }
+        node.threshold
+    }
 }
 
-#[inline]
-fn oblivious_tree<F: Fn(u32) -> f32, H: Fn(u32) -> i32>(
+#[inline(always)]
+fn oblivious_tree(
     tree: &ObliviousTree,
     splits: &[ObliviousSplit],
     leaves: &[f64],
-    x: F,
-    hash: H,
+    row: &[f32],
+    hashes: &[i32],
 ) -> f64 {
     let mut index = 0usize;
     let first = tree.first_split as usize;
-    for (bit, split) in splits[first..first + tree.depth as usize]
-        .iter()
-        .enumerate()
-    {
+    for (bit, split) in splits[first..first + tree.depth as usize].iter().enumerate() {
         let on = match *split {
             ObliviousSplit::Float {
                 feature,
                 border,
                 nan_value,
             } => {
-                let v = x(feature);
+                let v = row[feature as usize];
                 if v.is_nan() { nan_value } else { v > border }
             }
-            ObliviousSplit::OneHot { slot, hash: h } => hash(slot) == h,
+            ObliviousSplit::OneHot { slot, hash } => hashes[slot as usize] == hash,
         };
         index |= usize::from(on) << bit;
     }
@@ -278,6 +355,19 @@ impl Forest {
         }
     }
 
+    fn binary_view(&self) -> Option<(BinaryView<'_>, &[u32], Option<&BitForest>)> {
+        match &self.body {
+            Body::Binary {
+                roots,
+                nodes,
+                cat_words,
+                bits,
+                ..
+            } => Some((BinaryView { nodes, cat_words }, roots, bits.as_ref())),
+            Body::Oblivious { .. } => None,
+        }
+    }
+
     /// The raw score of one row (`row[i]` is input column `i`).
     pub fn predict_row(&self, row: &[f32]) -> crate::Result<f64> {
         if row.len() != self.num_features {
@@ -287,16 +377,20 @@ impl Forest {
                 self.num_features
             )));
         }
-        let x = |f: u32| row[f as usize];
         let sum = match &self.body {
-            Body::Binary {
-                roots,
-                nodes,
-                cat_words,
-            } => roots
-                .iter()
-                .map(|&root| binary_tree(nodes, cat_words, root, x))
-                .fold(0.0, |acc, v| acc + v),
+            Body::Binary { .. } => {
+                let (view, roots, bits) = self.binary_view().expect("binary body");
+                match bits {
+                    Some(bits) => bits.sum_row(&view, row, &mut vec![0; bits.num_trees()]),
+                    None => {
+                        let mut sum = 0.0;
+                        for &root in roots {
+                            sum += view.tree(root, row);
+                        }
+                        sum
+                    }
+                }
+            }
             Body::Oblivious {
                 trees,
                 splits,
@@ -307,10 +401,11 @@ impl Forest {
                     .iter()
                     .map(|&f| catboost_category_hash(row[f as usize]))
                     .collect();
-                trees
-                    .iter()
-                    .map(|t| oblivious_tree(t, splits, leaves, x, |s| hashes[s as usize]))
-                    .fold(0.0, |acc, v| acc + v)
+                let mut sum = 0.0;
+                for t in trees {
+                    sum += oblivious_tree(t, splits, leaves, row, &hashes);
+                }
+                sum
             }
         };
         Ok(self.base + self.scale * sum)
@@ -351,21 +446,38 @@ impl Forest {
         Ok(())
     }
 
-    /// Evaluates rows `start..start + out.len()` block by block.
+    /// Evaluates rows `start..start + out.len()`: each block of rows is
+    /// copied row-major into a small buffer, then evaluated.
     fn predict_range(&self, columns: &[&[f32]], start: usize, out: &mut [f64]) {
+        let nf = self.num_features;
+        let mut block_rows = vec![0f32; BLOCK_ROWS * nf];
+        let mut hashes = Vec::new();
+        let mut state = Vec::new();
         for (b, block) in out.chunks_mut(BLOCK_ROWS).enumerate() {
             let first = start + b * BLOCK_ROWS;
+            let n = block.len();
+            for (f, column) in columns.iter().enumerate() {
+                for (i, &v) in column[first..first + n].iter().enumerate() {
+                    block_rows[i * nf + f] = v;
+                }
+            }
             block.fill(0.0);
             match &self.body {
-                Body::Binary {
-                    roots,
-                    nodes,
-                    cat_words,
-                } => {
-                    for &root in roots {
-                        for (i, sum) in block.iter_mut().enumerate() {
-                            let r = first + i;
-                            *sum += binary_tree(nodes, cat_words, root, |f| columns[f as usize][r]);
+                Body::Binary { .. } => {
+                    let (view, roots, bits) = self.binary_view().expect("binary body");
+                    match bits {
+                        Some(bits) => {
+                            state.resize(bits.num_trees(), 0);
+                            for (i, sum) in block.iter_mut().enumerate() {
+                                *sum = bits.sum_row(&view, &block_rows[i * nf..(i + 1) * nf], &mut state);
+                            }
+                        }
+                        None => {
+                            for &root in roots {
+                                for (i, sum) in block.iter_mut().enumerate() {
+                                    *sum += view.tree(root, &block_rows[i * nf..(i + 1) * nf]);
+                                }
+                            }
                         }
                     }
                 }
@@ -375,24 +487,23 @@ impl Forest {
                     leaves,
                     cat_inputs,
                 } => {
-                    let n = block.len();
-                    let hashes: Vec<i32> = cat_inputs
-                        .iter()
-                        .flat_map(|&f| {
-                            columns[f as usize][first..first + n]
+                    let nc = cat_inputs.len();
+                    hashes.clear();
+                    for i in 0..n {
+                        hashes.extend(
+                            cat_inputs
                                 .iter()
-                                .map(|&v| catboost_category_hash(v))
-                        })
-                        .collect();
+                                .map(|&f| catboost_category_hash(block_rows[i * nf + f as usize])),
+                        );
+                    }
                     for tree in trees {
                         for (i, sum) in block.iter_mut().enumerate() {
-                            let r = first + i;
                             *sum += oblivious_tree(
                                 tree,
                                 splits,
                                 leaves,
-                                |f| columns[f as usize][r],
-                                |s| hashes[s as usize * n + i],
+                                &block_rows[i * nf..(i + 1) * nf],
+                                &hashes[i * nc..(i + 1) * nc],
                             );
                         }
                     }
@@ -404,50 +515,51 @@ impl Forest {
         }
     }
 
-    /// Checks a finished forest: children, features and bitsets in range.
-    pub(crate) fn validated(self) -> crate::Result<Self> {
+    /// Checks a finished forest: references in range, every walk finite.
+    pub(crate) fn validated(mut self) -> crate::Result<Self> {
         let bad = |detail: String| Err(TreeModelError::parse(self.format, detail));
         match &self.body {
             Body::Binary {
                 roots,
+                depths,
                 nodes,
                 cat_words,
+                ..
             } => {
-                for &root in roots {
-                    if root as usize >= nodes.len() {
-                        return bad(format!("tree root {root} out of range"));
-                    }
+                let in_range = |c: u32| (c as usize) < nodes.len();
+                if let Some(t) = roots.iter().position(|&r| !in_range(r)) {
+                    return bad(format!("tree {t}: root out of range"));
                 }
                 for (i, n) in nodes.iter().enumerate() {
-                    if n.rule == Rule::Leaf {
-                        continue;
-                    }
-                    if n.left as usize >= nodes.len() || n.right as usize >= nodes.len() {
+                    if !n.children.iter().all(|&c| in_range(c)) {
                         return bad(format!("node {i} has a child out of range"));
                     }
-                    if n.feature as usize >= self.num_features {
+                    if n.feature as usize >= self.num_features.max(1) {
                         return bad(format!(
                             "node {i} splits on feature {} of {}",
                             n.feature, self.num_features
                         ));
                     }
-                    if (n.cats + n.cat_len) as usize > cat_words.len() {
+                    if n.flags & flag::LEAF != 0 && n.children != [i as u32; 2] {
+                        return bad(format!("leaf {i} does not point to itself"));
+                    }
+                    if n.cat_len == 0 || (n.cat_start + n.cat_len) as usize > cat_words.len() {
                         return bad(format!("node {i} has a category set out of range"));
                     }
                 }
-                // every walk must end: a tree visits each node at most once
-                for (t, &root) in roots.iter().enumerate() {
-                    let mut stack = vec![root];
-                    let mut visited = 0usize;
-                    while let Some(i) = stack.pop() {
-                        visited += 1;
-                        if visited > nodes.len() {
-                            return bad(format!("tree {t} has a cycle"));
+                // Every walk must reach a leaf within the tree's depth: then
+                // the lockstep walk ends on a leaf too.
+                for (t, (&root, &depth)) in roots.iter().zip(depths).enumerate() {
+                    let mut stack = vec![(root, 0u32)];
+                    while let Some((at, d)) = stack.pop() {
+                        let n = &nodes[at as usize];
+                        if n.flags & flag::LEAF != 0 {
+                            continue;
                         }
-                        let n = &nodes[i as usize];
-                        if n.rule != Rule::Leaf {
-                            stack.extend([n.left, n.right]);
+                        if d >= depth {
+                            return bad(format!("tree {t} has a cycle or a path deeper than {depth}"));
                         }
+                        stack.extend(n.children.map(|c| (c, d + 1)));
                     }
                 }
             }
@@ -471,15 +583,26 @@ impl Forest {
                         {
                             return bad(format!("split on feature {feature} out of range"));
                         }
-                        ObliviousSplit::OneHot { slot, .. }
-                            if slot as usize >= cat_inputs.len() =>
-                        {
+                        ObliviousSplit::OneHot { slot, .. } if slot as usize >= cat_inputs.len() => {
                             return bad(format!("one-hot split on slot {slot} out of range"));
                         }
                         _ => {}
                     }
                 }
+                if let Some(&f) = cat_inputs.iter().find(|&&f| f as usize >= self.num_features) {
+                    return bad(format!("categorical input {f} out of range"));
+                }
             }
+        }
+        if let Body::Binary {
+            roots,
+            nodes,
+            cat_words,
+            bits,
+            ..
+        } = &mut self.body
+        {
+            *bits = BitForest::build(nodes, cat_words, roots, self.num_features);
         }
         Ok(self)
     }

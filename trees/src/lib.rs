@@ -18,6 +18,7 @@
 //! trained on the codes as strings saw (missing as `"-1"`).
 
 mod batch;
+mod bitvector;
 mod catboost;
 mod cityhash;
 mod error;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use crate::error::TreeModelError;
-use crate::forest::{Body, Forest, LgbMissing, ModelFormat, Node, Rule};
+use crate::forest::{BinaryBuilder, Child, Forest, ModelFormat, SplitSpec, flag};
 
 const FORMAT: ModelFormat = ModelFormat::LightGbm;
 
@@ -108,14 +108,13 @@ impl Forest {
             .map(|v| v.split_whitespace().map(str::to_owned).collect())
             .unwrap_or_default();
 
-        let mut roots = Vec::new();
-        let mut nodes = Vec::new();
-        let mut cat_words = Vec::new();
+        let mut builder = BinaryBuilder::default();
+        let mut tree = 0;
         let mut block: HashMap<&str, &str> = HashMap::new();
         let mut in_tree = first_tree.is_some();
         let mut finish = |block: &mut HashMap<&str, &str>| -> crate::Result<()> {
-            let tree = roots.len();
-            append_tree(block, tree, &mut roots, &mut nodes, &mut cat_words)?;
+            append_tree(block, tree, &mut builder)?;
+            tree += 1;
             block.clear();
             Ok(())
         };
@@ -143,11 +142,7 @@ impl Forest {
             feature_names,
             base: 0.0,
             scale: 1.0,
-            body: Body::Binary {
-                roots,
-                nodes,
-                cat_words,
-            },
+            body: builder.finish(),
         }
         .validated()
     }
@@ -156,9 +151,7 @@ impl Forest {
 fn append_tree(
     block: &HashMap<&str, &str>,
     tree: usize,
-    roots: &mut Vec<u32>,
-    nodes: &mut Vec<Node>,
-    cat_words: &mut Vec<u32>,
+    builder: &mut BinaryBuilder,
 ) -> crate::Result<()> {
     if block.get("is_linear").is_some_and(|v| v.trim() != "0") {
         return Err(TreeModelError::unsupported(
@@ -174,10 +167,8 @@ fn append_tree(
             leaf_value.len()
         )));
     }
-    let base = nodes.len() as u32;
-    roots.push(base);
     if num_leaves == 1 {
-        nodes.push(Node::leaf(leaf_value[0]));
+        builder.add_tree(Vec::new(), &leaf_value);
         return Ok(());
     }
     let internal = num_leaves - 1;
@@ -210,59 +201,53 @@ fn append_tree(
     } else {
         (Vec::new(), Vec::new())
     };
-    let cat_base = cat_words.len() as u32;
-    cat_words.extend_from_slice(&words);
-
-    let child = |c: i64| -> crate::Result<u32> {
-        let index = if c >= 0 {
-            c as usize
+    let child = |c: i64| -> crate::Result<Child> {
+        if c >= 0 && (c as usize) < internal {
+            Ok(Child::Split(c as usize))
+        } else if c < 0 && ((!c) as usize) < num_leaves {
+            Ok(Child::Leaf((!c) as usize))
         } else {
-            internal + (!c) as usize
-        };
-        if index >= internal + num_leaves {
-            return Err(parse_err(format!("tree {tree}: child {c} out of range")));
+            Err(parse_err(format!("tree {tree}: child {c} out of range")))
         }
-        Ok(base + index as u32)
     };
+    let mut splits = Vec::with_capacity(internal);
     for i in 0..internal {
         let dt = decision_type[i];
-        let categorical = dt & 1 == 1;
-        let mut node = Node {
-            value: threshold[i],
-            feature: split_feature[i],
-            left: child(left_child[i])?,
-            right: child(right_child[i])?,
-            cats: 0,
-            cat_len: 0,
-            rule: Rule::LgbCategorical,
-            default_left: dt & 2 == 2,
-        };
-        if categorical {
+        let mut flags = if dt & 2 == 2 { flag::DEFAULT_LEFT } else { 0 };
+        let mut categories = Vec::new();
+        if dt & 1 == 1 {
             let idx = threshold[i] as usize;
             let (Some(&lo), Some(&hi)) = (boundaries.get(idx), boundaries.get(idx + 1)) else {
                 return Err(parse_err(format!(
                     "tree {tree}: categorical split {i} refers to set {idx} of {num_cat}"
                 )));
             };
-            if hi < lo || hi as usize > words.len() {
+            let Some(set) = words.get(lo as usize..hi as usize) else {
                 return Err(parse_err(format!("tree {tree}: bad cat_boundaries")));
-            }
-            node.cats = cat_base + lo;
-            node.cat_len = hi - lo;
+            };
+            flags |= flag::CATEGORICAL;
+            categories = set.to_vec();
         } else {
-            node.rule = Rule::LgbNumeric(match (dt >> 2) & 3 {
-                0 => LgbMissing::None,
-                1 => LgbMissing::Zero,
-                2 => LgbMissing::NaN,
+            flags |= match (dt >> 2) & 3 {
+                0 => flag::NAN_AS_ZERO,
+                1 => flag::ZERO_IS_MISSING,
+                2 => 0,
                 other => {
                     return Err(parse_err(format!(
                         "tree {tree}: unknown missing type {other} in decision_type {dt}"
                     )));
                 }
-            });
+            };
         }
-        nodes.push(node);
+        splits.push(SplitSpec {
+            feature: split_feature[i],
+            threshold: threshold[i],
+            flags,
+            categories,
+            left: child(left_child[i])?,
+            right: child(right_child[i])?,
+        });
     }
-    nodes.extend(leaf_value.into_iter().map(Node::leaf));
+    builder.add_tree(splits, &leaf_value);
     Ok(())
 }

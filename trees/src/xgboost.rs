@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use crate::error::TreeModelError;
-use crate::forest::{Body, Forest, ModelFormat, Node, Rule};
+use crate::forest::{BinaryBuilder, Child, Forest, ModelFormat, SplitSpec, flag};
 
 const FORMAT: ModelFormat = ModelFormat::XgBoost;
 
@@ -117,11 +117,9 @@ impl Forest {
         let trees = at(model, &["trees"])?
             .as_array()
             .ok_or_else(|| parse_err("`trees` is not a list"))?;
-        let mut roots = Vec::with_capacity(trees.len());
-        let mut nodes = Vec::new();
-        let mut cat_words = Vec::new();
+        let mut builder = BinaryBuilder::default();
         for (t, tree) in trees.iter().enumerate() {
-            append_tree(tree, t, &mut roots, &mut nodes, &mut cat_words)?;
+            append_tree(tree, t, &mut builder)?;
         }
         Forest {
             format: FORMAT,
@@ -129,23 +127,13 @@ impl Forest {
             feature_names,
             base,
             scale: 1.0,
-            body: Body::Binary {
-                roots,
-                nodes,
-                cat_words,
-            },
+            body: builder.finish(),
         }
         .validated()
     }
 }
 
-fn append_tree(
-    tree: &Value,
-    t: usize,
-    roots: &mut Vec<u32>,
-    nodes: &mut Vec<Node>,
-    cat_words: &mut Vec<u32>,
-) -> crate::Result<()> {
+fn append_tree(tree: &Value, t: usize, builder: &mut BinaryBuilder) -> crate::Result<()> {
     if let Some(size) = tree.pointer("/tree_param/size_leaf_vector") {
         let size = number(size, "size_leaf_vector")?;
         if size > 1.0 {
@@ -196,28 +184,52 @@ fn append_tree(
             }
         }
     }
-    let base = nodes.len() as u32;
-    roots.push(base);
-    let child = |c: f64| -> crate::Result<u32> {
+    // Node ids become split indices (in id order) and leaf indices.
+    let mut split_index = vec![usize::MAX; n];
+    let mut leaf_index = vec![usize::MAX; n];
+    let mut leaves = Vec::new();
+    let mut n_splits = 0;
+    for id in 0..n {
+        if left[id] == -1.0 {
+            leaf_index[id] = leaves.len();
+            leaves.push(cond[id]);
+        } else {
+            split_index[id] = n_splits;
+            n_splits += 1;
+        }
+    }
+    let child = |c: f64| -> crate::Result<Child> {
         if c < 0.0 || c as usize >= n {
             return Err(parse_err(format!("tree {t}: child {c} out of range")));
         }
-        Ok(base + c as u32)
+        let id = c as usize;
+        Ok(if left[id] == -1.0 {
+            Child::Leaf(leaf_index[id])
+        } else {
+            Child::Split(split_index[id])
+        })
     };
+    if n_splits > 0 && left[0] == -1.0 {
+        return Err(parse_err(format!("tree {t}: root is a leaf but the tree has splits")));
+    }
+    let mut splits = Vec::with_capacity(n_splits);
     for id in 0..n {
         if left[id] == -1.0 {
-            nodes.push(Node::leaf(cond[id]));
             continue;
         }
-        let mut node = Node {
-            value: cond[id],
+        let mut spec = SplitSpec {
             feature: feature[id] as u32,
+            // XGBoost sends x < c left in single precision; for an f32 x that
+            // is x <= the largest f32 below c.
+            threshold: f64::from((cond[id] as f32).next_down()),
+            flags: if default_left[id] != 0.0 {
+                flag::DEFAULT_LEFT
+            } else {
+                0
+            },
+            categories: Vec::new(),
             left: child(left[id])?,
             right: child(right[id])?,
-            cats: 0,
-            cat_len: 0,
-            rule: Rule::XgbNumeric,
-            default_left: default_left[id] != 0.0,
         };
         match split_type[id] {
             0.0 => {}
@@ -228,14 +240,12 @@ fn append_tree(
                     )));
                 };
                 let words = categories.iter().max().map_or(0, |&m| m / 32 + 1) as usize;
-                let start = cat_words.len();
-                cat_words.resize(start + words, 0);
+                let mut bits = vec![0u32; words];
                 for &c in categories {
-                    cat_words[start + (c / 32) as usize] |= 1 << (c % 32);
+                    bits[(c / 32) as usize] |= 1 << (c % 32);
                 }
-                node.rule = Rule::XgbCategorical;
-                node.cats = start as u32;
-                node.cat_len = words as u32;
+                spec.flags |= flag::CATEGORICAL | flag::SET_GOES_RIGHT | flag::CAT_NAN_DEFAULT;
+                spec.categories = bits;
             }
             other => {
                 return Err(TreeModelError::unsupported(
@@ -244,7 +254,8 @@ fn append_tree(
                 ));
             }
         }
-        nodes.push(node);
+        splits.push(spec);
     }
+    builder.add_tree(splits, &leaves);
     Ok(())
 }

@@ -124,4 +124,24 @@ pub enum BenchTarget {
         #[arg(long)]
         work_dir: Option<PathBuf>,
     },
+    /// Rows/s and latency of the native tree engine against LightGBM's own
+    /// predictor on the same model, and of the whole blend, after training
+    /// on generated data.
+    Inference {
+        /// Generated jobs to train on.
+        #[arg(long, default_value_t = 60_000)]
+        rows: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Rows per batch.
+        #[arg(long, default_value_t = 10_000)]
+        batch_rows: usize,
+        /// Timed batch calls per engine.
+        #[arg(long, default_value_t = 9)]
+        batch_repeats: usize,
+        /// Timed single-row calls per engine.
+        #[arg(long, default_value_t = 3_000)]
+        single_calls: usize,
+    },
 }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
-use rtp_pipeline::evaluate::{Protocol, parse_span, render_table};
+use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
+use rtp_pipeline::inference_bench::{BenchOptions, bench_inference, render_bench_table};
+use rtp_pipeline::train::train;
 use rtp_pipeline::features::{build_features, history_path_for, load_sql_files, sql_fingerprint};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
@@ -176,6 +178,58 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("rtp bench pipeline --rows {rows} (seed {seed})");
             print!("{}", render_stage_table(&report.stages));
             print!("{}", render_table(&report.evaluation));
+        }
+        Command::Bench {
+            target:
+                BenchTarget::Inference {
+                    rows,
+                    seed,
+                    batch_rows,
+                    batch_repeats,
+                    single_calls,
+                },
+        } => {
+            let work = tempfile::tempdir().context("creating a work directory")?;
+            let jobs = work.path().join("eagle.parquet");
+            let mut stages = Vec::new();
+            let (prepared, model) = with_spinner("generating, building features, training", || {
+                generate(
+                    &jobs,
+                    &GenerateOptions {
+                        rows,
+                        seed,
+                        batch_rows: DEFAULT_BATCH_ROWS,
+                    },
+                )?;
+                let prepared = runtime.block_on(chain::prepare(
+                    &[jobs.clone()],
+                    InputFormat::Eagle,
+                    work.path(),
+                    &config,
+                    &mut stages,
+                ))?;
+                let eligible = eligible_rows(&prepared.frame, &config.train.states);
+                let model = train(&prepared.frame, &eligible, &config.train)?;
+                anyhow::Ok((prepared, model))
+            })?;
+            let all_rows: Vec<usize> = (0..prepared.frame.len()).rev().collect();
+            let table = with_spinner("measuring", || {
+                bench_inference(
+                    &model,
+                    &prepared.frame,
+                    &all_rows,
+                    BenchOptions {
+                        batch_rows,
+                        batch_repeats,
+                        single_calls,
+                    },
+                )
+            })?;
+            println!(
+                "rtp bench inference: trained on {rows} generated jobs (seed {seed}), {} threads available",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            );
+            print!("{}", render_bench_table(&table));
         }
     }
     Ok(())
