@@ -56,7 +56,10 @@ impl Ensemble {
                 ));
             }
             if let Some(&bad) = member.inputs.iter().find(|&&i| i >= num_features) {
-                return inconsistent(format!("{} reads input {bad} of {num_features}", member.kind));
+                return inconsistent(format!(
+                    "{} reads input {bad} of {num_features}",
+                    member.kind
+                ));
             }
             if let Some(f) = member
                 .forests
@@ -102,9 +105,16 @@ impl Ensemble {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut forests = Vec::with_capacity(quantiles.len());
             for &q in &quantiles {
-                let model = spec.models.iter().find(|m| m.quantile == q).ok_or_else(|| {
-                    BundleError::Inconsistent(format!("{} has no model for quantile {q}", spec.kind))
-                })?;
+                let model = spec
+                    .models
+                    .iter()
+                    .find(|m| m.quantile == q)
+                    .ok_or_else(|| {
+                        BundleError::Inconsistent(format!(
+                            "{} has no model for quantile {q}",
+                            spec.kind
+                        ))
+                    })?;
                 let path = dir.join(&model.file);
                 let forest = Forest::load(&path, spec.kind.model_format())
                     .map_err(|source| BundleError::Model { path, source })?;

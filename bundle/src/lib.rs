@@ -12,7 +12,7 @@ pub mod store;
 
 mod error;
 
-pub use error::BundleError;
 pub use ensemble::{Ensemble, LoadedMember};
+pub use error::BundleError;
 pub use manifest::{FeatureKind, FeatureSpec, Manifest, MemberKind, MemberSpec, QualityMetrics};
 pub use store::{BundleStore, LoadedBundle, StagedBundle};

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use rtp_bundle::MemberKind;
+use serde::Deserialize;
 
 use crate::error::{PipelineError, Result};
 use crate::features::FeatureOptions;
@@ -87,6 +87,9 @@ pub struct RawTrain {
     /// Categorical features with more values than this reach XGBoost and
     /// CatBoost only through their history statistics.
     pub max_onehot_categories: usize,
+    /// Identity features that reach XGBoost and CatBoost only through their
+    /// history statistics, whatever their cardinality.
+    pub history_only: Vec<String>,
     /// Training rows on which native and library predictions are compared.
     pub parity_rows: usize,
     /// The Python environment of the XGBoost and CatBoost trainers.
@@ -233,6 +236,8 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Largest categorical cardinality given to XGBoost and CatBoost (≤ 255).
     pub max_onehot_categories: usize,
+    /// Identity features XGBoost and CatBoost see only through history statistics.
+    pub history_only: Vec<String>,
     /// Training rows on which native and library predictions are compared.
     pub parity_rows: usize,
     /// The Python trainers' environment.
@@ -260,8 +265,7 @@ pub fn default_python_env_dir() -> PathBuf {
     let cache = std::env::var_os("RTP_CACHE")
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("XDG_CACHE_HOME")
-                .map(|d| PathBuf::from(d).join("rt-predictor"))
+            std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("rt-predictor"))
         })
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/rt-predictor")))
         .unwrap_or_else(|| std::env::temp_dir().join("rt-predictor"));
@@ -308,9 +312,8 @@ fn json_params(
     table
         .into_iter()
         .map(|(k, v)| {
-            let json = serde_json::to_value(&v).map_err(|e| {
-                PipelineError::Config(format!("train.{section}.{k}: {e}"))
-            })?;
+            let json = serde_json::to_value(&v)
+                .map_err(|e| PipelineError::Config(format!("train.{section}.{k}: {e}")))?;
             Ok((k, json))
         })
         .collect()
@@ -494,6 +497,7 @@ impl TryFrom<RawConfig> for PipelineConfig {
                         )));
                     }
                 },
+                history_only: t.history_only,
                 parity_rows: t.parity_rows.max(1),
                 python: PythonOptions {
                     interpreter: t.python.interpreter,
@@ -507,7 +511,13 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 xgboost: json_params(
                     "xgboost",
                     t.xgboost,
-                    &["objective", "quantile_alpha", "nthread", "seed", "num_boost_round"],
+                    &[
+                        "objective",
+                        "quantile_alpha",
+                        "nthread",
+                        "seed",
+                        "num_boost_round",
+                    ],
                 )?,
                 catboost: json_params(
                     "catboost",

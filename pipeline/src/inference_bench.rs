@@ -60,7 +60,13 @@ fn time_calls(calls: usize, mut f: impl FnMut(usize) -> Result<()>) -> Result<Ve
     Ok(times)
 }
 
-fn row(engine: &str, model: &str, mode: &str, rows_per_call: usize, times: &[Duration]) -> BenchRow {
+fn row(
+    engine: &str,
+    model: &str,
+    mode: &str,
+    rows_per_call: usize,
+    times: &[Duration],
+) -> BenchRow {
     let p50 = percentile(times, 0.5);
     BenchRow {
         engine: engine.into(),
@@ -84,7 +90,9 @@ pub fn bench_inference(
         .members
         .iter()
         .position(|m| m.fit.kind == MemberKind::Lightgbm)
-        .ok_or_else(|| PipelineError::Config("the inference benchmark needs the lightgbm member".into()))?;
+        .ok_or_else(|| {
+            PipelineError::Config("the inference benchmark needs the lightgbm member".into())
+        })?;
     let lightgbm = &model.members[m].fit;
     let p50 = lightgbm
         .models
@@ -123,7 +131,9 @@ pub fn bench_inference(
     let native_batch = row("native", &name, &batch, n, &times);
 
     let times = time_calls(options.single_calls, |i| {
-        booster.predict(&single_rows[i % single_rows.len()], -1).map(drop)
+        booster
+            .predict(&single_rows[i % single_rows.len()], -1)
+            .map(drop)
     })?;
     let baseline_single = row("lightgbm3", &name, "single row", 1, &times);
     let times = time_calls(options.single_calls, |i| {
@@ -168,7 +178,11 @@ pub fn bench_inference(
     let models: usize = model.members.len() * model.ensemble.quantiles().len();
     let blend_name = format!("blend of {models} models");
     let times = time_calls(options.batch_repeats, |_| {
-        model.ensemble.log_quantiles(&columns).map(drop).map_err(Into::into)
+        model
+            .ensemble
+            .log_quantiles(&columns)
+            .map(drop)
+            .map_err(Into::into)
     })?;
     let blend_batch = row("native", &blend_name, &batch, n, &times);
     let times = time_calls(options.single_calls, |i| {

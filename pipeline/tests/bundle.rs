@@ -1,17 +1,19 @@
-//! The whole chain on generated data: a complete bundle is published, and a
-//! failed publish leaves the store as it was.
+//! The whole chain on generated data: a complete bundle of the full ensemble
+//! is published, it loads into the same predictions, and a failed publish
+//! leaves the store as it was.
 
-use rtp_bundle::{BundleStore, FeatureKind};
+use rtp_bundle::{BundleStore, Ensemble, FeatureKind, MemberKind};
 use rtp_pipeline::chain;
 use rtp_pipeline::config::RunInput;
 use rtp_pipeline::publish::{BundleSources, publish};
+use rtp_pipeline::train::model_matrix;
 
-use crate::util::config;
+use crate::util::ensemble_config;
 
 #[tokio::test]
 async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config();
+    let mut config = ensemble_config();
     config.run.input = RunInput::Generate {
         rows: 12_000,
         seed: 4,
@@ -25,11 +27,38 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
     let loaded = store.open_latest().unwrap();
     assert_eq!(loaded.dir, bundle_dir);
     let m = &loaded.manifest;
-    assert_eq!(m.models.len(), 3);
-    for model in &m.models {
-        assert!(loaded.dir.join(&model.file).is_file());
-        assert!(model.best_iteration >= 1);
+    let kinds: Vec<MemberKind> = m.members.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, MemberKind::ALL);
+    for member in &m.members {
+        assert_eq!(member.models.len(), 3);
+        for model in &member.models {
+            assert!(loaded.dir.join(&model.file).is_file());
+            assert!(model.best_iteration >= 1);
+        }
+        assert!(member.parity_max_rel_diff <= 1e-5, "{member:?}");
+        assert!(!member.library_version.is_empty());
     }
+    // user and account reach XGBoost and CatBoost only through their history
+    let xgboost = &m.members[1];
+    assert!(
+        !xgboost
+            .inputs
+            .iter()
+            .any(|i| i == "cat_user" || i == "cat_account")
+    );
+    assert!(xgboost.inputs.iter().any(|i| i == "cat_partition"));
+    assert_eq!(m.blend.len(), 3);
+    for blend in &m.blend {
+        let total: f64 = blend.weights.values().sum();
+        assert!((total - 1.0).abs() < 1e-9, "{blend:?}");
+        assert!(blend.weights.values().all(|&w| w >= 0.0));
+    }
+    let evaluation = m.evaluation.as_ref().unwrap();
+    assert_eq!(
+        evaluation.members.keys().collect::<Vec<_>>(),
+        ["catboost", "lightgbm", "xgboost"]
+    );
+    Ensemble::load(&loaded.dir, m).expect("the published ensemble loads");
     assert!(loaded.dir.join(&m.history_file).is_file());
     assert!(loaded.dir.join(&m.categories_file).is_file());
     assert_eq!(m.input_fingerprint.len(), 64);
@@ -48,14 +77,41 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
     assert_eq!(evaluation.n_test, report.evaluation.n_test);
     assert!(m.training.rows > 0 && m.training.validation_rows > 0);
 
-    // A publish that fails half-way (its history file is missing) leaves
-    // neither a new version nor a moved `latest`.
-    let (_, model) = crate::util::prepare_and_train(
+    // A bundle loads into exactly the predictions of the model it was
+    // published from.
+    let lightgbm_config = crate::util::config();
+    let (prepared, model) = crate::util::prepare_and_train(
         &config.run.work_dir.join("generated_eagle.parquet"),
         &dir.path().join("work2"),
-        &config,
+        &lightgbm_config,
     )
     .await;
+    let other_store = BundleStore::new(dir.path().join("bundles2"));
+    let published = publish(
+        &other_store,
+        BundleSources {
+            model: &model,
+            history_state: &prepared.features.history_state,
+            input_fingerprint: "e".repeat(64),
+            sql_sha256: "0".repeat(64),
+            states: &lightgbm_config.train.states,
+            history_until_s: 0,
+            evaluation: None,
+        },
+    )
+    .unwrap();
+    let reloaded = other_store.open_latest().unwrap();
+    assert_eq!(reloaded.dir, published);
+    let ensemble = Ensemble::load(&reloaded.dir, &reloaded.manifest).unwrap();
+    let rows: Vec<usize> = (0..prepared.frame.len()).collect();
+    let x = model_matrix(&prepared.frame, &rows, &model.codes);
+    assert_eq!(
+        ensemble.log_quantiles(&x.columns()).unwrap(),
+        model.predict_log(&prepared.frame, &rows).unwrap()
+    );
+
+    // A publish that fails half-way (its history file is missing) leaves
+    // neither a new version nor a moved `latest`.
     let states = config.train.states.clone();
     let before = store.versions().unwrap();
     let err = publish(

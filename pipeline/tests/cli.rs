@@ -76,18 +76,41 @@ fn evaluate_writes_the_metrics_json() {
         .status()
         .unwrap();
     assert!(status.success());
+    // No Python anywhere: the LightGBM member alone needs none.
+    let config = dir.path().join("no-python.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[train.python]\ninterpreter = \"/nonexistent/python3\"\nenv_dir = \"{}\"\n",
+            dir.path().join("venv").display()
+        ),
+    )
+    .unwrap();
     let json = dir.path().join("out.json");
     let stdout = succeed(
         rtp()
-            .args(["evaluate", "--input"])
+            .arg("--config")
+            .arg(&config)
+            .args(["--members", "lightgbm", "evaluate", "--input"])
             .arg(&input)
             .arg("--json")
             .arg(&json),
     );
     assert!(
-        stdout.contains("predictor") && stdout.contains("last2"),
+        stdout.contains("predictor") && stdout.contains("last2") && stdout.contains("blend"),
         "{stdout}"
     );
+    // The Python members say what they need when it is missing.
+    let output = rtp()
+        .arg("--config")
+        .arg(&config)
+        .args(["evaluate", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/python3"), "{stderr}");
     let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(value["n_test"].as_u64().unwrap() > 0);
     let keys = [
@@ -109,6 +132,7 @@ fn evaluate_writes_the_metrics_json() {
         }
     }
     assert!(value["model"]["coverage_p10_p90"].is_f64());
+    assert!(value["members"]["lightgbm"]["mae_h"].is_f64());
     assert!(
         value["baselines"]["last2"]
             .get("coverage_p10_p90")

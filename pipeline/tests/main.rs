@@ -2,6 +2,7 @@
 
 mod bundle;
 mod cli;
+mod ensemble;
 mod features;
 mod ingest;
 mod model;

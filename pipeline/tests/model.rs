@@ -1,11 +1,12 @@
 //! Training and evaluation: categoricals reach LightGBM, and on real data
-//! (KTH SP2, Parallel Workloads Archive) the model beats both baselines.
+//! (KTH SP2, Parallel Workloads Archive) the ensemble beats both baselines
+//! and is as good as its best member.
 
 use rtp_pipeline::chain;
 use rtp_pipeline::evaluate::Protocol;
 use rtp_pipeline::ingest::InputFormat;
 
-use crate::util::config;
+use crate::util::{config, ensemble_config};
 
 #[tokio::test]
 async fn categorical_features_are_used_as_categoricals() {
@@ -18,8 +19,9 @@ async fn categorical_features_are_used_as_categoricals() {
         &config,
     )
     .await;
-    let p50 = &model.fits[1];
-    let text = p50.booster.model_string(p50.best_iteration as i32).unwrap();
+    let lightgbm = &model.members[0].fit;
+    assert_eq!(lightgbm.kind, rtp_bundle::MemberKind::Lightgbm);
+    let text = &lightgbm.models[1].text;
     // Categorical splits list their categories: num_cat > 0 on some tree.
     let categorical_splits: usize = text
         .lines()
@@ -42,12 +44,12 @@ async fn categorical_features_are_used_as_categoricals() {
 }
 
 #[tokio::test]
-async fn kth_model_beats_baselines_with_calibrated_interval() {
+async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
     let Some(kth) = test_support::shared_data("KTH-SP2-1996-2.1-cln.swf.gz") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = config();
+    let config = ensemble_config();
     let mut stages = Vec::new();
     let prepared = chain::prepare(&[kth], InputFormat::Auto, dir.path(), &config, &mut stages)
         .await
@@ -90,4 +92,22 @@ async fn kth_model_beats_baselines_with_calibrated_interval() {
     );
     let coverage = s.model.coverage_p10_p90.unwrap();
     assert!((coverage - 0.8).abs() <= 0.10, "coverage {coverage}");
+    // every member is reported; the blend is as good as the best of them
+    assert_eq!(s.members.len(), 3);
+    let best_mae = s
+        .members
+        .values()
+        .map(|m| m.mae_h)
+        .fold(f64::INFINITY, f64::min);
+    let best_2x = s.members.values().map(|m| m.within_2x).fold(0.0, f64::max);
+    assert!(
+        s.model.mae_h <= best_mae * 1.01,
+        "blend MAE {} vs best {best_mae}",
+        s.model.mae_h
+    );
+    assert!(
+        s.model.within_2x >= best_2x - 0.005,
+        "blend within_2x {} vs best {best_2x}",
+        s.model.within_2x
+    );
 }

@@ -3,8 +3,6 @@
 //! DataFusion's planning shows up in review. `RTP_UPDATE_PLANS=1` rewrites
 //! the approved copies.
 
-use std::path::PathBuf;
-
 use crate::util::{feature_options, features, job, write_jobs};
 
 #[tokio::test]

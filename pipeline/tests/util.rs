@@ -26,8 +26,18 @@ pub fn feature_options(target_partitions: usize, batch_size: usize) -> FeatureOp
     }
 }
 
-/// The default configuration with the repository's SQL directory.
+/// The default configuration with the repository's SQL directory, training
+/// the LightGBM member only (no Python needed).
 pub fn config() -> PipelineConfig {
+    let mut config = ensemble_config();
+    config.train.set_members("lightgbm").unwrap();
+    config
+}
+
+/// The default configuration with the repository's SQL directory: the full
+/// ensemble, with XGBoost and CatBoost trained in the project's Python
+/// environment (created on first use).
+pub fn ensemble_config() -> PipelineConfig {
     let mut config = PipelineConfig::default_config().unwrap();
     config.features.sql_dir = test_support::sql_dir();
     config

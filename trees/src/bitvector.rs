@@ -51,7 +51,11 @@ struct DecisionTable {
 impl DecisionTable {
     fn build(nodes: &[CategoricalNode], cat_words: &[u32]) -> Option<Self> {
         let words = nodes.len().div_ceil(64);
-        let codes = nodes.iter().map(|c| c.cat_len as usize * 32).max().unwrap_or(0);
+        let codes = nodes
+            .iter()
+            .map(|c| c.cat_len as usize * 32)
+            .max()
+            .unwrap_or(0);
         if codes.checked_mul(words)? > MAX_TABLE_WORDS {
             return None;
         }
@@ -198,14 +202,17 @@ impl BitForest {
                         mask,
                     });
                 } else if node.flags & flag::CATEGORICAL != 0 {
-                    categorical.push((node.feature, CategoricalNode {
-                        tree,
-                        cat_start: node.cat_start,
-                        cat_len: node.cat_len,
-                        set_goes_right: node.flags & flag::SET_GOES_RIGHT != 0,
-                        nan_left: node.flags & flag::NAN_LEFT != 0,
-                        mask,
-                    }));
+                    categorical.push((
+                        node.feature,
+                        CategoricalNode {
+                            tree,
+                            cat_start: node.cat_start,
+                            cat_len: node.cat_len,
+                            set_goes_right: node.flags & flag::SET_GOES_RIGHT != 0,
+                            nan_left: node.flags & flag::NAN_LEFT != 0,
+                            mask,
+                        },
+                    ));
                 } else {
                     let f = node.feature as usize;
                     numeric[f].push((node.threshold, tree, mask));
@@ -256,7 +263,8 @@ impl BitForest {
             out.categorical.push(node);
         }
         for (_, first, end, table) in &mut out.categorical_groups {
-            *table = DecisionTable::build(&out.categorical[*first as usize..*end as usize], cat_words);
+            *table =
+                DecisionTable::build(&out.categorical[*first as usize..*end as usize], cat_words);
         }
         Some(out)
     }
@@ -273,8 +281,14 @@ impl BitForest {
         state.fill(u64::MAX);
         for (f, &x) in row.iter().enumerate() {
             if x.is_nan() {
-                let (start, end) = (self.nan_offsets[f] as usize, self.nan_offsets[f + 1] as usize);
-                for (&tree, &mask) in self.nan_trees[start..end].iter().zip(&self.nan_masks[start..end]) {
+                let (start, end) = (
+                    self.nan_offsets[f] as usize,
+                    self.nan_offsets[f + 1] as usize,
+                );
+                for (&tree, &mask) in self.nan_trees[start..end]
+                    .iter()
+                    .zip(&self.nan_masks[start..end])
+                {
                     state[tree as usize] &= mask;
                 }
                 continue;

@@ -36,7 +36,7 @@ fn rotate_by_at_least_1(v: u64, shift: u32) -> u64 {
     v.rotate_right(shift)
 }
 
-/// CityHash64 (v1.0) of a string of at most [`MAX_HASHED_LEN`] bytes; `None`
+/// CityHash64 (v1.0) of a string of at most 16 bytes; `None`
 /// for longer ones.
 pub fn city_hash64(s: &[u8]) -> Option<u64> {
     let len = s.len();
@@ -70,7 +70,7 @@ pub fn city_hash64(s: &[u8]) -> Option<u64> {
 /// are not small non-negative integers hash as the missing category.
 pub fn catboost_category_hash(code: f32) -> i32 {
     let mut buffer = [0u8; 12];
-    let text: &[u8] = if code.is_finite() && code >= 0.0 && code < 16_777_216.0 {
+    let text: &[u8] = if (0.0..16_777_216.0).contains(&code) {
         let mut n = code as u32;
         let mut at = buffer.len();
         loop {

@@ -136,7 +136,11 @@ impl BinaryBuilder {
                     self.cat_words.push(0);
                 }
                 let len = self.cat_words.len() as u32 - start;
-                (flags & flag::CAT_NAN_DEFAULT != 0 && default_left, start, len)
+                (
+                    flags & flag::CAT_NAN_DEFAULT != 0 && default_left,
+                    start,
+                    len,
+                )
             } else if flags & flag::NAN_AS_ZERO != 0 {
                 (0.0 <= split.threshold, 0, 1)
             } else {
@@ -145,7 +149,11 @@ impl BinaryBuilder {
             self.nodes.push(Node {
                 threshold: split.threshold,
                 feature: split.feature,
-                flags: if nan_left { flags | flag::NAN_LEFT } else { flags },
+                flags: if nan_left {
+                    flags | flag::NAN_LEFT
+                } else {
+                    flags
+                },
                 children: [index(split.left), index(split.right)],
                 cat_start,
                 cat_len,
@@ -230,7 +238,7 @@ pub(crate) enum Body {
         cat_words: Vec<u32>,
         /// The same trees arranged for bit-vector evaluation, when every
         /// tree has at most 64 leaves (set by validation).
-        bits: Option<BitForest>,
+        bits: Option<Box<BitForest>>,
     },
     Oblivious {
         trees: Vec<ObliviousTree>,
@@ -314,7 +322,10 @@ fn oblivious_tree(
 ) -> f64 {
     let mut index = 0usize;
     let first = tree.first_split as usize;
-    for (bit, split) in splits[first..first + tree.depth as usize].iter().enumerate() {
+    for (bit, split) in splits[first..first + tree.depth as usize]
+        .iter()
+        .enumerate()
+    {
         let on = match *split {
             ObliviousSplit::Float {
                 feature,
@@ -363,7 +374,7 @@ impl Forest {
                 cat_words,
                 bits,
                 ..
-            } => Some((BinaryView { nodes, cat_words }, roots, bits.as_ref())),
+            } => Some((BinaryView { nodes, cat_words }, roots, bits.as_deref())),
             Body::Oblivious { .. } => None,
         }
     }
@@ -469,7 +480,11 @@ impl Forest {
                         Some(bits) => {
                             state.resize(bits.num_trees(), 0);
                             for (i, sum) in block.iter_mut().enumerate() {
-                                *sum = bits.sum_row(&view, &block_rows[i * nf..(i + 1) * nf], &mut state);
+                                *sum = bits.sum_row(
+                                    &view,
+                                    &block_rows[i * nf..(i + 1) * nf],
+                                    &mut state,
+                                );
                             }
                         }
                         None => {
@@ -557,7 +572,9 @@ impl Forest {
                             continue;
                         }
                         if d >= depth {
-                            return bad(format!("tree {t} has a cycle or a path deeper than {depth}"));
+                            return bad(format!(
+                                "tree {t} has a cycle or a path deeper than {depth}"
+                            ));
                         }
                         stack.extend(n.children.map(|c| (c, d + 1)));
                     }
@@ -583,13 +600,18 @@ impl Forest {
                         {
                             return bad(format!("split on feature {feature} out of range"));
                         }
-                        ObliviousSplit::OneHot { slot, .. } if slot as usize >= cat_inputs.len() => {
+                        ObliviousSplit::OneHot { slot, .. }
+                            if slot as usize >= cat_inputs.len() =>
+                        {
                             return bad(format!("one-hot split on slot {slot} out of range"));
                         }
                         _ => {}
                     }
                 }
-                if let Some(&f) = cat_inputs.iter().find(|&&f| f as usize >= self.num_features) {
+                if let Some(&f) = cat_inputs
+                    .iter()
+                    .find(|&&f| f as usize >= self.num_features)
+                {
                     return bad(format!("categorical input {f} out of range"));
                 }
             }
@@ -602,8 +624,164 @@ impl Forest {
             ..
         } = &mut self.body
         {
-            *bits = BitForest::build(nodes, cat_words, roots, self.num_features);
+            *bits = BitForest::build(nodes, cat_words, roots, self.num_features).map(Box::new);
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (64-bit LCG), enough for test data.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A random LightGBM text model: leaf-wise trees mixing numeric splits
+    /// of every missing type and categorical splits, some trees beyond 64 leaves.
+    fn random_lightgbm(rng: &mut Lcg, trees: usize) -> String {
+        let mut text = String::from(
+            "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nmax_feature_idx=2\nobjective=regression\n\n",
+        );
+        for t in 0..trees {
+            let leaves = 1 + rng.below(if t % 5 == 0 { 90 } else { 30 }) as usize;
+            // leaf l hangs under (node, side); splitting it adds a node there
+            let mut parent: Vec<Option<(usize, usize)>> = vec![None];
+            let mut children: Vec<[i64; 2]> = Vec::new();
+            let (mut feature, mut threshold, mut decision) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut bounds, mut words) = (vec![0u32], Vec::new());
+            for _ in 1..leaves {
+                let l = rng.below(parent.len() as u64) as usize;
+                let node = children.len();
+                let new_leaf = parent.len();
+                children.push([!(l as i64), !(new_leaf as i64)]);
+                if let Some((p, side)) = parent[l] {
+                    children[p][side] = node as i64;
+                }
+                parent[l] = Some((node, 0));
+                parent.push(Some((node, 1)));
+                feature.push(rng.below(3));
+                if rng.below(4) == 0 {
+                    decision.push(1 | (rng.below(2) << 1));
+                    threshold.push((bounds.len() - 1) as f64);
+                    let n = 1 + rng.below(2);
+                    for _ in 0..n {
+                        words.push(rng.next() as u32);
+                    }
+                    bounds.push(words.len() as u32);
+                } else {
+                    decision.push((rng.below(3) << 2) | (rng.below(2) << 1));
+                    threshold.push(rng.below(40) as f64 / 4.0 - 2.0);
+                }
+            }
+            let list = |v: Vec<String>| v.join(" ");
+            text.push_str(&format!(
+                "Tree={t}\nnum_leaves={leaves}\nnum_cat={}\n",
+                bounds.len() - 1
+            ));
+            if leaves > 1 {
+                text.push_str(&format!(
+                    "split_feature={}\nthreshold={}\ndecision_type={}\nleft_child={}\nright_child={}\n",
+                    list(feature.iter().map(u64::to_string).collect()),
+                    list(threshold.iter().map(f64::to_string).collect()),
+                    list(decision.iter().map(u64::to_string).collect()),
+                    list(children.iter().map(|c| c[0].to_string()).collect()),
+                    list(children.iter().map(|c| c[1].to_string()).collect()),
+                ));
+                if bounds.len() > 1 {
+                    text.push_str(&format!(
+                        "cat_boundaries={}\ncat_threshold={}\n",
+                        list(bounds.iter().map(u32::to_string).collect()),
+                        list(words.iter().map(u32::to_string).collect()),
+                    ));
+                }
+            }
+            let values: Vec<String> = (0..leaves)
+                .map(|_| (rng.below(1000) as f64 / 7.0).to_string())
+                .collect();
+            text.push_str(&format!("leaf_value={}\nis_linear=0\n\n", list(values)));
+        }
+        text.push_str("end of trees\n");
+        text
+    }
+
+    fn random_value(rng: &mut Lcg) -> f32 {
+        match rng.below(8) {
+            0 => f32::NAN,
+            1 => 0.0,
+            2 => -(rng.below(5) as f32),
+            3 => rng.below(70) as f32,
+            _ => rng.below(40) as f32 / 4.0 - 2.0 + 0.125,
+        }
+    }
+
+    /// The plain walk, tree by tree.
+    fn walk(forest: &Forest, row: &[f32]) -> f64 {
+        let (view, roots, _) = forest.binary_view().unwrap();
+        let mut sum = 0.0;
+        for &root in roots {
+            sum += view.tree(root, row);
+        }
+        sum
+    }
+
+    #[test]
+    fn bit_vectors_and_batches_agree_with_the_walk() {
+        let mut rng = Lcg(42);
+        for trees in [1, 7, 40] {
+            let forest = Forest::from_lightgbm_text(&random_lightgbm(&mut rng, trees)).unwrap();
+            let small: String = random_lightgbm(&mut Lcg(7), trees)
+                .split("Tree=")
+                .enumerate()
+                .filter(|(i, _)| i % 5 != 1)
+                .map(|(i, t)| {
+                    if i == 0 {
+                        t.to_owned()
+                    } else {
+                        format!("Tree={t}")
+                    }
+                })
+                .collect();
+            let rows: Vec<[f32; 3]> = (0..600)
+                .map(|_| {
+                    [
+                        random_value(&mut rng),
+                        random_value(&mut rng),
+                        random_value(&mut rng),
+                    ]
+                })
+                .collect();
+            let small = Forest::from_lightgbm_text(&small).unwrap();
+            assert!(
+                small.binary_view().unwrap().2.is_some(),
+                "bit vectors built"
+            );
+            for forest in [forest, small] {
+                let columns: Vec<Vec<f32>> = (0..3)
+                    .map(|f| rows.iter().map(|r| r[f]).collect())
+                    .collect();
+                let slices: Vec<&[f32]> = columns.iter().map(Vec::as_slice).collect();
+                let mut batch = vec![0.0; rows.len()];
+                forest.predict_columns(&slices, &mut batch).unwrap();
+                for (row, b) in rows.iter().zip(&batch) {
+                    let want = walk(&forest, row);
+                    assert_eq!(forest.predict_row(row).unwrap(), want, "{row:?}");
+                    assert_eq!(*b, want, "{row:?}");
+                }
+            }
+        }
     }
 }

@@ -73,7 +73,7 @@ impl Forest {
                 None => {}
             }
         }
-        if header.get("version").is_none() && first_tree.is_none() {
+        if !header.contains_key("version") && first_tree.is_none() {
             return Err(parse_err("not a LightGBM text model (no header, no trees)"));
         }
         for key in ["num_class", "num_tree_per_iteration"] {

@@ -210,7 +210,9 @@ fn append_tree(tree: &Value, t: usize, builder: &mut BinaryBuilder) -> crate::Re
         })
     };
     if n_splits > 0 && left[0] == -1.0 {
-        return Err(parse_err(format!("tree {t}: root is a leaf but the tree has splits")));
+        return Err(parse_err(format!(
+            "tree {t}: root is a leaf but the tree has splits"
+        )));
     }
     let mut splits = Vec::with_capacity(n_splits);
     for id in 0..n {

@@ -2,6 +2,11 @@
 //! minimise the pinball loss of the weighted member predictions (log scale)
 //! on the validation slice. Found by exhaustive search on a grid of the
 //! simplex, so a member that does not help gets exactly zero.
+//!
+//! A blend fitted on a few thousand recent jobs can fit their noise. So the
+//! blend must first earn its place: weights fitted on the older half of the
+//! validation slice must beat, on the newer half, the member that was best on
+//! the older half. Otherwise that member alone takes all the weight.
 
 /// Weight resolution: weights are multiples of 1/GRID_STEPS.
 const GRID_STEPS: u32 = 20;
@@ -65,6 +70,38 @@ pub fn fit_weights(members: &[&[f64]], y: &[f64], q: f64) -> Vec<f64> {
     best.1
 }
 
+/// The member with the lowest pinball loss.
+fn best_member(members: &[&[f64]], y: &[f64], q: f64) -> usize {
+    let losses: Vec<f64> = members.iter().map(|m| pinball_loss(m, y, q)).collect();
+    (0..members.len())
+        .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
+        .unwrap_or(0)
+}
+
+/// Weights for quantile `q`: the fitted blend if it generalises from the
+/// older to the newer half of the validation rows (`y` in submit order),
+/// else all weight on the best member.
+pub fn choose_weights(members: &[&[f64]], y: &[f64], q: f64) -> Vec<f64> {
+    if members.len() == 1 {
+        return vec![1.0];
+    }
+    let half = y.len() / 2;
+    let older: Vec<&[f64]> = members.iter().map(|m| &m[..half]).collect();
+    let newer: Vec<&[f64]> = members.iter().map(|m| &m[half..]).collect();
+    let weights = fit_weights(&older, &y[..half], q);
+    let mut blended = vec![0.0; y.len() - half];
+    blend_into(&newer, &weights, &mut blended);
+    let best = best_member(&older, &y[..half], q);
+    if pinball_loss(&blended, &y[half..], q) < pinball_loss(newer[best], &y[half..], q) {
+        fit_weights(members, y, q)
+    } else {
+        let best = best_member(members, y, q);
+        (0..members.len())
+            .map(|m| if m == best { 1.0 } else { 0.0 })
+            .collect()
+    }
+}
+
 /// `out[i] = Σ_m weights[m] * members[m][i]`.
 pub fn blend_into(members: &[&[f64]], weights: &[f64], out: &mut [f64]) {
     out.fill(0.0);
@@ -92,16 +129,58 @@ mod tests {
     #[test]
     fn a_useless_member_gets_zero_and_complementary_errors_are_mixed() {
         let y: Vec<f64> = (0..400).map(|i| (i % 17) as f64).collect();
-        // a errs +1 on even rows, b errs +1 on odd rows: their mean is exact
-        let a: Vec<f64> = y.iter().enumerate().map(|(i, v)| v + if i % 2 == 0 { 1.0 } else { 0.0 }).collect();
-        let b: Vec<f64> = y.iter().enumerate().map(|(i, v)| v + if i % 2 == 1 { 1.0 } else { 0.0 }).collect();
+        // on even rows a errs by +1 and b by -1: their mean is exact
+        let a: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + if i % 2 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let b: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v - if i % 2 == 0 { 1.0 } else { 0.0 })
+            .collect();
         let noise: Vec<f64> = y.iter().map(|v| v + 5.0).collect();
         let w = fit_weights(&[&a, &b, &noise], &y, 0.5);
         assert_eq!(w[2], 0.0, "{w:?}");
-        assert!((w[0] - 0.5).abs() < 1e-12 && (w[1] - 0.5).abs() < 1e-12, "{w:?}");
+        assert!(
+            (w[0] - 0.5).abs() < 1e-12 && (w[1] - 0.5).abs() < 1e-12,
+            "{w:?}"
+        );
         let mut blended = vec![0.0; y.len()];
         blend_into(&[&a, &b, &noise], &w, &mut blended);
         assert!(pinball_loss(&blended, &y, 0.5) < 1e-12);
+    }
+
+    #[test]
+    fn a_blend_that_only_fits_the_older_half_is_not_used() {
+        let y: Vec<f64> = (0..400).map(|i| (i % 13) as f64).collect();
+        // a is good throughout; b helps on the older half only
+        let a: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + if i % 2 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let b: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if i < 200 {
+                    v - if i % 2 == 0 { 1.0 } else { 0.0 }
+                } else {
+                    v + 3.0
+                }
+            })
+            .collect();
+        assert_eq!(choose_weights(&[&a, &b], &y, 0.5), [1.0, 0.0]);
+        // where b helps throughout, the blend is kept
+        let b: Vec<f64> = y
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v - if i % 2 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let w = choose_weights(&[&a, &b], &y, 0.5);
+        assert!((w[0] - 0.5).abs() < 1e-12, "{w:?}");
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use rtp_bundle::MemberKind;
 
-use super::member::{FittedModel, MemberFit, TrainingMatrix};
 use super::QUANTILES;
+use super::member::{FittedModel, MemberFit, TrainingMatrix};
 use crate::config::TrainOptions;
 use crate::error::Result;
 use crate::lgbm::{Booster, Dataset};
@@ -24,7 +24,10 @@ fn param_string(params: &BTreeMap<String, String>) -> String {
 
 /// Trains the member on every column; returns it with the p50 model's gain
 /// importance per column.
-pub fn fit_lightgbm(m: &TrainingMatrix<'_>, options: &TrainOptions) -> Result<(MemberFit, Vec<f64>)> {
+pub fn fit_lightgbm(
+    m: &TrainingMatrix<'_>,
+    options: &TrainOptions,
+) -> Result<(MemberFit, Vec<f64>)> {
     let n = m.x.rows;
     let fit_x = m.x.row_range(0..m.n_fit);
     let valid_x = m.x.row_range(m.n_fit..n);
@@ -81,7 +84,11 @@ pub fn fit_lightgbm(m: &TrainingMatrix<'_>, options: &TrainOptions) -> Result<(M
                 }
             }
         }
-        tracing::info!(quantile = q, best_iteration, "trained LightGBM quantile model");
+        tracing::info!(
+            quantile = q,
+            best_iteration,
+            "trained LightGBM quantile model"
+        );
         library_parity.push(booster.predict(&parity_x, best_iteration as i32)?);
         if q == 0.5 {
             gains = booster.gain_importance(best_iteration as i32)?;

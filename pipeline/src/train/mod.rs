@@ -154,10 +154,15 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         // users overfit, and CatBoost would need counter features.
         let inputs: Vec<usize> = (0..x.cols)
             .filter(|&j| {
-                !categorical[j] || codes.cardinality(&feature_names[j]) <= options.max_onehot_categories
+                let name = &feature_names[j];
+                !categorical[j]
+                    || (!options.history_only.contains(name)
+                        && codes.cardinality(name) <= options.max_onehot_categories)
             })
             .collect();
-        fits.extend(python_members::fit_python_members(&matrix, &inputs, &python, options)?);
+        fits.extend(python_members::fit_python_members(
+            &matrix, &inputs, &python, options,
+        )?);
     }
     fits.sort_by_key(|f| options.members.iter().position(|k| *k == f.kind));
 
@@ -187,8 +192,11 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
     let mut weights = Vec::with_capacity(QUANTILES.len());
     let mut blended = Vec::with_capacity(QUANTILES.len());
     for (qi, q) in QUANTILES.into_iter().enumerate() {
-        let preds: Vec<&[f64]> = members.iter().map(|m| m.fit.validation[qi].as_slice()).collect();
-        let w = fit_weights(&preds, valid_y, q);
+        let preds: Vec<&[f64]> = members
+            .iter()
+            .map(|m| m.fit.validation[qi].as_slice())
+            .collect();
+        let w = blend::choose_weights(&preds, valid_y, q);
         let mut out = vec![0.0; valid_y.len()];
         blend::blend_into(&preds, &w, &mut out);
         tracing::info!(quantile = q, weights = ?w, "blend weights");
@@ -223,9 +231,17 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
 
 /// Loads a member's models into the native engine and compares its
 /// predictions with the library's own on the parity rows.
-fn load_and_check(fit: &MemberFit, x: &crate::lgbm::ColumnMajor, parity_rows: usize) -> Result<(Vec<Forest>, f64)> {
+fn load_and_check(
+    fit: &MemberFit,
+    x: &crate::lgbm::ColumnMajor,
+    parity_rows: usize,
+) -> Result<(Vec<Forest>, f64)> {
     let format = fit.kind.model_format();
-    let columns: Vec<&[f32]> = fit.inputs.iter().map(|&j| &x.column(j)[..parity_rows]).collect();
+    let columns: Vec<&[f32]> = fit
+        .inputs
+        .iter()
+        .map(|&j| &x.column(j)[..parity_rows])
+        .collect();
     let tolerance = parity_tolerance(fit.kind);
     let mut forests = Vec::with_capacity(fit.models.len());
     let mut worst = 0.0f64;
@@ -301,7 +317,12 @@ impl TrainedModel {
     }
 
     /// Calibrated predictions of member `m` alone, in seconds.
-    pub fn predict_member(&self, m: usize, frame: &FeatureFrame, rows: &[usize]) -> Result<Predictions> {
+    pub fn predict_member(
+        &self,
+        m: usize,
+        frame: &FeatureFrame,
+        rows: &[usize],
+    ) -> Result<Predictions> {
         let x = self.inputs(frame, rows)?;
         let raw = self.ensemble.member_log_quantiles(m, &x.columns())?;
         Ok(seconds(frame, rows, &raw, self.members[m].margin))

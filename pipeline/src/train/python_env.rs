@@ -37,7 +37,9 @@ fn run(command: &mut Command, what: &str) -> Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(PipelineError::Python(format!("{what} failed ({status}): {command:?}")))
+        Err(PipelineError::Python(format!(
+            "{what} failed ({status}): {command:?}"
+        )))
     }
 }
 
@@ -72,7 +74,9 @@ pub fn ensure(options: &PythonOptions) -> Result<PythonEnv> {
         std::fs::remove_dir_all(dir).map_err(PipelineError::io(dir))?;
     }
     run(
-        Command::new(&options.interpreter).args(["-m", "venv"]).arg(dir),
+        Command::new(&options.interpreter)
+            .args(["-m", "venv"])
+            .arg(dir),
         "creating the virtual environment (is the interpreter's venv module installed? \
          set train.python.interpreter)",
     )?;
@@ -80,7 +84,13 @@ pub fn ensure(options: &PythonOptions) -> Result<PythonEnv> {
     std::fs::write(&requirements, REQUIREMENTS).map_err(PipelineError::io(&requirements))?;
     run(
         Command::new(dir.join("bin/pip"))
-            .args(["install", "--disable-pip-version-check", "--progress-bar", "on", "-r"])
+            .args([
+                "install",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "on",
+                "-r",
+            ])
             .arg(&requirements),
         "installing the trainers' packages",
     )?;

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, Float32Array, Float64Array, RecordBatch};
+use datafusion::arrow::array::{
+    Array, AsArray, BooleanArray, Float32Array, Float64Array, RecordBatch,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -89,7 +91,11 @@ fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
         let batch = batch.map_err(PipelineError::arrow(context()))?;
         for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
             let values = column.as_primitive_opt::<Float64Type>().ok_or_else(|| {
-                PipelineError::Python(format!("{}: column {} is not float64", path.display(), field.name()))
+                PipelineError::Python(format!(
+                    "{}: column {} is not float64",
+                    path.display(),
+                    field.name()
+                ))
             })?;
             out.entry(field.name().clone())
                 .or_default()
@@ -146,7 +152,9 @@ pub fn fit_python_members(
         .arg("--out")
         .arg(&out)
         .output()
-        .map_err(|e| PipelineError::Python(format!("cannot start {}: {e}", env.python.display())))?;
+        .map_err(|e| {
+            PipelineError::Python(format!("cannot start {}: {e}", env.python.display()))
+        })?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
@@ -175,9 +183,10 @@ pub fn fit_python_members(
 
     let mut fits = Vec::with_capacity(members.len());
     for &kind in members {
-        let member = result.members.get(kind.name()).ok_or_else(|| {
-            PipelineError::Python(format!("trainer reported no {kind} member"))
-        })?;
+        let member = result
+            .members
+            .get(kind.name())
+            .ok_or_else(|| PipelineError::Python(format!("trainer reported no {kind} member")))?;
         let mut models = Vec::new();
         let mut member_validation = Vec::new();
         let mut member_parity = Vec::new();
@@ -186,7 +195,9 @@ pub fn fit_python_members(
                 .models
                 .iter()
                 .find(|mm| mm.quantile == q)
-                .ok_or_else(|| PipelineError::Python(format!("no {kind} model for quantile {q}")))?;
+                .ok_or_else(|| {
+                    PipelineError::Python(format!("no {kind} model for quantile {q}"))
+                })?;
             let path = out.join(&model.file);
             let text = std::fs::read_to_string(&path).map_err(PipelineError::io(&path))?;
             models.push(FittedModel {

@@ -6,13 +6,13 @@ use anyhow::{Context, Result, bail};
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
 use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
-use rtp_pipeline::inference_bench::{BenchOptions, bench_inference, render_bench_table};
-use rtp_pipeline::train::train;
 use rtp_pipeline::features::{build_features, history_path_for, load_sql_files, sql_fingerprint};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
+use rtp_pipeline::inference_bench::{BenchOptions, bench_inference, render_bench_table};
 use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, InputFormat, ingest};
 use rtp_pipeline::stages::render_stage_table;
+use rtp_pipeline::train::train;
 
 use crate::args::{BenchTarget, Cli, Command};
 use crate::progress::with_spinner;
@@ -192,26 +192,27 @@ pub fn run(cli: Cli) -> Result<()> {
             let work = tempfile::tempdir().context("creating a work directory")?;
             let jobs = work.path().join("eagle.parquet");
             let mut stages = Vec::new();
-            let (prepared, model) = with_spinner("generating, building features, training", || {
-                generate(
-                    &jobs,
-                    &GenerateOptions {
-                        rows,
-                        seed,
-                        batch_rows: DEFAULT_BATCH_ROWS,
-                    },
-                )?;
-                let prepared = runtime.block_on(chain::prepare(
-                    &[jobs.clone()],
-                    InputFormat::Eagle,
-                    work.path(),
-                    &config,
-                    &mut stages,
-                ))?;
-                let eligible = eligible_rows(&prepared.frame, &config.train.states);
-                let model = train(&prepared.frame, &eligible, &config.train)?;
-                anyhow::Ok((prepared, model))
-            })?;
+            let (prepared, model) =
+                with_spinner("generating, building features, training", || {
+                    generate(
+                        &jobs,
+                        &GenerateOptions {
+                            rows,
+                            seed,
+                            batch_rows: DEFAULT_BATCH_ROWS,
+                        },
+                    )?;
+                    let prepared = runtime.block_on(chain::prepare(
+                        std::slice::from_ref(&jobs),
+                        InputFormat::Eagle,
+                        work.path(),
+                        &config,
+                        &mut stages,
+                    ))?;
+                    let eligible = eligible_rows(&prepared.frame, &config.train.states);
+                    let model = train(&prepared.frame, &eligible, &config.train)?;
+                    anyhow::Ok((prepared, model))
+                })?;
             let all_rows: Vec<usize> = (0..prepared.frame.len()).rev().collect();
             let table = with_spinner("measuring", || {
                 bench_inference(
