@@ -91,10 +91,15 @@ impl Forest {
             path: path.to_owned(),
             source,
         })?;
+        Self::parse(&text, format)
+    }
+
+    /// Loads a model from its file contents in the given format.
+    pub fn parse(text: &str, format: ModelFormat) -> crate::Result<Self> {
         match format {
-            ModelFormat::LightGbm => Self::from_lightgbm_text(&text),
-            ModelFormat::XgBoost => Self::from_xgboost_json(&text),
-            ModelFormat::CatBoost => Self::from_catboost_json(&text),
+            ModelFormat::LightGbm => Self::from_lightgbm_text(text),
+            ModelFormat::XgBoost => Self::from_xgboost_json(text),
+            ModelFormat::CatBoost => Self::from_catboost_json(text),
         }
     }
 

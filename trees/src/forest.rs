@@ -249,6 +249,15 @@ pub(crate) enum Body {
     },
 }
 
+/// Per-thread working memory of an evaluation.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// Bit-vector state, one mask per tree.
+    state: Vec<u64>,
+    /// CatBoost hashes of the row's categorical inputs.
+    hashes: Vec<i32>,
+}
+
 /// A loaded tree ensemble: `base + scale * Σ trees`.
 #[derive(Debug, Clone)]
 pub struct Forest {
@@ -388,18 +397,21 @@ impl Forest {
                 self.num_features
             )));
         }
+        Ok(self.score(row, &mut Scratch::default()))
+    }
+
+    /// `base + scale * Σ trees` for one row of the right length.
+    #[inline]
+    fn score(&self, row: &[f32], scratch: &mut Scratch) -> f64 {
         let sum = match &self.body {
             Body::Binary { .. } => {
                 let (view, roots, bits) = self.binary_view().expect("binary body");
                 match bits {
-                    Some(bits) => bits.sum_row(&view, row, &mut vec![0; bits.num_trees()]),
-                    None => {
-                        let mut sum = 0.0;
-                        for &root in roots {
-                            sum += view.tree(root, row);
-                        }
-                        sum
+                    Some(bits) => {
+                        scratch.state.resize(bits.num_trees(), 0);
+                        bits.sum_row(&view, row, &mut scratch.state)
                     }
+                    None => roots.iter().map(|&root| view.tree(root, row)).sum(),
                 }
             }
             Body::Oblivious {
@@ -408,18 +420,19 @@ impl Forest {
                 leaves,
                 cat_inputs,
             } => {
-                let hashes: Vec<i32> = cat_inputs
+                scratch.hashes.clear();
+                scratch.hashes.extend(
+                    cat_inputs
+                        .iter()
+                        .map(|&f| catboost_category_hash(row[f as usize])),
+                );
+                trees
                     .iter()
-                    .map(|&f| catboost_category_hash(row[f as usize]))
-                    .collect();
-                let mut sum = 0.0;
-                for t in trees {
-                    sum += oblivious_tree(t, splits, leaves, row, &hashes);
-                }
-                sum
+                    .map(|t| oblivious_tree(t, splits, leaves, row, &scratch.hashes))
+                    .sum()
             }
         };
-        Ok(self.base + self.scale * sum)
+        self.base + self.scale * sum
     }
 
     /// Raw scores of a column-major batch: `columns[i]` is input column `i`,
@@ -457,75 +470,21 @@ impl Forest {
         Ok(())
     }
 
-    /// Evaluates rows `start..start + out.len()`: each block of rows is
-    /// copied row-major into a small buffer, then evaluated.
+    /// Evaluates rows `start..start + out.len()`, copying each block of
+    /// rows row-major into a small buffer first.
     fn predict_range(&self, columns: &[&[f32]], start: usize, out: &mut [f64]) {
         let nf = self.num_features;
         let mut block_rows = vec![0f32; BLOCK_ROWS * nf];
-        let mut hashes = Vec::new();
-        let mut state = Vec::new();
+        let mut scratch = Scratch::default();
         for (b, block) in out.chunks_mut(BLOCK_ROWS).enumerate() {
             let first = start + b * BLOCK_ROWS;
-            let n = block.len();
             for (f, column) in columns.iter().enumerate() {
-                for (i, &v) in column[first..first + n].iter().enumerate() {
+                for (i, &v) in column[first..first + block.len()].iter().enumerate() {
                     block_rows[i * nf + f] = v;
                 }
             }
-            block.fill(0.0);
-            match &self.body {
-                Body::Binary { .. } => {
-                    let (view, roots, bits) = self.binary_view().expect("binary body");
-                    match bits {
-                        Some(bits) => {
-                            state.resize(bits.num_trees(), 0);
-                            for (i, sum) in block.iter_mut().enumerate() {
-                                *sum = bits.sum_row(
-                                    &view,
-                                    &block_rows[i * nf..(i + 1) * nf],
-                                    &mut state,
-                                );
-                            }
-                        }
-                        None => {
-                            for &root in roots {
-                                for (i, sum) in block.iter_mut().enumerate() {
-                                    *sum += view.tree(root, &block_rows[i * nf..(i + 1) * nf]);
-                                }
-                            }
-                        }
-                    }
-                }
-                Body::Oblivious {
-                    trees,
-                    splits,
-                    leaves,
-                    cat_inputs,
-                } => {
-                    let nc = cat_inputs.len();
-                    hashes.clear();
-                    for i in 0..n {
-                        hashes.extend(
-                            cat_inputs
-                                .iter()
-                                .map(|&f| catboost_category_hash(block_rows[i * nf + f as usize])),
-                        );
-                    }
-                    for tree in trees {
-                        for (i, sum) in block.iter_mut().enumerate() {
-                            *sum += oblivious_tree(
-                                tree,
-                                splits,
-                                leaves,
-                                &block_rows[i * nf..(i + 1) * nf],
-                                &hashes[i * nc..(i + 1) * nc],
-                            );
-                        }
-                    }
-                }
-            }
-            for sum in block.iter_mut() {
-                *sum = self.base + self.scale * *sum;
+            for (i, value) in block.iter_mut().enumerate() {
+                *value = self.score(&block_rows[i * nf..(i + 1) * nf], &mut scratch);
             }
         }
     }

@@ -126,21 +126,25 @@ mod tests {
         assert!(grid.iter().all(|c| c.iter().sum::<u32>() == GRID_STEPS));
     }
 
+    /// `y` with `offset` added on even rows up to `until`, and `late` added after.
+    fn shifted(y: &[f64], offset: f64, until: usize, late: f64) -> Vec<f64> {
+        y.iter()
+            .enumerate()
+            .map(|(i, v)| match i {
+                i if i >= until => v + late,
+                i if i % 2 == 0 => v + offset,
+                _ => *v,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_useless_member_gets_zero_and_complementary_errors_are_mixed() {
         let y: Vec<f64> = (0..400).map(|i| (i % 17) as f64).collect();
         // on even rows a errs by +1 and b by -1: their mean is exact
-        let a: Vec<f64> = y
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + if i % 2 == 0 { 1.0 } else { 0.0 })
-            .collect();
-        let b: Vec<f64> = y
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v - if i % 2 == 0 { 1.0 } else { 0.0 })
-            .collect();
-        let noise: Vec<f64> = y.iter().map(|v| v + 5.0).collect();
+        let a = shifted(&y, 1.0, y.len(), 0.0);
+        let b = shifted(&y, -1.0, y.len(), 0.0);
+        let noise = shifted(&y, 5.0, 0, 5.0);
         let w = fit_weights(&[&a, &b, &noise], &y, 0.5);
         assert_eq!(w[2], 0.0, "{w:?}");
         assert!(
@@ -156,29 +160,11 @@ mod tests {
     fn a_blend_that_only_fits_the_older_half_is_not_used() {
         let y: Vec<f64> = (0..400).map(|i| (i % 13) as f64).collect();
         // a is good throughout; b helps on the older half only
-        let a: Vec<f64> = y
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v + if i % 2 == 0 { 1.0 } else { 0.0 })
-            .collect();
-        let b: Vec<f64> = y
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                if i < 200 {
-                    v - if i % 2 == 0 { 1.0 } else { 0.0 }
-                } else {
-                    v + 3.0
-                }
-            })
-            .collect();
+        let a = shifted(&y, 1.0, y.len(), 0.0);
+        let b = shifted(&y, -1.0, 200, 3.0);
         assert_eq!(choose_weights(&[&a, &b], &y, 0.5), [1.0, 0.0]);
         // where b helps throughout, the blend is kept
-        let b: Vec<f64> = y
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v - if i % 2 == 0 { 1.0 } else { 0.0 })
-            .collect();
+        let b = shifted(&y, -1.0, y.len(), 0.0);
         let w = choose_weights(&[&a, &b], &y, 0.5);
         assert!((w[0] - 0.5).abs() < 1e-12, "{w:?}");
     }

@@ -246,12 +246,7 @@ fn load_and_check(
     let mut forests = Vec::with_capacity(fit.models.len());
     let mut worst = 0.0f64;
     for (model, library) in fit.models.iter().zip(&fit.library_parity) {
-        let forest = match format {
-            rtp_trees::ModelFormat::LightGbm => Forest::from_lightgbm_text(&model.text),
-            rtp_trees::ModelFormat::XgBoost => Forest::from_xgboost_json(&model.text),
-            rtp_trees::ModelFormat::CatBoost => Forest::from_catboost_json(&model.text),
-        }
-        .map_err(|source| PipelineError::Model {
+        let forest = Forest::parse(&model.text, format).map_err(|source| PipelineError::Model {
             member: fit.kind.name().into(),
             source,
         })?;
