@@ -18,12 +18,10 @@ use std::collections::BTreeMap;
 use rtp_bundle::{Ensemble, LoadedMember, MemberKind};
 use rtp_trees::Forest;
 
-pub use blend::{fit_weights, pinball_loss};
 pub use codes::{CategoryCodes, label, model_matrix};
-pub use lightgbm_member::LIGHTGBM_VERSION;
-pub use member::{FittedModel, MemberFit, TrainingMatrix};
+pub use member::{FittedModel, MemberFit};
+use member::TrainingMatrix;
 pub use parity::max_rel_diff;
-pub use python_env::{PythonEnv, ensure as ensure_python_env};
 
 use crate::config::TrainOptions;
 use crate::error::{PipelineError, Result};
