@@ -99,6 +99,12 @@ impl PipelineError {
         move |source| Self::Io { path, source }
     }
 
+    /// Maps a native-engine error to [`PipelineError::Model`] for `member`.
+    pub(crate) fn model(member: &str) -> impl FnOnce(rtp_trees::TreeModelError) -> Self {
+        let member = member.to_owned();
+        move |source| Self::Model { member, source }
+    }
+
     /// Maps an Arrow, Parquet or DataFusion error, saying what was being done.
     pub(crate) fn arrow<E: Into<datafusion::error::DataFusionError>>(
         context: impl Into<String>,

@@ -100,10 +100,7 @@ pub fn bench_inference(
         .find(|q| q.quantile == 0.5)
         .ok_or_else(|| PipelineError::LightGbm("no p50 model".into()))?;
     let booster = Booster::from_model_string(&p50.text)?;
-    let forest = Forest::from_lightgbm_text(&p50.text).map_err(|source| PipelineError::Model {
-        member: "lightgbm".into(),
-        source,
-    })?;
+    let forest = Forest::from_lightgbm_text(&p50.text).map_err(PipelineError::model("lightgbm"))?;
     let n = options.batch_rows.min(rows.len());
     let x = model_matrix(frame, &rows[..n], &model.codes);
     let columns = x.columns();
@@ -123,10 +120,7 @@ pub fn bench_inference(
     let times = time_calls(options.batch_repeats, |_| {
         forest
             .predict_columns(&columns, &mut scratch)
-            .map_err(|source| PipelineError::Model {
-                member: "lightgbm".into(),
-                source,
-            })
+            .map_err(PipelineError::model("lightgbm"))
     })?;
     let native_batch = row("native", &name, &batch, n, &times);
 
@@ -140,10 +134,7 @@ pub fn bench_inference(
         forest
             .predict_row(&row_major[i % n])
             .map(drop)
-            .map_err(|source| PipelineError::Model {
-                member: "lightgbm".into(),
-                source,
-            })
+            .map_err(PipelineError::model("lightgbm"))
     })?;
     let native_single = row("native", &name, "single row", 1, &times);
 
@@ -161,10 +152,7 @@ pub fn bench_inference(
         let times = time_calls(options.batch_repeats, |_| {
             forest
                 .predict_columns(&inputs, &mut scratch)
-                .map_err(|source| PipelineError::Model {
-                    member: member.kind.name().into(),
-                    source,
-                })
+                .map_err(PipelineError::model(member.kind.name()))
         })?;
         member_rows.push(row(
             "native",

@@ -19,8 +19,8 @@ use rtp_bundle::{Ensemble, LoadedMember, MemberKind};
 use rtp_trees::Forest;
 
 pub use codes::{CategoryCodes, label, model_matrix};
-pub use member::{FittedModel, MemberFit};
 use member::TrainingMatrix;
+pub use member::{FittedModel, MemberFit};
 pub use parity::max_rel_diff;
 
 use crate::config::TrainOptions;
@@ -244,17 +244,12 @@ fn load_and_check(
     let mut forests = Vec::with_capacity(fit.models.len());
     let mut worst = 0.0f64;
     for (model, library) in fit.models.iter().zip(&fit.library_parity) {
-        let forest = Forest::parse(&model.text, format).map_err(|source| PipelineError::Model {
-            member: fit.kind.name().into(),
-            source,
-        })?;
+        let forest =
+            Forest::parse(&model.text, format).map_err(PipelineError::model(fit.kind.name()))?;
         let mut native = vec![0.0; parity_rows];
         forest
             .predict_columns(&columns, &mut native)
-            .map_err(|source| PipelineError::Model {
-                member: fit.kind.name().into(),
-                source,
-            })?;
+            .map_err(PipelineError::model(fit.kind.name()))?;
         let diff = max_rel_diff(&native, library);
         if diff.is_nan() || diff > tolerance || library.len() != parity_rows {
             return Err(PipelineError::Parity(format!(
