@@ -22,6 +22,21 @@ pub enum BundleError {
         /// The decoding error.
         source: serde_json::Error,
     },
+    /// A feature SQL directory without `.sql` files.
+    #[error("no .sql files in {0}")]
+    NoSql(PathBuf),
+    /// A manifest of a bundle layout this build does not read.
+    #[error(
+        "{path}: bundle format version {found:?}, this build reads version {expected}; retrain or use a matching release"
+    )]
+    FormatVersion {
+        /// The manifest file.
+        path: PathBuf,
+        /// The version the manifest declares, if any.
+        found: Option<u64>,
+        /// The version this build reads.
+        expected: u32,
+    },
     /// The store has no published bundle yet.
     #[error("no bundle has been published in {0}")]
     NoBundle(PathBuf),

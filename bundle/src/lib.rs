@@ -5,13 +5,17 @@
 //! one small crate means a server never links the training stack.
 #![deny(missing_docs)]
 
+pub mod categories;
 pub mod ensemble;
+pub mod feature_sql;
+pub mod interval;
 pub mod job_schema;
 pub mod manifest;
 pub mod store;
 
 mod error;
 
+pub use categories::CategoryCodes;
 pub use ensemble::{Ensemble, LoadedMember};
 pub use error::BundleError;
 pub use manifest::{FeatureKind, FeatureSpec, Manifest, MemberKind, MemberSpec, QualityMetrics};

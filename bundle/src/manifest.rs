@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the bundle layout written by this crate.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -40,6 +40,10 @@ pub struct Manifest {
     pub categories_file: String,
     /// Parquet file of per-entity history as of the end of the training data.
     pub history_file: String,
+    /// Parquet file of per-queue counts as of the end of the training data.
+    pub queue_file: String,
+    /// Directory with the feature SQL files the models were trained with.
+    pub sql_dir: String,
     /// What the models were trained on.
     pub training: TrainingSummary,
     /// Held-out quality, when the bundle was made by an evaluation run.

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::BundleError;
-use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
 
 const LATEST_FILE: &str = "latest";
 const STAGING_PREFIX: &str = ".staging-";
@@ -97,8 +97,23 @@ impl BundleStore {
         let dir = self.root.join(version);
         let path = dir.join(MANIFEST_FILE);
         let text = fs::read_to_string(&path).map_err(BundleError::io(&path))?;
-        let manifest =
-            serde_json::from_str(&text).map_err(|source| BundleError::Manifest { path, source })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| BundleError::Manifest {
+                path: path.clone(),
+                source,
+            })?;
+        // Check the layout version first: an older layout fails to decode
+        // with a less helpful message.
+        let found = value.get("format_version").and_then(|v| v.as_u64());
+        if found != Some(u64::from(FORMAT_VERSION)) {
+            return Err(BundleError::FormatVersion {
+                path,
+                found,
+                expected: FORMAT_VERSION,
+            });
+        }
+        let manifest = serde_json::from_value(value)
+            .map_err(|source| BundleError::Manifest { path, source })?;
         Ok(LoadedBundle { dir, manifest })
     }
 
@@ -241,6 +256,8 @@ mod tests {
             },
             categories_file: "categories.json".into(),
             history_file: "history_state.parquet".into(),
+            queue_file: "queue_state.parquet".into(),
+            sql_dir: "sql".into(),
             training: TrainingSummary {
                 rows: 10,
                 validation_rows: 2,

@@ -111,20 +111,24 @@ pub struct TrainingData<'a> {
     pub frame: &'a FeatureFrame,
     /// The history state written beside it.
     pub history_state: &'a Path,
+    /// The queue state written beside it.
+    pub queue_state: &'a Path,
     /// The file whose fingerprint identifies the training input.
     pub source: &'a Path,
-    /// Fingerprint of the SQL that built the features.
-    pub sql_sha256: String,
+    /// The SQL that built the features.
+    pub sql_dir: &'a Path,
 }
 
 impl Prepared {
-    /// The prepared data as training input.
-    pub fn training_data(&self) -> TrainingData<'_> {
+    /// The prepared data as training input; `sql_dir` holds the SQL that
+    /// built its features.
+    pub fn training_data<'a>(&'a self, sql_dir: &'a Path) -> TrainingData<'a> {
         TrainingData {
             frame: &self.frame,
             history_state: &self.features.history_state,
+            queue_state: &self.features.queue_state,
             source: &self.ingest.output,
-            sql_sha256: self.features.sql_sha256.clone(),
+            sql_dir,
         }
     }
 }
@@ -149,8 +153,9 @@ pub fn train_and_publish(
         BundleSources {
             model: &model,
             history_state: data.history_state,
+            queue_state: data.queue_state,
+            sql_dir: data.sql_dir,
             input_fingerprint: fingerprint(data.source)?,
-            sql_sha256: data.sql_sha256,
             states,
             history_until_s: data.frame.last_end_s(),
             evaluation,
@@ -202,7 +207,7 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         &mut stages_out,
     )?;
     let bundle = train_and_publish(
-        prepared.training_data(),
+        prepared.training_data(&config.features.sql_dir),
         &states,
         Some(evaluation.summary.clone()),
         config,

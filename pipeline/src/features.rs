@@ -1,11 +1,9 @@
 //! Runs the feature SQL (`sql/*.sql`) with DataFusion over a canonical job
-//! table and writes the feature table.
+//! table and writes the feature table and the state tables.
 //!
-//! The SQL files are the single definition of every feature. They run in
-//! file-name order. A file whose statement is `CREATE VIEW` defines a view;
-//! any other file is a query whose result is materialised to Parquet and
-//! registered under the file's name without its numeric prefix
-//! (`04_entity_asof.sql` → `entity_asof`). Materialising the big
+//! The SQL files are the single definition of every feature (see
+//! [`rtp_bundle::feature_sql`]). Every file that is not a view is
+//! materialised to Parquet and registered under its table name. Materialising the big
 //! intermediate tables keeps each step's memory bounded and lets later files
 //! read them several times without recomputing them.
 
@@ -19,17 +17,14 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 
 use crate::error::{PipelineError, Result};
 use crate::ingest::parquet_properties;
 
-/// Name of the table the final SQL file must produce.
-pub const FEATURES_TABLE: &str = "features";
-/// Name of the per-entity history table published in bundles.
-pub const HISTORY_STATE_TABLE: &str = "history_state";
-/// Name under which the canonical job table is registered.
-pub const JOBS_TABLE: &str = "jobs";
+pub use rtp_bundle::feature_sql::{
+    FEATURES_TABLE, HISTORY_STATE_TABLE, JOBS_TABLE, QUEUE_STATE_TABLE, STATE_TABLES, SqlFile,
+    sql_fingerprint,
+};
 
 /// How DataFusion runs the feature SQL.
 #[derive(Debug, Clone)]
@@ -48,19 +43,6 @@ pub struct FeatureOptions {
     pub prefer_hash_join: bool,
 }
 
-/// One SQL file of the feature definition.
-#[derive(Debug, Clone)]
-pub struct SqlFile {
-    /// File path.
-    pub path: PathBuf,
-    /// Table or view it defines.
-    pub table: String,
-    /// The SQL text.
-    pub sql: String,
-    /// Whether it defines a view (else its result is materialised).
-    pub is_view: bool,
-}
-
 /// The outputs of a feature run.
 #[derive(Debug, Clone)]
 pub struct FeatureTables {
@@ -68,6 +50,8 @@ pub struct FeatureTables {
     pub features: PathBuf,
     /// Per-entity history as of the end of the data.
     pub history_state: PathBuf,
+    /// Per-queue counts as of the end of the data.
+    pub queue_state: PathBuf,
     /// Rows in the feature table.
     pub rows: u64,
     /// SHA-256 over the SQL files that produced them.
@@ -78,61 +62,7 @@ pub struct FeatureTables {
 
 /// Reads the SQL files of `dir` in name order.
 pub fn load_sql_files(dir: &Path) -> Result<Vec<SqlFile>> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(PipelineError::io(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(PipelineError::Config(format!(
-            "no .sql files in {}",
-            dir.display()
-        )));
-    }
-    paths
-        .into_iter()
-        .map(|path| {
-            let sql = std::fs::read_to_string(&path).map_err(PipelineError::io(&path))?;
-            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-            let table = stem
-                .split_once('_')
-                .filter(|(prefix, _)| prefix.chars().all(|c| c.is_ascii_digit()))
-                .map_or(stem.as_ref(), |(_, rest)| rest)
-                .to_owned();
-            let is_view = first_keywords(&sql).starts_with("CREATE VIEW");
-            Ok(SqlFile {
-                path,
-                table,
-                sql,
-                is_view,
-            })
-        })
-        .collect()
-}
-
-/// The first two words of the SQL after comments, upper-cased.
-fn first_keywords(sql: &str) -> String {
-    sql.lines()
-        .map(|l| l.split("--").next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .flat_map(str::split_whitespace)
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_uppercase()
-}
-
-/// SHA-256 over the files' names and contents, in order.
-pub fn sql_fingerprint(files: &[SqlFile]) -> String {
-    let mut hasher = Sha256::new();
-    for f in files {
-        hasher.update(f.path.file_name().unwrap_or_default().as_encoded_bytes());
-        hasher.update([0]);
-        hasher.update(f.sql.as_bytes());
-        hasher.update([0]);
-    }
-    hex::encode(hasher.finalize())
+    Ok(rtp_bundle::feature_sql::load_sql_files(dir)?)
 }
 
 /// A DataFusion session configured by `options`.
@@ -153,25 +83,25 @@ pub fn session(options: &FeatureOptions) -> Result<SessionContext> {
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
-/// Path of the history table written beside a feature table:
+/// Path of a state table written beside a feature table:
 /// `features.parquet` → `features.history_state.parquet`.
-pub fn history_path_for(features: &Path) -> PathBuf {
+pub fn state_path_for(features: &Path, table: &str) -> PathBuf {
     let stem = features
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "features".into());
-    features.with_file_name(format!("{stem}.{HISTORY_STATE_TABLE}.parquet"))
+    features.with_file_name(format!("{stem}.{table}.parquet"))
 }
 
 /// Builds the feature table for the jobs at `jobs` (a Parquet file or a
-/// directory of them) into `out`, and the history table beside it.
+/// directory of them) into `out`, and the state tables beside it.
 pub async fn build_features(
     jobs: &Path,
     out: &Path,
     options: &FeatureOptions,
 ) -> Result<FeatureTables> {
     let files = load_sql_files(&options.sql_dir)?;
-    for required in [FEATURES_TABLE, HISTORY_STATE_TABLE] {
+    for required in std::iter::once(FEATURES_TABLE).chain(STATE_TABLES) {
         if !files.iter().any(|f| f.table == required && !f.is_view) {
             return Err(PipelineError::Config(format!(
                 "the SQL files define no materialised `{required}` table"
@@ -191,7 +121,6 @@ pub async fn build_features(
         .tempdir_in(parent)
         .map_err(PipelineError::io(parent))?;
 
-    let history_out = history_path_for(out);
     let mut rows = 0;
     let mut plans = std::collections::BTreeMap::new();
     for file in &files {
@@ -210,7 +139,7 @@ pub async fn build_features(
         plans.insert(file.table.clone(), plan.display_indent().to_string());
         let target = match file.table.as_str() {
             FEATURES_TABLE => out.to_owned(),
-            HISTORY_STATE_TABLE => history_out.clone(),
+            state if STATE_TABLES.contains(&state) => state_path_for(out, state),
             other => scratch.path().join(format!("{other}.parquet")),
         };
         let written = write_dataframe(df, &target, &label).await?;
@@ -222,7 +151,8 @@ pub async fn build_features(
     }
     Ok(FeatureTables {
         features: out.to_owned(),
-        history_state: history_out,
+        history_state: state_path_for(out, HISTORY_STATE_TABLE),
+        queue_state: state_path_for(out, QUEUE_STATE_TABLE),
         rows,
         sql_sha256: sql_fingerprint(&files),
         plans,
@@ -266,18 +196,4 @@ async fn write_dataframe(
         .close()
         .map_err(PipelineError::arrow(format!("closing {}", path.display())))?;
     Ok(rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn view_detection_skips_comments() {
-        assert_eq!(
-            first_keywords("-- x\n-- y\nCREATE VIEW a AS SELECT 1"),
-            "CREATE VIEW"
-        );
-        assert_eq!(first_keywords("-- CREATE VIEW\nSELECT 1"), "SELECT 1");
-    }
 }

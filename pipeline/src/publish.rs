@@ -15,12 +15,17 @@ use sha2::{Digest, Sha256};
 
 use crate::config::StateFilter;
 use crate::error::{PipelineError, Result};
+use crate::features::{load_sql_files, sql_fingerprint};
 use crate::train::TrainedModel;
 
 /// Name of the category file inside a bundle.
 pub const CATEGORIES_FILE: &str = "categories.json";
 /// Name of the history state file inside a bundle.
 pub const HISTORY_FILE: &str = "history_state.parquet";
+/// Name of the queue state file inside a bundle.
+pub const QUEUE_FILE: &str = "queue_state.parquet";
+/// Directory of the feature SQL inside a bundle.
+pub const SQL_DIR: &str = "sql";
 
 /// Everything a bundle is made from.
 #[derive(Debug)]
@@ -29,10 +34,12 @@ pub struct BundleSources<'a> {
     pub model: &'a TrainedModel,
     /// The history table written by the feature SQL.
     pub history_state: &'a Path,
+    /// The queue table written by the feature SQL.
+    pub queue_state: &'a Path,
+    /// The feature SQL; copied into the bundle for servers.
+    pub sql_dir: &'a Path,
     /// Fingerprint of the job table.
     pub input_fingerprint: String,
-    /// Fingerprint of the SQL files.
-    pub sql_sha256: String,
     /// States the model was trained on.
     pub states: &'a StateFilter,
     /// Last end time in the history state.
@@ -140,8 +147,20 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
     let json = serde_json::to_vec_pretty(&model.codes)
         .map_err(|e| PipelineError::io(&categories)(std::io::Error::other(e)))?;
     std::fs::write(&categories, json).map_err(PipelineError::io(&categories))?;
-    let history = staged.dir().join(HISTORY_FILE);
-    std::fs::copy(sources.history_state, &history).map_err(PipelineError::io(&history))?;
+    for (from, name) in [
+        (sources.history_state, HISTORY_FILE),
+        (sources.queue_state, QUEUE_FILE),
+    ] {
+        let to = staged.dir().join(name);
+        std::fs::copy(from, &to).map_err(PipelineError::io(from))?;
+    }
+    let sql_files = load_sql_files(sources.sql_dir)?;
+    let sql_dir = staged.dir().join(SQL_DIR);
+    std::fs::create_dir(&sql_dir).map_err(PipelineError::io(&sql_dir))?;
+    for file in &sql_files {
+        let to = sql_dir.join(file.path.file_name().unwrap_or_default());
+        std::fs::write(&to, &file.sql).map_err(PipelineError::io(&to))?;
+    }
 
     let features = model
         .feature_names
@@ -161,7 +180,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         version: version.clone(),
         created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         input_fingerprint: sources.input_fingerprint,
-        sql_sha256: sources.sql_sha256,
+        sql_sha256: sql_fingerprint(&sql_files),
         target: "log1p(run_time_s)".into(),
         features,
         members,
@@ -173,6 +192,8 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         },
         categories_file: CATEGORIES_FILE.into(),
         history_file: HISTORY_FILE.into(),
+        queue_file: QUEUE_FILE.into(),
+        sql_dir: SQL_DIR.into(),
         training: TrainingSummary {
             rows: model.train_rows as u64,
             validation_rows: model.validation_rows as u64,

@@ -92,8 +92,9 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
         BundleSources {
             model: &model,
             history_state: &prepared.features.history_state,
+            queue_state: &prepared.features.queue_state,
+            sql_dir: &test_support::sql_dir(),
             input_fingerprint: "e".repeat(64),
-            sql_sha256: "0".repeat(64),
             states: &lightgbm_config.train.states,
             history_until_s: 0,
             evaluation: None,
@@ -119,8 +120,9 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
         BundleSources {
             model: &model,
             history_state: &dir.path().join("missing.parquet"),
+            queue_state: &prepared.features.queue_state,
+            sql_dir: &test_support::sql_dir(),
             input_fingerprint: "f".repeat(64),
-            sql_sha256: "0".repeat(64),
             states: &states,
             history_until_s: 0,
             evaluation: None,

@@ -7,4 +7,5 @@ mod features;
 mod ingest;
 mod model;
 mod plans;
+mod serving;
 mod util;

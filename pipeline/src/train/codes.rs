@@ -3,80 +3,55 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
-
 use crate::frame::{FeatureFrame, MISSING_ID};
 use crate::lgbm::ColumnMajor;
 
-/// Maps each categorical feature's values to category codes. Codes follow
-/// descending training frequency; unseen values are missing.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CategoryCodes {
-    /// Per categorical feature, its values in code order.
-    pub columns: BTreeMap<String, Vec<String>>,
-}
+pub use rtp_bundle::CategoryCodes;
 
-impl CategoryCodes {
-    /// Builds the codes from the given rows of `frame`.
-    pub fn fit(frame: &FeatureFrame, rows: &[usize]) -> Self {
-        let mut columns = BTreeMap::new();
-        for col in &frame.categorical {
-            let mut counts: HashMap<u32, u64> = HashMap::new();
-            for &r in rows {
-                let id = col.ids[r];
-                if id != MISSING_ID {
-                    *counts.entry(id).or_default() += 1;
-                }
+/// Builds the codes from the given rows of `frame`: codes follow descending
+/// training frequency.
+pub fn fit_codes(frame: &FeatureFrame, rows: &[usize]) -> CategoryCodes {
+    let mut columns = BTreeMap::new();
+    for col in &frame.categorical {
+        let mut counts: HashMap<u32, u64> = HashMap::new();
+        for &r in rows {
+            let id = col.ids[r];
+            if id != MISSING_ID {
+                *counts.entry(id).or_default() += 1;
             }
-            let mut ids: Vec<(u32, u64)> = counts.into_iter().collect();
-            ids.sort_by(|a, b| {
-                b.1.cmp(&a.1)
-                    .then_with(|| col.dictionary[a.0 as usize].cmp(&col.dictionary[b.0 as usize]))
-            });
-            let values = ids
-                .into_iter()
-                .map(|(id, _)| col.dictionary[id as usize].clone())
-                .collect();
-            columns.insert(col.name.clone(), values);
         }
-        Self { columns }
+        let mut ids: Vec<(u32, u64)> = counts.into_iter().collect();
+        ids.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| col.dictionary[a.0 as usize].cmp(&col.dictionary[b.0 as usize]))
+        });
+        let values = ids
+            .into_iter()
+            .map(|(id, _)| col.dictionary[id as usize].clone())
+            .collect();
+        columns.insert(col.name.clone(), values);
     }
-
-    /// Number of codes of a categorical feature.
-    pub fn cardinality(&self, name: &str) -> usize {
-        self.columns.get(name).map_or(0, Vec::len)
-    }
-
-    /// Per categorical column of `frame`, the code of each interned id (NaN if unseen).
-    fn lookup(&self, frame: &FeatureFrame) -> Vec<Vec<f32>> {
-        frame
-            .categorical
-            .iter()
-            .map(|col| {
-                let codes: HashMap<&str, f32> = self
-                    .columns
-                    .get(&col.name)
-                    .map(|values| {
-                        values
-                            .iter()
-                            .enumerate()
-                            .map(|(code, v)| (v.as_str(), code as f32))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                col.dictionary
-                    .iter()
-                    .map(|v| codes.get(v.as_str()).copied().unwrap_or(f32::NAN))
-                    .collect()
-            })
-            .collect()
-    }
+    CategoryCodes { columns }
 }
 
+/// Per categorical column of `frame`, the code of each interned id (NaN if unseen).
+fn lookup(codes: &CategoryCodes, frame: &FeatureFrame) -> Vec<Vec<f32>> {
+    frame
+        .categorical
+        .iter()
+        .map(|col| {
+            let map = codes.code_map(&col.name);
+            col.dictionary
+                .iter()
+                .map(|v| map.get(v.as_str()).copied().unwrap_or(f32::NAN))
+                .collect()
+        })
+        .collect()
+}
 /// Builds the column-major model input for `rows` of `frame`: numeric
 /// features, then categorical codes.
 pub fn model_matrix(frame: &FeatureFrame, rows: &[usize], codes: &CategoryCodes) -> ColumnMajor {
-    let lookup = codes.lookup(frame);
+    let lookup = lookup(codes, frame);
     let cols = frame.numeric.len() + frame.categorical.len();
     let mut values = Vec::with_capacity(rows.len() * cols);
     for col in &frame.numeric {

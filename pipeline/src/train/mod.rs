@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use rtp_bundle::{Ensemble, LoadedMember, MemberKind};
 use rtp_trees::Forest;
 
-pub use codes::{CategoryCodes, label, model_matrix};
+pub use codes::{CategoryCodes, fit_codes, label, model_matrix};
 use member::TrainingMatrix;
 pub use member::{FittedModel, MemberFit};
 pub use parity::max_rel_diff;
@@ -30,9 +30,7 @@ use crate::frame::FeatureFrame;
 /// The quantiles every bundle predicts.
 pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 
-/// Seconds a job may run past its limit before the scheduler kills it; no
-/// prediction exceeds request + grace.
-pub const KILL_GRACE_S: f64 = 60.0;
+pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
 
 /// Fewest training rows worth fitting a model on.
 const MIN_TRAIN_ROWS: usize = 50;
@@ -118,7 +116,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         )));
     }
     let n_fit = rows.len() - n_valid;
-    let codes = CategoryCodes::fit(frame, &rows);
+    let codes = fit_codes(frame, &rows);
     let x = model_matrix(frame, &rows, &codes);
     let y: Vec<f64> = rows.iter().map(|&r| label(frame, r)).collect();
     let feature_names = frame.feature_names();
@@ -341,22 +339,6 @@ fn seconds(frame: &FeatureFrame, rows: &[usize], raw: &[Vec<f64>], margin: f64) 
     out
 }
 
-/// Turns log-unit quantiles into ordered seconds: widens by the conformal
-/// margin, caps at the request plus the kill grace (a job cannot outlive its
-/// limit), and removes quantile crossing.
-pub fn to_seconds(log_q: [f64; 3], margin: f64, request_s: f64) -> [f64; 3] {
-    let cap = if request_s.is_finite() && request_s > 0.0 {
-        request_s + KILL_GRACE_S
-    } else {
-        f64::INFINITY
-    };
-    let secs = |v: f64| v.exp_m1().clamp(0.0, cap);
-    let p50 = secs(log_q[1]);
-    let p10 = secs(log_q[0] - margin).min(p50);
-    let p90 = secs(log_q[2] + margin).max(p50);
-    [p10, p50, p90]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,14 +356,5 @@ mod tests {
             .count() as f64
             / 1000.0;
         assert!((0.8..0.82).contains(&covered), "{covered}");
-    }
-
-    #[test]
-    fn seconds_are_ordered_and_capped_at_the_request() {
-        let [p10, p50, p90] = to_seconds([8.0, 7.0, 9.0], 0.0, 1800.0);
-        assert!(p10 <= p50 && p50 <= p90);
-        assert_eq!(p90, 1800.0 + KILL_GRACE_S);
-        let [_, p50, _] = to_seconds([1.0, 2.0, 3.0], 0.1, f64::NAN);
-        assert!((p50 - 2f64.exp_m1()).abs() < 1e-12);
     }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
 use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
-use rtp_pipeline::features::{build_features, history_path_for, load_sql_files, sql_fingerprint};
+use rtp_pipeline::features::{STATE_TABLES, build_features, state_path_for};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
 use rtp_pipeline::inference_bench::{BenchOptions, bench_inference, render_bench_table};
@@ -67,10 +67,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 runtime.block_on(build_features(&jobs, &out, &config.features))
             })?;
             println!(
-                "wrote {} feature rows to {} and history state to {}",
+                "wrote {} feature rows to {}, history state to {}, queue state to {}",
                 tables.rows,
                 tables.features.display(),
-                tables.history_state.display()
+                tables.history_state.display(),
+                tables.queue_state.display()
             );
         }
         Command::Train {
@@ -260,20 +261,22 @@ fn train_from_features(
     states: &StateFilter,
     config: &PipelineConfig,
 ) -> Result<PathBuf> {
-    let history = history_path_for(features);
-    if !history.is_file() {
-        bail!(
-            "{} not found: train needs the history state `rtp features` writes beside the feature table",
-            history.display()
-        );
+    let [history, queue] = STATE_TABLES.map(|table| state_path_for(features, table));
+    for state in [&history, &queue] {
+        if !state.is_file() {
+            bail!(
+                "{} not found: train needs the state tables `rtp features` writes beside the feature table",
+                state.display()
+            );
+        }
     }
     let frame = FeatureFrame::read(features)?;
-    let sql = load_sql_files(&config.features.sql_dir)?;
     let data = TrainingData {
         frame: &frame,
         history_state: &history,
+        queue_state: &queue,
         source: features,
-        sql_sha256: sql_fingerprint(&sql),
+        sql_dir: &config.features.sql_dir,
     };
     let mut stages = Vec::new();
     Ok(chain::train_and_publish(

@@ -6,21 +6,23 @@
 -- count selects the matching row of entity_end_stats: history as of submit,
 -- with no quadratic join and nothing from the future.
 --
--- Recency is known at submit too: the time since the entity's previous
--- submit (bursts of similar jobs) and since its last end. Materialised.
+-- Recency is known at submit too: the entity's previous submit (bursts of
+-- similar jobs) and its last end. The statistic columns are those of
+-- history_state, which describes the same thing for a job submitted after
+-- the data ends. Materialised.
 WITH submits AS (
     SELECT
         entity_kind,
         entity_key,
         job_key,
         submit_s,
-        submit_s - LAG(submit_s) OVER (
+        LAG(submit_s) OVER (
             PARTITION BY entity_kind, entity_key ORDER BY submit_s, job_key
-        ) AS secs_since_prev_submit
+        ) AS last_submit_s
     FROM entity_membership
 ),
 events AS (
-    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end, secs_since_prev_submit
+    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end, last_submit_s
     FROM submits
     UNION ALL
     SELECT entity_kind, entity_key, job_key, end_s AS t, 1 AS is_end, CAST(NULL AS BIGINT)
@@ -34,7 +36,7 @@ counted AS (
         job_key,
         t,
         is_end,
-        secs_since_prev_submit,
+        last_submit_s,
         SUM(is_end) OVER (
             PARTITION BY entity_kind, entity_key ORDER BY t, is_end, job_key
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
@@ -51,8 +53,8 @@ SELECT
     s.prev_rt,
     s.mean_ratio,
     s.timeout_share,
-    c.t - s.end_s AS secs_since_last_end,
-    c.secs_since_prev_submit
+    s.end_s AS last_end_s,
+    c.last_submit_s
 FROM counted c
 LEFT JOIN entity_end_stats s
     ON s.entity_kind = c.entity_kind

@@ -1,0 +1,251 @@
+//! Train/serve parity: for jobs submitted after the training data ends, the
+//! scoring core computes the same features and predictions as the batch
+//! pipeline does for the same jobs with the same history.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, TimestampSecondArray,
+    new_null_array,
+};
+use datafusion::arrow::compute::{
+    SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
+};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampSecondType};
+use datafusion::arrow::util::display::array_value_to_string;
+use datafusion::parquet::arrow::ArrowWriter;
+use rtp_bundle::BundleStore;
+use rtp_pipeline::evaluate::eligible_rows;
+use rtp_pipeline::frame::FeatureFrame;
+use rtp_pipeline::publish::{BundleSources, publish};
+use rtp_pipeline::train::train;
+use rtp_scoring::{AdviceOptions, Overlay, Scorer};
+
+use crate::util::{config, feature_options, features, generated_jobs, read_batches};
+
+const HISTORY_ROWS: usize = 3000;
+const NEW_ROWS: usize = 300;
+
+/// The rows of a Parquet file in submission order (submit time, then job
+/// key, as the SQL orders them).
+fn in_submission_order(path: &Path, submit: &str) -> RecordBatch {
+    let batches = read_batches(path);
+    let all = concat_batches(&batches[0].schema(), &batches).unwrap();
+    let key = |name: &str| SortColumn {
+        values: Arc::clone(all.column_by_name(name).unwrap()),
+        options: None,
+    };
+    let order = lexsort_to_indices(&[key(submit), key("job_key")], None).unwrap();
+    take_record_batch(&all, &order).unwrap()
+}
+
+fn write(path: &Path, batches: &[&RecordBatch]) {
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batches[0].schema(),
+        None,
+    )
+    .unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+fn replace(batch: &RecordBatch, name: &str, column: ArrayRef) -> RecordBatch {
+    let i = batch.schema().index_of(name).unwrap();
+    let mut columns = batch.columns().to_vec();
+    columns[i] = column;
+    RecordBatch::try_new(batch.schema(), columns).unwrap()
+}
+
+/// Jobs submitted after every event of `history`, as a submit tool sends
+/// them: no outcome yet. Some come from a user the history never saw.
+fn new_jobs(rows: &RecordBatch, history_end: i64) -> RecordBatch {
+    let submit = rows
+        .column_by_name("submit_time")
+        .unwrap()
+        .as_primitive::<TimestampSecondType>();
+    let shift = history_end + 60 - submit.value(0);
+    let shifted: TimestampSecondArray = submit.iter().map(|t| t.map(|t| t + shift)).collect();
+    let users = rows.column_by_name("user").unwrap().as_string::<i32>();
+    let users: StringArray = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| if i % 50 == 7 { Some("newcomer") } else { u })
+        .collect();
+    let mut out = replace(rows, "submit_time", Arc::new(shifted));
+    out = replace(&out, "user", Arc::new(users));
+    for outcome in ["start_time", "end_time", "run_time_s"] {
+        let ty = out.column_by_name(outcome).unwrap().data_type().clone();
+        out = replace(&out, outcome, new_null_array(&ty, out.num_rows()));
+    }
+    replace(
+        &out,
+        "state",
+        Arc::new(StringArray::from(vec!["PENDING"; out.num_rows()])),
+    )
+}
+
+fn last_event(history: &RecordBatch) -> i64 {
+    ["submit_time", "start_time", "end_time"]
+        .iter()
+        .flat_map(|c| {
+            let a = history
+                .column_by_name(c)
+                .unwrap()
+                .as_primitive::<TimestampSecondType>()
+                .clone();
+            a.iter().flatten().collect::<Vec<_>>()
+        })
+        .max()
+        .unwrap()
+}
+
+fn rendered(column: &ArrayRef, row: usize) -> String {
+    if column.is_null(row) {
+        "NULL".into()
+    } else {
+        array_value_to_string(column, row).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn served_features_and_predictions_equal_the_batch_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = in_submission_order(
+        &generated_jobs(dir.path(), (HISTORY_ROWS + NEW_ROWS) as u64, 21),
+        "submit_time",
+    );
+    let history = jobs.slice(0, HISTORY_ROWS);
+    let fresh = new_jobs(&jobs.slice(HISTORY_ROWS, NEW_ROWS), last_event(&history));
+    let history_path = dir.path().join("history.parquet");
+    let combined_path = dir.path().join("combined.parquet");
+    write(&history_path, &[&history]);
+    write(&combined_path, &[&history, &fresh]);
+
+    // A bundle trained on the history alone.
+    let config = config();
+    let options = feature_options(2, 8192);
+    let trained_on = features(&history_path, dir.path(), "history_features", &options).await;
+    let frame = FeatureFrame::read(&trained_on.features).unwrap();
+    let model = train(
+        &frame,
+        &eligible_rows(&frame, &config.train.states),
+        &config.train,
+    )
+    .unwrap();
+    let store = BundleStore::new(dir.path().join("bundles"));
+    publish(
+        &store,
+        BundleSources {
+            model: &model,
+            history_state: &trained_on.history_state,
+            queue_state: &trained_on.queue_state,
+            sql_dir: &test_support::sql_dir(),
+            input_fingerprint: "a".repeat(64),
+            states: &config.train.states,
+            history_until_s: frame.last_end_s(),
+            evaluation: None,
+        },
+    )
+    .unwrap();
+
+    // The batch pipeline over history + new jobs.
+    let batch = features(&combined_path, dir.path(), "combined_features", &options).await;
+    let batch_rows = in_submission_order(&batch.features, "submit_s").slice(HISTORY_ROWS, NEW_ROWS);
+
+    // The scoring core, fed the new jobs in three requests of one stream.
+    let scorer = Scorer::load_latest(&store, AdviceOptions::default())
+        .await
+        .unwrap();
+    let mut overlay = Overlay::default();
+    let served: Vec<RecordBatch> = (0..3)
+        .map(|i| {
+            scorer
+                .features(&fresh.slice(i * 100, 100), &mut overlay)
+                .unwrap()
+        })
+        .collect();
+    let served = concat_batches(&served[0].schema(), &served).unwrap();
+
+    assert_eq!(served.num_rows(), NEW_ROWS);
+    let mut compared = 0;
+    for field in served.schema().fields() {
+        let name = field.name();
+        let ours = served.column_by_name(name).unwrap();
+        let theirs = batch_rows
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("the batch table has no `{name}`"));
+        let theirs = cast(theirs, ours.data_type()).unwrap();
+        for row in 0..NEW_ROWS {
+            assert_eq!(
+                rendered(ours, row),
+                rendered(&theirs, row),
+                "feature `{name}` of new job {row} differs"
+            );
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, batch_rows.num_columns());
+    // The history and queue really reached the new jobs.
+    let user_n = served.column_by_name("f_user_n").unwrap();
+    let user_n = cast(user_n, &DataType::Float64).unwrap();
+    assert!(
+        user_n
+            .as_primitive::<Float64Type>()
+            .values()
+            .iter()
+            .any(|&n| n > 10.0)
+    );
+
+    // Predictions: the pipeline's own model on the batch features vs the
+    // served ensemble on raw rows.
+    let combined_frame = FeatureFrame::read(&batch.features).unwrap();
+    let mut rows: Vec<usize> = (0..combined_frame.len()).collect();
+    rows.sort_by_key(|&r| (combined_frame.submit_s[r], combined_frame.job_key[r]));
+    let new_rows = &rows[HISTORY_ROWS..];
+    let expected = model.predict(&combined_frame, new_rows).unwrap();
+    let mut overlay = Overlay::default();
+    let scored = scorer.score(&fresh, &mut overlay).unwrap();
+    assert_eq!(scored.failed_rows, 0);
+    for (column, want) in [
+        ("pred_p10", &expected.p10),
+        ("pred_p50", &expected.p50),
+        ("pred_p90", &expected.p90),
+    ] {
+        let got = scored
+            .batch
+            .column_by_name(column)
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for (i, w) in want.iter().enumerate() {
+            let rel = (got.value(i) - w).abs() / w.abs().max(1e-12);
+            assert!(
+                rel <= 1e-9,
+                "{column} of new job {i}: served {} vs batch {w}",
+                got.value(i)
+            );
+        }
+    }
+
+    // Outcome columns sent along change nothing: the server never reads them.
+    let with_outcomes = jobs.slice(HISTORY_ROWS, NEW_ROWS);
+    let with_outcomes = replace(
+        &with_outcomes,
+        "submit_time",
+        Arc::clone(fresh.column_by_name("submit_time").unwrap()),
+    );
+    let with_outcomes = replace(
+        &with_outcomes,
+        "user",
+        Arc::clone(fresh.column_by_name("user").unwrap()),
+    );
+    let run_time: Float64Array = (0..NEW_ROWS).map(|i| Some(i as f64 * 1000.0)).collect();
+    let with_outcomes = replace(&with_outcomes, "run_time_s", Arc::new(run_time));
+    let again = scorer
+        .score(&with_outcomes, &mut Overlay::default())
+        .unwrap();
+    assert_eq!(again.batch, scored.batch);
+}

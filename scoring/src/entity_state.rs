@@ -1,0 +1,216 @@
+//! The state tables of a bundle (history_state, queue_state) held in memory:
+//! one row per (kind, key), found through a hash map, and the request-local
+//! overlay of jobs scored earlier in the same request.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatchReader, StringArray, UInt32Array,
+};
+use datafusion::arrow::compute::{cast, concat_batches, take};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Result, ScoringError};
+
+/// A state table: statistic columns, and an index from (kind, key) to row.
+#[derive(Debug)]
+pub struct KeyedState {
+    table: String,
+    index: HashMap<String, HashMap<String, u32>>,
+    stats: Vec<(String, ArrayRef)>,
+}
+
+impl KeyedState {
+    /// Reads the table at `path`; `kind_column` and `key_column` identify a
+    /// row, every other column is a statistic.
+    pub fn read(path: &Path, table: &str, kind_column: &str, key_column: &str) -> Result<Self> {
+        let error = |message: String| ScoringError::State {
+            table: table.to_owned(),
+            message,
+        };
+        let file = File::open(path).map_err(|e| error(format!("{}: {e}", path.display())))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(65_536).build())
+            .map_err(|e| error(format!("{}: {e}", path.display())))?;
+        let schema = reader.schema();
+        let batches = reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| error(format!("{}: {e}", path.display())))?;
+        let batch = concat_batches(&schema, &batches).map_err(|e| error(e.to_string()))?;
+        let strings = |name: &str| -> Result<StringArray> {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| error(format!("no column `{name}`")))?;
+            let column = cast(column, &DataType::Utf8).map_err(|e| error(e.to_string()))?;
+            Ok(column.as_string::<i32>().clone())
+        };
+        let kinds = strings(kind_column)?;
+        let keys = strings(key_column)?;
+        let mut index: HashMap<String, HashMap<String, u32>> = HashMap::new();
+        for row in 0..batch.num_rows() {
+            if kinds.is_null(row) || keys.is_null(row) {
+                continue;
+            }
+            index
+                .entry(kinds.value(row).to_owned())
+                .or_default()
+                .insert(keys.value(row).to_owned(), row as u32);
+        }
+        let stats = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .filter(|(f, _)| f.name() != kind_column && f.name() != key_column)
+            .map(|(f, c)| (f.name().clone(), Arc::clone(c)))
+            .collect();
+        Ok(Self {
+            table: table.to_owned(),
+            index,
+            stats,
+        })
+    }
+
+    /// The statistic columns' names.
+    pub fn stat_names(&self) -> impl Iterator<Item = &str> {
+        self.stats.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Number of (kind, key) rows.
+    pub fn len(&self) -> usize {
+        self.index.values().map(HashMap::len).sum()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Per key, its row in the table (null when the key is null or unknown).
+    pub fn rows_of(&self, kind: &str, keys: &StringArray) -> UInt32Array {
+        let Some(index) = self.index.get(kind) else {
+            return UInt32Array::new_null(keys.len());
+        };
+        keys.iter()
+            .map(|k| k.and_then(|k| index.get(k).copied()))
+            .collect()
+    }
+
+    /// Statistic `stat` at `rows` (null where `rows` is null).
+    pub fn take_stat(&self, stat: &str, rows: &UInt32Array) -> Result<ArrayRef> {
+        let (_, column) =
+            self.stats
+                .iter()
+                .find(|(n, _)| n == stat)
+                .ok_or_else(|| ScoringError::State {
+                    table: self.table.clone(),
+                    message: format!("no statistic `{stat}`"),
+                })?;
+        take(column.as_ref(), rows, None).map_err(ScoringError::arrow(format!(
+            "{}: looking up `{stat}`",
+            self.table
+        )))
+    }
+}
+
+/// Jobs scored earlier in the same request, as later jobs of the request
+/// see them: each is the latest submit of its entities and is pending in its
+/// queues. Requests are taken as submission sequences, in row order.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    /// Per entity kind, per key, the latest submit (epoch seconds).
+    last_submit: HashMap<String, HashMap<String, i64>>,
+    /// Per queue scope, per key, the jobs added.
+    pending: HashMap<String, HashMap<String, PendingCount>>,
+    /// Rows seen, which numbers rows that come without a `job_key`.
+    pub(crate) rows_seen: i64,
+}
+
+/// Jobs added to one queue: those before the latest submit second, and
+/// those at it (which a job submitted in the same second does not see).
+#[derive(Debug, Default, Clone, Copy)]
+struct PendingCount {
+    before: i64,
+    at_last: i64,
+    last_t: i64,
+}
+
+impl Overlay {
+    /// The entity's latest submit in this request, if any.
+    pub fn last_submit(&self, kind: &str, key: &str) -> Option<i64> {
+        self.last_submit.get(kind)?.get(key).copied()
+    }
+
+    /// Records a submit of the entity at `t`.
+    pub fn record_submit(&mut self, kind: &str, key: &str, t: i64) {
+        let keys = self.last_submit.entry(kind.to_owned()).or_default();
+        match keys.get_mut(key) {
+            Some(last) => *last = (*last).max(t),
+            None => {
+                keys.insert(key.to_owned(), t);
+            }
+        }
+    }
+
+    /// Jobs of this request pending in the queue strictly before `t`.
+    pub fn pending_before(&self, scope: &str, key: &str, t: i64) -> i64 {
+        match self.pending.get(scope).and_then(|k| k.get(key)) {
+            None => 0,
+            Some(c) if t > c.last_t => c.before + c.at_last,
+            Some(c) => c.before,
+        }
+    }
+
+    /// Adds a job submitted at `t` to the queue.
+    pub fn record_pending(&mut self, scope: &str, key: &str, t: i64) {
+        let keys = self.pending.entry(scope.to_owned()).or_default();
+        let count = match keys.get_mut(key) {
+            Some(c) => c,
+            None => keys.entry(key.to_owned()).or_default(),
+        };
+        if count.at_last == 0 && count.before == 0 {
+            *count = PendingCount {
+                before: 0,
+                at_last: 1,
+                last_t: t,
+            };
+        } else if t > count.last_t {
+            count.before += count.at_last;
+            count.at_last = 1;
+            count.last_t = t;
+        } else {
+            count.at_last += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_counts_only_earlier_seconds() {
+        let mut o = Overlay::default();
+        assert_eq!(o.pending_before("p", "a", 10), 0);
+        o.record_pending("p", "a", 10);
+        assert_eq!(o.pending_before("p", "a", 10), 0);
+        o.record_pending("p", "a", 10);
+        assert_eq!(o.pending_before("p", "a", 11), 2);
+        o.record_pending("p", "a", 11);
+        assert_eq!(o.pending_before("p", "a", 11), 2);
+        assert_eq!(o.pending_before("p", "a", 12), 3);
+        assert_eq!(o.pending_before("p", "b", 12), 0);
+    }
+
+    #[test]
+    fn last_submit_is_the_latest() {
+        let mut o = Overlay::default();
+        o.record_submit("user", "ann", 5);
+        o.record_submit("user", "ann", 9);
+        assert_eq!(o.last_submit("user", "ann"), Some(9));
+        assert_eq!(o.last_submit("user", "bob"), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! Incoming job rows, conformed to the canonical job schema.
+//!
+//! Clients send the columns they have; absent optional columns become null.
+//! Outcome columns (start, end, runtime, state) are never read at serving
+//! time, even when sent: a job being scored has not run yet.
+//! A column of the wrong type fails the whole request; a bad value fails
+//! only its row.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, new_null_array,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use rtp_bundle::job_schema::{col, job_schema};
+
+use crate::error::{Result, ScoringError};
+
+/// Columns every request must carry.
+pub const REQUIRED_COLUMNS: [&str; 4] = [
+    col::SUBMIT_TIME,
+    col::WALLCLOCK_REQ_S,
+    col::NODES_REQ,
+    col::PROCESSORS_REQ,
+];
+
+/// Columns describing the job's outcome, ignored when scoring.
+const OUTCOME_COLUMNS: [&str; 3] = [col::START_TIME, col::END_TIME, col::RUN_TIME_S];
+
+/// State given to jobs being scored.
+const SCORING_STATE: &str = "PENDING";
+
+/// Requests conformed to the job schema, with per-row problems.
+#[derive(Debug)]
+pub struct JobRows {
+    /// The rows in the canonical job schema.
+    pub batch: RecordBatch,
+    /// Per row, why it cannot be scored.
+    pub errors: Vec<Option<String>>,
+}
+
+/// Conforms `input` to the canonical job schema. `first_key` numbers rows
+/// when the request carries no `job_key`.
+pub fn conform(input: &RecordBatch, first_key: i64) -> Result<JobRows> {
+    let rows = input.num_rows();
+    let schema = job_schema();
+    for required in REQUIRED_COLUMNS {
+        if input.column_by_name(required).is_none() {
+            return Err(ScoringError::column(required, "required column is missing"));
+        }
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let name = field.name().as_str();
+        let given = input.column_by_name(name);
+        let column = match (name, given) {
+            (n, _) if OUTCOME_COLUMNS.contains(&n) => new_null_array(field.data_type(), rows),
+            (col::STATE, _) => Arc::new(StringArray::from(vec![SCORING_STATE; rows])),
+            (col::JOB_KEY, None) => Arc::new(Int64Array::from_iter_values(
+                (0..rows as i64).map(|i| first_key + i),
+            )),
+            (col::JOB_ID, None) => Arc::new(StringArray::from(vec![""; rows])),
+            (_, None) => new_null_array(field.data_type(), rows),
+            (_, Some(array)) => conform_column(name, array, field.data_type())?,
+        };
+        columns.push(column);
+    }
+    let batch = RecordBatch::try_new(nullable_schema(), columns)
+        .map_err(ScoringError::arrow("conforming the request"))?;
+    let errors = row_errors(&batch);
+    Ok(JobRows { batch, errors })
+}
+
+/// The job schema with every column nullable: a request may leave out what
+/// the training table always has.
+fn nullable_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    static SCHEMA: std::sync::LazyLock<datafusion::arrow::datatypes::SchemaRef> =
+        std::sync::LazyLock::new(|| {
+            Arc::new(datafusion::arrow::datatypes::Schema::new(
+                job_schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
+            ))
+        });
+    Arc::clone(&SCHEMA)
+}
+
+/// Casts a client column to the schema type, refusing types whose values
+/// cannot mean the same thing.
+fn conform_column(name: &str, array: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+    let given = array.data_type();
+    let acceptable = match target {
+        DataType::Utf8 => {
+            matches!(
+                given,
+                DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Utf8View
+                    | DataType::Dictionary(_, _)
+            ) && dictionary_of_strings(given)
+        }
+        DataType::Int64 | DataType::Float64 => given.is_numeric() || given == &DataType::Null,
+        DataType::Timestamp(_, _) => {
+            matches!(given, DataType::Timestamp(_, _) | DataType::Null) || given.is_integer()
+        }
+        _ => false,
+    };
+    if !acceptable {
+        return Err(ScoringError::column(
+            name,
+            format!("has type {given}, expected {target}"),
+        ));
+    }
+    let conformed = match (given, target) {
+        // Integers in a timestamp column are epoch seconds.
+        (g, DataType::Timestamp(TimeUnit::Second, _)) if g.is_integer() => {
+            let secs = cast(array, &DataType::Int64).map_err(ScoringError::arrow(name))?;
+            cast(&secs, target)
+        }
+        // Time zones are dropped: the models work on the cluster's clock.
+        (DataType::Timestamp(unit, Some(_)), _) => {
+            cast(array, &DataType::Timestamp(*unit, None)).and_then(|a| cast(&a, target))
+        }
+        _ => cast(array, target),
+    }
+    .map_err(|e| ScoringError::column(name, format!("cannot be read as {target}: {e}")))?;
+    if conformed.null_count() > array.null_count() {
+        return Err(ScoringError::column(
+            name,
+            format!("values of type {given} do not fit {target}"),
+        ));
+    }
+    Ok(conformed)
+}
+
+fn dictionary_of_strings(ty: &DataType) -> bool {
+    match ty {
+        DataType::Dictionary(_, value) => {
+            matches!(
+                value.as_ref(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        }
+        _ => true,
+    }
+}
+
+/// Why each row cannot be scored, if it cannot.
+fn row_errors(batch: &RecordBatch) -> Vec<Option<String>> {
+    let column = |name: &str| batch.column_by_name(name).expect("conformed column");
+    let submit = column(col::SUBMIT_TIME);
+    let request = column(col::WALLCLOCK_REQ_S).as_primitive::<Float64Type>();
+    let memory = column(col::MEM_REQ_MB).as_primitive::<Float64Type>();
+    let counts: Vec<(&str, &datafusion::arrow::array::PrimitiveArray<Int64Type>)> =
+        [col::NODES_REQ, col::PROCESSORS_REQ, col::GPUS_REQ]
+            .into_iter()
+            .map(|n| (n, column(n).as_primitive::<Int64Type>()))
+            .collect();
+    (0..batch.num_rows())
+        .map(|row| {
+            let mut problems = Vec::new();
+            if submit.is_null(row) {
+                problems.push(format!("{} is missing", col::SUBMIT_TIME));
+            }
+            if request.is_valid(row) {
+                let v = request.value(row);
+                if !v.is_finite() || v < 0.0 {
+                    problems.push(format!(
+                        "{} must be a non-negative number, got {v}",
+                        col::WALLCLOCK_REQ_S
+                    ));
+                }
+            }
+            if memory.is_valid(row) {
+                let v = memory.value(row);
+                if !v.is_finite() || v < 0.0 {
+                    problems.push(format!(
+                        "{} must be a non-negative number, got {v}",
+                        col::MEM_REQ_MB
+                    ));
+                }
+            }
+            for (name, values) in &counts {
+                if values.is_valid(row) && values.value(row) < 0 {
+                    problems.push(format!(
+                        "{name} must be non-negative, got {}",
+                        values.value(row)
+                    ));
+                }
+            }
+            (!problems.is_empty()).then(|| problems.join("; "))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, Int32Array, TimestampNanosecondArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    fn request(nodes: ArrayRef, wallclock: Vec<f64>) -> RecordBatch {
+        let n = wallclock.len();
+        let submit: ArrayRef = Arc::new(TimestampNanosecondArray::from(
+            vec![1_700_000_000_000_000_000; n],
+        ));
+        let fields = vec![
+            Field::new("submit_time", submit.data_type().clone(), true),
+            Field::new("wallclock_req_s", DataType::Float64, true),
+            Field::new("nodes_req", nodes.data_type().clone(), true),
+            Field::new("processors_req", DataType::Int32, true),
+            Field::new("run_time_s", DataType::Float64, true),
+        ];
+        RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            vec![
+                submit,
+                Arc::new(Float64Array::from(wallclock)),
+                nodes,
+                Arc::new(Int32Array::from(vec![36; n])),
+                Arc::new(Float64Array::from(vec![5.0; n])),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn bad_values_fail_their_row_only() {
+        let rows = conform(
+            &request(
+                Arc::new(Int32Array::from(vec![1, -2, 1])),
+                vec![3600.0, 60.0, f64::NAN],
+            ),
+            100,
+        )
+        .unwrap();
+        assert_eq!(rows.errors[0], None);
+        assert!(rows.errors[1].as_deref().unwrap().contains("nodes_req"));
+        assert!(
+            rows.errors[2]
+                .as_deref()
+                .unwrap()
+                .contains("wallclock_req_s")
+        );
+        let keys = rows
+            .batch
+            .column_by_name("job_key")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        assert_eq!(keys.values().to_vec(), vec![100, 101, 102]);
+        // The outcome sent along is not read.
+        assert_eq!(
+            rows.batch
+                .column_by_name("run_time_s")
+                .unwrap()
+                .null_count(),
+            3
+        );
+        let submit = rows.batch.column_by_name("submit_time").unwrap();
+        assert_eq!(
+            submit.data_type(),
+            &DataType::Timestamp(TimeUnit::Second, None)
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_missing_columns_name_the_column() {
+        let err = conform(
+            &request(Arc::new(StringArray::from(vec!["x"])), vec![1.0]),
+            0,
+        )
+        .unwrap_err();
+        assert!(err.is_invalid_input());
+        assert!(err.to_string().contains("nodes_req"), "{err}");
+        let batch = request(Arc::new(Int32Array::from(vec![1])), vec![1.0]);
+        let without = batch.project(&[0, 1, 3]).unwrap();
+        let err = conform(&without, 0).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`nodes_req`: required column is missing"),
+            "{err}"
+        );
+    }
+}

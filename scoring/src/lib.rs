@@ -1,0 +1,27 @@
+//! The online scoring core shared by the Flight server, the gRPC edge and
+//! the dashboard.
+//!
+//! A [`Scorer`] is a loaded bundle. Features for new jobs come from the
+//! bundle's own copy of the feature SQL: its row-level queries are compiled
+//! once into DataFusion physical expressions, and the history and queue
+//! joins become lookups in the bundle's state tables. So a served job gets
+//! exactly the features the batch pipeline would compute for it, with no
+//! SQL planning per request. [`LiveModel`] swaps in new bundles as they
+//! are published.
+#![deny(missing_docs)]
+
+pub mod advice;
+pub mod entity_state;
+pub mod error;
+pub mod feature_program;
+pub mod job_input;
+pub mod live_model;
+pub mod model_input;
+pub mod row_projection;
+pub mod scorer;
+
+pub use advice::AdviceOptions;
+pub use entity_state::Overlay;
+pub use error::{Result, ScoringError};
+pub use live_model::LiveModel;
+pub use scorer::{Scored, Scorer, Timings};

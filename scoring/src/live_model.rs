@@ -1,0 +1,130 @@
+//! The model a server is serving, replaced when a new bundle is published.
+//!
+//! Readers take an `Arc` of the current scorer, so a request started on the
+//! old model finishes on it while the new one is swapped in. A bundle that
+//! fails to load is refused: the old model keeps serving and the failure is
+//! counted and logged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rtp_bundle::BundleStore;
+
+use crate::advice::AdviceOptions;
+use crate::error::Result;
+use crate::scorer::Scorer;
+
+/// The serving model and where new ones come from.
+#[derive(Debug)]
+pub struct LiveModel {
+    store: BundleStore,
+    advice: AdviceOptions,
+    current: RwLock<Arc<Scorer>>,
+    reloads: AtomicU64,
+    reload_failures: AtomicU64,
+    /// Serialises reloads, so two triggers do not load the same bundle twice.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// `latest` names the version already serving.
+    Unchanged(String),
+    /// A new version is serving.
+    Swapped {
+        /// The version replaced.
+        from: String,
+        /// The version now serving.
+        to: String,
+    },
+}
+
+impl LiveModel {
+    /// Loads the latest bundle of `store`.
+    pub async fn open(store: BundleStore, advice: AdviceOptions) -> Result<Self> {
+        let scorer = Scorer::load_latest(&store, advice).await?;
+        Ok(Self {
+            store,
+            advice,
+            current: RwLock::new(Arc::new(scorer)),
+            reloads: AtomicU64::new(0),
+            reload_failures: AtomicU64::new(0),
+            reloading: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The model serving now.
+    pub fn current(&self) -> Arc<Scorer> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The bundle store watched.
+    pub fn store(&self) -> &BundleStore {
+        &self.store
+    }
+
+    /// Successful swaps so far.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
+
+    /// Refused bundles so far.
+    pub fn reload_failures(&self) -> u64 {
+        self.reload_failures.load(Ordering::Relaxed)
+    }
+
+    /// Loads the bundle `latest` names, if it is not the one serving, and
+    /// swaps it in. On failure the old model keeps serving.
+    pub async fn reload(&self) -> Result<ReloadOutcome> {
+        let _guard = self.reloading.lock().await;
+        let serving = self.current().version().to_owned();
+        let result = async {
+            let bundle = self.store.open_latest()?;
+            if bundle.manifest.version == serving {
+                return Ok(ReloadOutcome::Unchanged(serving.clone()));
+            }
+            let scorer = Scorer::load(bundle, self.advice).await?;
+            let to = scorer.version().to_owned();
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(scorer);
+            Ok(ReloadOutcome::Swapped {
+                from: serving.clone(),
+                to,
+            })
+        }
+        .await;
+        match &result {
+            Ok(ReloadOutcome::Swapped { from, to }) => {
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%from, %to, "model reloaded");
+            }
+            Ok(ReloadOutcome::Unchanged(_)) => {}
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(serving = %serving, error = %e, "bundle refused; the serving model is kept");
+            }
+        }
+        result
+    }
+
+    /// Checks `latest` every `interval` and reloads when it moves, until the
+    /// returned task is aborted.
+    pub fn watch(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let live = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_seen = live.store.latest_version().ok();
+            loop {
+                ticker.tick().await;
+                let latest = live.store.latest_version().ok();
+                if latest.is_some() && latest != last_seen {
+                    last_seen = latest;
+                    // Failures are counted and logged by reload.
+                    let _ = live.reload().await;
+                }
+            }
+        })
+    }
+}

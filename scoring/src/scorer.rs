@@ -1,0 +1,263 @@
+//! A loaded bundle, ready to score: its compiled feature program, its state
+//! tables, its category codes and its ensemble.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use rtp_bundle::feature_sql::{HISTORY_STATE_TABLE, QUEUE_STATE_TABLE, load_sql_files};
+use rtp_bundle::interval::to_seconds;
+use rtp_bundle::job_schema::col;
+use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
+
+use crate::advice::AdviceOptions;
+use crate::entity_state::{KeyedState, Overlay};
+use crate::error::{Result, ScoringError};
+use crate::feature_program::{FeatureProgram, ServingState};
+use crate::job_input::conform;
+use crate::model_input::ModelInput;
+
+/// Output column: p10 in seconds.
+pub const PRED_P10: &str = "pred_p10";
+/// Output column: p50 in seconds.
+pub const PRED_P50: &str = "pred_p50";
+/// Output column: p90 in seconds.
+pub const PRED_P90: &str = "pred_p90";
+/// Output column: suggested wallclock request in seconds.
+pub const SUGGESTED_WALLCLOCK: &str = "suggested_wallclock";
+/// Output column: whether the request exceeds the factor × p90.
+pub const OVERESTIMATED: &str = "overestimated";
+/// Output column: the bundle version that scored the row.
+pub const MODEL_VERSION: &str = "model_version";
+/// Output column: why the row was not scored (null when it was).
+pub const ERROR: &str = "error";
+
+/// A bundle loaded for scoring.
+#[derive(Debug)]
+pub struct Scorer {
+    dir: PathBuf,
+    manifest: Manifest,
+    program: FeatureProgram,
+    state: ServingState,
+    input: ModelInput,
+    ensemble: Ensemble,
+    advice: AdviceOptions,
+}
+
+/// Predictions for one request batch.
+#[derive(Debug)]
+pub struct Scored {
+    /// Key columns, predictions, suggestions and per-row errors.
+    pub batch: RecordBatch,
+    /// Rows that could not be scored.
+    pub failed_rows: usize,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Time spent per scoring step.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    /// Conforming input and computing features.
+    pub features: Duration,
+    /// Evaluating the ensemble and turning its output into seconds.
+    pub model: Duration,
+}
+
+impl Scorer {
+    /// Loads the bundle `latest` points at in `store`.
+    pub async fn load_latest(store: &BundleStore, advice: AdviceOptions) -> Result<Self> {
+        Self::load(store.open_latest()?, advice).await
+    }
+
+    /// Loads a bundle: compiles its SQL, reads its state, codes and models.
+    pub async fn load(bundle: LoadedBundle, advice: AdviceOptions) -> Result<Self> {
+        let LoadedBundle { dir, manifest } = bundle;
+        let history = KeyedState::read(
+            &dir.join(&manifest.history_file),
+            HISTORY_STATE_TABLE,
+            "entity_kind",
+            "entity_key",
+        )?;
+        let queue = KeyedState::read(
+            &dir.join(&manifest.queue_file),
+            QUEUE_STATE_TABLE,
+            "scope_kind",
+            "scope_key",
+        )?;
+        let state = ServingState { history, queue };
+        let files = load_sql_files(&dir.join(&manifest.sql_dir))?;
+        let program = FeatureProgram::compile(&files, &state).await?;
+        let codes = CategoryCodes::read(&dir.join(&manifest.categories_file))?;
+        let input = ModelInput::new(&manifest.features, &codes);
+        let ensemble = Ensemble::load(&dir, &manifest)?;
+        Ok(Self {
+            dir,
+            manifest,
+            program,
+            state,
+            input,
+            ensemble,
+            advice,
+        })
+    }
+
+    /// The bundle version.
+    pub fn version(&self) -> &str {
+        &self.manifest.version
+    }
+
+    /// The bundle's manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The bundle's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The suggestion settings.
+    pub fn advice(&self) -> &AdviceOptions {
+        &self.advice
+    }
+
+    /// The schema of scored batches; `job_id` is included when requests carry it.
+    pub fn output_schema(with_job_id: bool) -> SchemaRef {
+        let mut fields = vec![Field::new(col::JOB_KEY, DataType::Int64, false)];
+        if with_job_id {
+            fields.push(Field::new(col::JOB_ID, DataType::Utf8, true));
+        }
+        fields.extend([
+            Field::new(PRED_P10, DataType::Float64, true),
+            Field::new(PRED_P50, DataType::Float64, true),
+            Field::new(PRED_P90, DataType::Float64, true),
+            Field::new(SUGGESTED_WALLCLOCK, DataType::Float64, true),
+            Field::new(OVERESTIMATED, DataType::Boolean, true),
+            Field::new(MODEL_VERSION, DataType::Utf8, false),
+            Field::new(ERROR, DataType::Utf8, true),
+        ]);
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Feature rows for client job rows that are all valid, in row order,
+    /// recording them in `overlay`.
+    pub fn features(&self, jobs: &RecordBatch, overlay: &mut Overlay) -> Result<RecordBatch> {
+        let rows = conform(jobs, overlay.rows_seen)?;
+        overlay.rows_seen += jobs.num_rows() as i64;
+        if let Some((row, e)) = rows
+            .errors
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+        {
+            return Err(ScoringError::column("row", format!("{row}: {e}")));
+        }
+        self.program.features(&rows.batch, &self.state, overlay)
+    }
+
+    /// Calibrated p10/p50/p90 in seconds for feature rows.
+    pub fn predict_features(&self, features: &RecordBatch) -> Result<Vec<[f64; 3]>> {
+        let columns = self.input.columns(features)?;
+        let refs: Vec<&[f32]> = columns.iter().map(Vec::as_slice).collect();
+        let log_q = self.ensemble.log_quantiles(&refs)?;
+        let request = features
+            .column_by_name(col::WALLCLOCK_REQ_S)
+            .map(|c| cast(c, &DataType::Float64))
+            .transpose()
+            .map_err(ScoringError::arrow("wallclock_req_s"))?;
+        let request = request.as_ref().map(|r| r.as_primitive::<Float64Type>());
+        let margin = self.manifest.interval.margin;
+        Ok((0..features.num_rows())
+            .map(|i| {
+                let req = request
+                    .filter(|r| r.is_valid(i))
+                    .map_or(f64::NAN, |r| r.value(i));
+                to_seconds([log_q[0][i], log_q[1][i], log_q[2][i]], margin, req)
+            })
+            .collect())
+    }
+
+    /// Scores client job rows, taken as a submission sequence continuing
+    /// `overlay`. Rows with bad values get an `error` and no prediction.
+    pub fn score(&self, jobs: &RecordBatch, overlay: &mut Overlay) -> Result<Scored> {
+        let started = Instant::now();
+        let n = jobs.num_rows();
+        let rows = conform(jobs, overlay.rows_seen)?;
+        overlay.rows_seen += n as i64;
+        let valid: BooleanArray = rows.errors.iter().map(|e| Some(e.is_none())).collect();
+        let failed_rows = n - valid.true_count();
+        let scored_jobs = if failed_rows == 0 {
+            rows.batch.clone()
+        } else {
+            filter_record_batch(&rows.batch, &valid)
+                .map_err(ScoringError::arrow("dropping bad rows"))?
+        };
+        let features = self.program.features(&scored_jobs, &self.state, overlay)?;
+        let features_done = Instant::now();
+        let predictions = self.predict_features(&features)?;
+        let request = rows
+            .batch
+            .column_by_name(col::WALLCLOCK_REQ_S)
+            .expect("conformed column")
+            .as_primitive::<Float64Type>()
+            .clone();
+
+        let mut p10 = Vec::with_capacity(n);
+        let mut p50 = Vec::with_capacity(n);
+        let mut p90 = Vec::with_capacity(n);
+        let mut suggested = Vec::with_capacity(n);
+        let mut over = Vec::with_capacity(n);
+        let mut next = predictions.iter();
+        for (i, error) in rows.errors.iter().enumerate() {
+            let p = if error.is_none() { next.next() } else { None };
+            let req = if request.is_valid(i) {
+                request.value(i)
+            } else {
+                f64::NAN
+            };
+            p10.push(p.map(|p| p[0]));
+            p50.push(p.map(|p| p[1]));
+            p90.push(p.map(|p| p[2]));
+            suggested.push(p.map(|p| self.advice.suggested_wallclock(p[2], req)));
+            over.push(p.map(|p| self.advice.overestimated(p[2], req)));
+        }
+        let job_id = jobs.column_by_name(col::JOB_ID).is_some();
+        let mut columns: Vec<ArrayRef> = vec![Arc::clone(
+            rows.batch
+                .column_by_name(col::JOB_KEY)
+                .expect("conformed column"),
+        )];
+        if job_id {
+            columns.push(Arc::clone(
+                rows.batch
+                    .column_by_name(col::JOB_ID)
+                    .expect("conformed column"),
+            ));
+        }
+        columns.extend([
+            Arc::new(Float64Array::from(p10)) as ArrayRef,
+            Arc::new(Float64Array::from(p50)),
+            Arc::new(Float64Array::from(p90)),
+            Arc::new(Float64Array::from(suggested)),
+            Arc::new(BooleanArray::from(over)),
+            Arc::new(StringArray::from(vec![self.version(); n])),
+            Arc::new(StringArray::from(rows.errors.clone())),
+        ]);
+        let batch = RecordBatch::try_new(Self::output_schema(job_id), columns)
+            .map_err(ScoringError::arrow("building the scored batch"))?;
+        Ok(Scored {
+            batch,
+            failed_rows,
+            timings: Timings {
+                features: features_done - started,
+                model: features_done.elapsed(),
+            },
+        })
+    }
+}
