@@ -5,6 +5,9 @@
 #   - python3-venv (Debian), if Python cannot create virtual environments: the
 #     XGBoost and CatBoost trainers run in one that rtp creates on first use
 #   - CMake >= 3.28 (PyPI, in a venv): LightGBM's build needs it; Debian 12 ships 3.25
+#   - the Python client environment (pyarrow, pandas from
+#     clients/python/requirements.txt), whose interpreter the client tests
+#     find in RTP_CLIENT_PYTHON
 set -euo pipefail
 
 RTP_CACHE="${RTP_CACHE:-$HOME/.cache/rt-predictor}"
@@ -28,6 +31,17 @@ if ! "$venv/bin/cmake" --version >/dev/null 2>&1; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check "cmake>=3.28"
 fi
 
+client_venv="$RTP_CACHE/client-venv"
+client_requirements="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/clients/python/requirements.txt"
+client_stamp="$client_venv/.requirements"
+if [ -f "$client_requirements" ] && ! cmp -s "$client_requirements" "$client_stamp"; then
+    echo "installing the Python client environment into $client_venv" >&2
+    [ -x "$client_venv/bin/python" ] || python3 -m venv "$client_venv"
+    "$client_venv/bin/pip" install --quiet --disable-pip-version-check -r "$client_requirements"
+    cp "$client_requirements" "$client_stamp"
+fi
+
 export PATH="$venv/bin:$PATH"
+export RTP_CLIENT_PYTHON="$client_venv/bin/python"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RTP_CACHE/target}"
 set +euo pipefail

@@ -1,0 +1,59 @@
+//! `rtp-flight-server`: serves the latest bundle of a bundle store over
+//! Arrow Flight until interrupted.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use rtp_flight_server::{FlightConfig, start};
+
+/// Arrow Flight bulk-scoring server for rt-predictor bundles.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file laid over the built-in defaults (configs/flight-server.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RTP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let config = FlightConfig::load(args.config.as_deref()).context("configuration")?;
+    let mut server = start(&config).await?;
+    println!(
+        "rtp-flight-server: Flight on grpc://{}, metrics on http://{}/metrics, serving {}",
+        server.flight_addr,
+        server.metrics_addr,
+        server.live.current().version()
+    );
+    let stop = server.take_stop().context("stop handle")?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(());
+    });
+    server.wait().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,212 @@
+//! Prometheus metrics of the Flight server, and the HTTP endpoint that
+//! serves them with `/healthz`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use rtp_scoring::LiveModel;
+
+/// Labels of a failed request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// The Flight method.
+    pub method: String,
+    /// The gRPC status code.
+    pub code: String,
+}
+
+/// Labels of the model version gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    /// The bundle version.
+    pub version: String,
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Rows scored (with or without a row error).
+    pub rows: Counter,
+    /// Rows that came back with an `error`.
+    pub row_errors: Counter,
+    /// Batches scored.
+    pub batches: Counter,
+    /// Requests that failed, by method and status code.
+    pub failures: Family<FailureLabels, Counter>,
+    /// Seconds to score one batch (features + model).
+    pub batch_latency: Histogram,
+    /// Seconds spent computing features, summed.
+    pub feature_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    /// Seconds spent in the model, summed.
+    pub model_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    model_version: Family<VersionLabels, Gauge>,
+    reloads: Counter,
+    reload_failures: Counter,
+    stored_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rtp_flight");
+        let rows = Counter::default();
+        let row_errors = Counter::default();
+        let batches = Counter::default();
+        let failures = Family::<FailureLabels, Counter>::default();
+        let batch_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        let feature_seconds = Counter::<f64, _>::default();
+        let model_seconds = Counter::<f64, _>::default();
+        let model_version = Family::<VersionLabels, Gauge>::default();
+        let reloads = Counter::default();
+        let reload_failures = Counter::default();
+        let stored_bytes = Gauge::default();
+        registry.register("rows_scored", "Job rows scored", rows.clone());
+        registry.register(
+            "row_errors",
+            "Job rows returned with an error instead of a prediction",
+            row_errors.clone(),
+        );
+        registry.register("batches", "Record batches scored", batches.clone());
+        registry.register(
+            "request_failures",
+            "Requests that failed, by method and gRPC code",
+            failures.clone(),
+        );
+        registry.register(
+            "batch_latency_seconds",
+            "Time to score one record batch",
+            batch_latency.clone(),
+        );
+        registry.register(
+            "feature_seconds",
+            "Time spent computing features",
+            feature_seconds.clone(),
+        );
+        registry.register(
+            "model_seconds",
+            "Time spent evaluating the ensemble",
+            model_seconds.clone(),
+        );
+        registry.register(
+            "model_version",
+            "The bundle version serving (value 1)",
+            model_version.clone(),
+        );
+        registry.register("model_reloads", "New bundles swapped in", reloads.clone());
+        registry.register(
+            "model_reload_failures",
+            "Bundles refused at reload (the old model kept serving)",
+            reload_failures.clone(),
+        );
+        registry.register(
+            "stored_table_bytes",
+            "Memory held by tables stored with DoPut",
+            stored_bytes.clone(),
+        );
+        Self {
+            registry,
+            rows,
+            row_errors,
+            batches,
+            failures,
+            batch_latency,
+            feature_seconds,
+            model_seconds,
+            model_version,
+            reloads,
+            reload_failures,
+            stored_bytes,
+        }
+    }
+
+    /// Counts a failed request.
+    pub fn failure(&self, method: &str, status: &tonic::Status) {
+        self.failures
+            .get_or_create(&FailureLabels {
+                method: method.into(),
+                code: format!("{:?}", status.code()),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the model gauges brought up to date.
+    pub fn render(&self, live: &LiveModel, stored_bytes: u64) -> String {
+        self.model_version.clear();
+        self.model_version
+            .get_or_create(&VersionLabels {
+                version: live.current().version().to_owned(),
+            })
+            .set(1);
+        catch_up(&self.reloads, live.reloads());
+        catch_up(&self.reload_failures, live.reload_failures());
+        self.stored_bytes.set(stored_bytes as i64);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Raises a counter to a total kept elsewhere.
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
+/// What the HTTP endpoint reads.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The serving model.
+    pub live: Arc<LiveModel>,
+    /// Stored tables, for their memory gauge.
+    pub tables: Arc<crate::tables::TableStore>,
+}
+
+/// `/metrics` and `/healthz`.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+    let body = state
+        .metrics
+        .render(&state.live, state.tables.stored_bytes());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        format!("serving {}\n", state.live.current().version()),
+    )
+}

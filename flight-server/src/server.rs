@@ -1,0 +1,164 @@
+//! Starting and stopping the server: the Flight service and the metrics
+//! endpoint on their listeners, the bundle watcher, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use rtp_bundle::BundleStore;
+use rtp_scoring::{LiveModel, ScoringError};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::FlightConfig;
+use crate::metrics::{HttpState, Metrics, router};
+use crate::service::ScoringService;
+use crate::tables::TableStore;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The first bundle could not be loaded.
+    #[error("loading the bundle from {dir}: {source}")]
+    Bundle {
+        /// The bundle store.
+        dir: String,
+        /// Why.
+        source: ScoringError,
+    },
+    /// A listener could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("Flight server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The metrics server failed.
+    #[error("metrics server: {0}")]
+    Http(std::io::Error),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Where Flight listens.
+    pub flight_addr: SocketAddr,
+    /// Where `/metrics` and `/healthz` listen.
+    pub metrics_addr: SocketAddr,
+    /// The serving model.
+    pub live: Arc<LiveModel>,
+    stop: Option<oneshot::Sender<()>>,
+    flight: JoinHandle<Result<(), tonic::transport::Error>>,
+    http: JoinHandle<std::io::Result<()>>,
+    watcher: JoinHandle<()>,
+}
+
+/// Loads the latest bundle and starts serving it.
+pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> {
+    let store = BundleStore::new(&config.bundle_dir);
+    let live = LiveModel::open(store, config.advice)
+        .await
+        .map_err(|source| ServerError::Bundle {
+            dir: config.bundle_dir.display().to_string(),
+            source,
+        })?;
+    let live = Arc::new(live);
+    let metrics = Arc::new(Metrics::new());
+    let tables = Arc::new(TableStore::new(config.max_stored_mib << 20));
+
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })
+    };
+    let flight_listener = bind(config.listen).await?;
+    let http_listener = bind(config.metrics_listen).await?;
+    let flight_addr = flight_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let metrics_addr = http_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.metrics_listen,
+            source,
+        })?;
+
+    let service = ScoringService::new(Arc::clone(&live), Arc::clone(&tables), Arc::clone(&metrics));
+    let max_message = config.max_message_mib << 20;
+    let flight_service = FlightServiceServer::new(service)
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
+    let flight = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(flight_service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(flight_listener), async move {
+                let _ = stopped.await;
+                let _ = http_stop_tx.send(());
+            }),
+    );
+    let app = router(HttpState {
+        metrics,
+        live: Arc::clone(&live),
+        tables,
+    });
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop_rx.await;
+            })
+            .await
+    });
+    let watcher = live.watch(Duration::from_secs_f64(config.watch_interval_s));
+    tracing::info!(%flight_addr, %metrics_addr, version = live.current().version(), "serving");
+    Ok(RunningServer {
+        flight_addr,
+        metrics_addr,
+        live,
+        stop: Some(stop),
+        flight,
+        http,
+        watcher,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets those in flight finish, and waits.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after [`Self::shutdown`] or an error).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let flight = self.flight.await;
+        self.watcher.abort();
+        let http = self.http.await;
+        match flight {
+            Ok(result) => result?,
+            Err(e) => return Err(ServerError::Http(std::io::Error::other(e))),
+        }
+        match http {
+            Ok(result) => result.map_err(ServerError::Http),
+            Err(e) => Err(ServerError::Http(std::io::Error::other(e))),
+        }
+    }
+
+    /// A handle that stops the server when sent to.
+    pub fn take_stop(&mut self) -> Option<oneshot::Sender<()>> {
+        self.stop.take()
+    }
+}

@@ -1,0 +1,432 @@
+//! The Arrow Flight service: DoExchange scores a stream of job batches as
+//! it arrives; DoPut stores a scored table under a name, DoGet streams it
+//! back; ListFlights and GetFlightInfo describe stored tables; DoAction
+//! reports the model (`model-info`), reloads it (`reload`) and drops tables
+//! (`drop-table`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
+};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use futures::stream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use rtp_scoring::{LiveModel, Overlay, Scored, Scorer, ScoringError};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::metrics::Metrics;
+use crate::tables::{StoredTable, TableStore};
+
+/// Action: the serving bundle's manifest as JSON.
+pub const ACTION_MODEL_INFO: &str = "model-info";
+/// Action: load the bundle `latest` names now.
+pub const ACTION_RELOAD: &str = "reload";
+/// Action: drop a stored table (body: its name).
+pub const ACTION_DROP_TABLE: &str = "drop-table";
+
+/// Batches in flight between the scorer and the client, per stream: enough
+/// to overlap scoring with transport, few enough to keep memory flat.
+const STREAM_BUFFER: usize = 2;
+
+type FlightStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The scoring Flight service.
+#[derive(Debug, Clone)]
+pub struct ScoringService {
+    live: Arc<LiveModel>,
+    tables: Arc<TableStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl ScoringService {
+    /// A service scoring with `live`.
+    pub fn new(live: Arc<LiveModel>, tables: Arc<TableStore>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            live,
+            tables,
+            metrics,
+        }
+    }
+
+    fn fail(&self, method: &str, status: Status) -> Status {
+        self.metrics.failure(method, &status);
+        tracing::warn!(method, code = ?status.code(), message = status.message(), "request failed");
+        status
+    }
+
+    /// Scores one batch off the async threads; the overlay travels along.
+    async fn score(
+        &self,
+        scorer: &Arc<Scorer>,
+        batch: RecordBatch,
+        overlay: Overlay,
+    ) -> (Result<Scored, Status>, Overlay) {
+        let scorer = Arc::clone(scorer);
+        let started = Instant::now();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut overlay = overlay;
+            let result = scorer.score(&batch, &mut overlay);
+            (result, overlay)
+        })
+        .await;
+        let (result, overlay) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                return (
+                    Err(Status::internal(format!("scoring task failed: {e}"))),
+                    Overlay::default(),
+                );
+            }
+        };
+        let result = result.map_err(status_of);
+        if let Ok(scored) = &result {
+            let m = &self.metrics;
+            m.rows.inc_by(scored.batch.num_rows() as u64);
+            m.row_errors.inc_by(scored.failed_rows as u64);
+            m.batches.inc();
+            m.batch_latency.observe(started.elapsed().as_secs_f64());
+            m.feature_seconds
+                .inc_by(scored.timings.features.as_secs_f64());
+            m.model_seconds.inc_by(scored.timings.model.as_secs_f64());
+        }
+        (result, overlay)
+    }
+}
+
+/// The status a scoring error is reported with.
+fn status_of(e: ScoringError) -> Status {
+    if e.is_invalid_input() {
+        Status::invalid_argument(e.to_string())
+    } else {
+        Status::internal(e.to_string())
+    }
+}
+
+/// The batches of a client stream. pyarrow's DoExchange opens with a
+/// message that carries only the descriptor, which the decoder would take
+/// for a malformed IPC message: such messages are skipped.
+fn client_batches(input: Streaming<FlightData>) -> FlightRecordBatchStream {
+    let data = input
+        .map_err(FlightError::from)
+        .try_filter(|d| futures::future::ready(!d.data_header.is_empty()));
+    FlightRecordBatchStream::new_from_flight_data(data)
+}
+
+/// A decoding failure of client data, as the client should see it.
+fn decode_status(e: FlightError) -> Status {
+    match e {
+        FlightError::Tonic(status) => *status,
+        other => Status::invalid_argument(format!("reading the request's Arrow data: {other}")),
+    }
+}
+
+fn encode(
+    batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+) -> FlightStream<FlightData> {
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .build(batches)
+            .map_err(Status::from),
+    )
+}
+
+fn table_name(descriptor: Option<&FlightDescriptor>) -> Result<String, Status> {
+    let path = descriptor.map(|d| d.path.as_slice()).unwrap_or_default();
+    match path {
+        [name] if !name.is_empty() => Ok(name.clone()),
+        _ => Err(Status::invalid_argument(
+            "the flight descriptor must be a path of one element: the table's name",
+        )),
+    }
+}
+
+fn flight_info(name: &str, table: &StoredTable) -> Result<FlightInfo, Status> {
+    let info = FlightInfo::new()
+        .try_with_schema(&table.schema)
+        .map_err(|e| Status::internal(e.to_string()))?
+        .with_descriptor(FlightDescriptor::new_path(vec![name.to_owned()]))
+        .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(name.to_owned())))
+        .with_total_records(table.rows as i64)
+        .with_total_bytes(table.bytes as i64)
+        .with_ordered(true);
+    Ok(info)
+}
+
+#[tonic::async_trait]
+impl FlightService for ScoringService {
+    type HandshakeStream = FlightStream<HandshakeResponse>;
+    type ListFlightsStream = FlightStream<FlightInfo>;
+    type DoGetStream = FlightStream<FlightData>;
+    type DoPutStream = FlightStream<PutResult>;
+    type DoExchangeStream = FlightStream<FlightData>;
+    type DoActionStream = FlightStream<arrow_flight::Result>;
+    type ListActionsStream = FlightStream<ActionType>;
+
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Err(Status::unimplemented(
+            "no authentication handshake is needed",
+        ))
+    }
+
+    async fn list_flights(
+        &self,
+        _request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let infos: Vec<Result<FlightInfo, Status>> = self
+            .tables
+            .list()
+            .iter()
+            .map(|(name, table)| flight_info(name, table))
+            .collect();
+        Ok(Response::new(Box::pin(stream::iter(infos))))
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let name = table_name(Some(request.get_ref()))?;
+        let table = self.tables.get(&name).ok_or_else(|| {
+            self.fail(
+                "GetFlightInfo",
+                Status::not_found(format!("no stored table `{name}`")),
+            )
+        })?;
+        Ok(Response::new(flight_info(&name, &table)?))
+    }
+
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        Err(Status::unimplemented(
+            "tables are complete once DoPut returns; use GetFlightInfo",
+        ))
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        let name = table_name(Some(request.get_ref()))?;
+        let table = self.tables.get(&name).ok_or_else(|| {
+            self.fail(
+                "GetSchema",
+                Status::not_found(format!("no stored table `{name}`")),
+            )
+        })?;
+        let result = SchemaAsIpc::new(&table.schema, &IpcWriteOptions::default())
+            .try_into()
+            .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
+        Ok(Response::new(result))
+    }
+
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
+        let name = String::from_utf8(request.get_ref().ticket.to_vec()).map_err(|_| {
+            self.fail(
+                "DoGet",
+                Status::invalid_argument("the ticket is not a table name"),
+            )
+        })?;
+        let table = self.tables.get(&name).ok_or_else(|| {
+            self.fail(
+                "DoGet",
+                Status::not_found(format!("no stored table `{name}`")),
+            )
+        })?;
+        let batches = stream::iter(table.batches.into_iter().map(Ok));
+        Ok(Response::new(Box::pin(
+            FlightDataEncoderBuilder::new()
+                .with_schema(table.schema)
+                .build(batches)
+                .map_err(Status::from),
+        )))
+    }
+
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        let mut input = request.into_inner();
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| self.fail("DoPut", Status::invalid_argument("empty DoPut stream")))?;
+        let name =
+            table_name(first.flight_descriptor.as_ref()).map_err(|s| self.fail("DoPut", s))?;
+        let data = stream::once(futures::future::ready(Ok(first)))
+            .chain(input.map_err(FlightError::from))
+            .try_filter(|d| futures::future::ready(!d.data_header.is_empty()));
+        let mut batches = FlightRecordBatchStream::new_from_flight_data(data);
+        let scorer = self.live.current();
+        let mut overlay = Overlay::default();
+        let mut stored = Vec::new();
+        let (mut rows, mut failed, mut bytes) = (0u64, 0u64, 0u64);
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| self.fail("DoPut", decode_status(e)))?;
+            let (result, next) = self.score(&scorer, batch, overlay).await;
+            overlay = next;
+            let scored = result.map_err(|s| self.fail("DoPut", s))?;
+            rows += scored.batch.num_rows() as u64;
+            failed += scored.failed_rows as u64;
+            bytes += scored.batch.get_array_memory_size() as u64;
+            self.tables
+                .check_room(&name, bytes)
+                .map_err(|e| self.fail("DoPut", Status::resource_exhausted(e.to_string())))?;
+            stored.push(scored.batch);
+        }
+        let schema = stored
+            .first()
+            .map(RecordBatch::schema)
+            .unwrap_or_else(|| Scorer::output_schema(false));
+        self.tables
+            .insert(
+                name.clone(),
+                StoredTable {
+                    schema,
+                    batches: stored,
+                    rows,
+                    failed_rows: failed,
+                    bytes,
+                    model_version: scorer.version().to_owned(),
+                },
+            )
+            .map_err(|e| self.fail("DoPut", Status::resource_exhausted(e.to_string())))?;
+        tracing::info!(table = %name, rows, failed, "table stored");
+        let summary = serde_json::json!({
+            "table": name,
+            "rows": rows,
+            "failed_rows": failed,
+            "model_version": scorer.version(),
+        });
+        let result = PutResult {
+            app_metadata: summary.to_string().into(),
+        };
+        Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
+    }
+
+    async fn do_exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        let mut batches = client_batches(request.into_inner());
+        // The whole stream is scored by the model serving when it opened.
+        let scorer = self.live.current();
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch, FlightError>>(STREAM_BUFFER);
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut overlay = Overlay::default();
+            while let Some(batch) = batches.next().await {
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let status = service.fail("DoExchange", decode_status(e));
+                        let _ = tx.send(Err(FlightError::Tonic(Box::new(status)))).await;
+                        return;
+                    }
+                };
+                let (result, next) = service.score(&scorer, batch, overlay).await;
+                overlay = next;
+                let item = result
+                    .map(|scored| scored.batch)
+                    .map_err(|s| FlightError::Tonic(Box::new(service.fail("DoExchange", s))));
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return; // the client went away, or the stream ended in error
+                }
+            }
+        });
+        Ok(Response::new(encode(ReceiverStream::new(rx))))
+    }
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        let action = request.into_inner();
+        let body: Vec<u8> = match action.r#type.as_str() {
+            ACTION_MODEL_INFO => serde_json::to_vec_pretty(self.live.current().manifest())
+                .map_err(|e| Status::internal(e.to_string()))?,
+            ACTION_RELOAD => match self.live.reload().await {
+                Ok(outcome) => serde_json::to_vec(&reload_json(&outcome))
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                Err(e) => {
+                    return Err(self.fail(
+                        "DoAction",
+                        Status::failed_precondition(format!(
+                            "bundle refused, still serving {}: {e}",
+                            self.live.current().version()
+                        )),
+                    ));
+                }
+            },
+            ACTION_DROP_TABLE => {
+                let name = String::from_utf8_lossy(&action.body).into_owned();
+                if !self.tables.remove(&name) {
+                    return Err(self.fail(
+                        "DoAction",
+                        Status::not_found(format!("no stored table `{name}`")),
+                    ));
+                }
+                serde_json::to_vec(&serde_json::json!({ "dropped": name }))
+                    .map_err(|e| Status::internal(e.to_string()))?
+            }
+            other => {
+                return Err(self.fail(
+                    "DoAction",
+                    Status::invalid_argument(format!("unknown action `{other}`; see ListActions")),
+                ));
+            }
+        };
+        let result = arrow_flight::Result { body: body.into() };
+        Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
+    }
+
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        let actions = [
+            (ACTION_MODEL_INFO, "The serving bundle's manifest, as JSON"),
+            (
+                ACTION_RELOAD,
+                "Load the bundle `latest` names now; the old model keeps serving if it is refused",
+            ),
+            (ACTION_DROP_TABLE, "Drop the stored table named in the body"),
+        ]
+        .map(|(t, d)| {
+            Ok(ActionType {
+                r#type: t.into(),
+                description: d.into(),
+            })
+        });
+        Ok(Response::new(Box::pin(stream::iter(actions))))
+    }
+}
+
+fn reload_json(outcome: &rtp_scoring::live_model::ReloadOutcome) -> serde_json::Value {
+    use rtp_scoring::live_model::ReloadOutcome;
+    match outcome {
+        ReloadOutcome::Unchanged(v) => serde_json::json!({ "outcome": "unchanged", "version": v }),
+        ReloadOutcome::Swapped { from, to } => {
+            serde_json::json!({ "outcome": "swapped", "from": from, "to": to })
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the Flight server: one test binary (one bundle
+//! trained for all of them), one module per area.
+
+mod common;
+mod flight;
+mod pyarrow_client;
+mod reload;
