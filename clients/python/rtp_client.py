@@ -55,9 +55,15 @@ def exchange(
             writer.begin(schema)
             for batch in batches:
                 writer.write_batch(batch)
-            writer.done_writing()
         except BaseException as e:  # reported after the reader finishes
             failure.append(e)
+        finally:
+            # Always end the client side, so the server ends the stream and
+            # the reader below cannot wait forever.
+            try:
+                writer.done_writing()
+            except BaseException as e:
+                failure.append(e)
 
     sender = threading.Thread(target=send, daemon=True)
     sender.start()

@@ -5,8 +5,8 @@ use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::{Action, FlightDescriptor};
 use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch};
-use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::common::{client, jobs, sample, scrape, server};
@@ -54,10 +54,12 @@ async fn exchange_scores_every_row_and_bad_rows_alone() {
     assert!(p50.values().iter().all(|&v| v > 0.0));
     assert_eq!(out.column_by_name("error").unwrap().null_count(), 3000);
     let version = server.live.current().version().to_owned();
-    let versions = out
-        .column_by_name("model_version")
-        .unwrap()
-        .as_string::<i32>();
+    let versions = cast(
+        out.column_by_name("model_version").unwrap(),
+        &DataType::Utf8,
+    )
+    .unwrap();
+    let versions = versions.as_string::<i32>();
     assert!(versions.iter().all(|v| v == Some(version.as_str())));
 
     // Bad values in two rows: those rows carry an error, the rest is scored.

@@ -40,9 +40,11 @@ fn republish(store: &Path, from: &str, version: &str, damage: impl FnOnce(&Path)
 }
 
 fn versions(batch: &RecordBatch) -> Vec<String> {
-    batch
-        .column_by_name("model_version")
-        .unwrap()
+    let column = batch.column_by_name("model_version").unwrap();
+    let column =
+        datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)
+            .unwrap();
+    column
         .as_string::<i32>()
         .iter()
         .map(|v| v.unwrap().to_owned())

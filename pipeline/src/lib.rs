@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod features;
+pub mod flight_bench;
 pub mod frame;
 pub mod generate;
 pub mod inference_bench;

@@ -121,68 +121,65 @@ impl KeyedState {
 /// queues. Requests are taken as submission sequences, in row order.
 #[derive(Debug, Default)]
 pub struct Overlay {
-    /// Per entity kind, per key, the latest submit (epoch seconds).
-    last_submit: HashMap<String, HashMap<String, i64>>,
-    /// Per queue scope, per key, the jobs added.
-    pending: HashMap<String, HashMap<String, PendingCount>>,
+    /// Per entity kind (by index), per key, what the request added.
+    kinds: Vec<HashMap<String, EntityOverlay>>,
     /// Rows seen, which numbers rows that come without a `job_key`.
     pub(crate) rows_seen: i64,
 }
 
-/// Jobs added to one queue: those before the latest submit second, and
-/// those at it (which a job submitted in the same second does not see).
-#[derive(Debug, Default, Clone, Copy)]
-struct PendingCount {
+/// What the request's earlier jobs added to one entity.
+#[derive(Debug, Clone, Copy)]
+pub struct EntityOverlay {
+    /// The latest submit, epoch seconds.
+    pub last_submit: i64,
+    /// Jobs submitted before the latest submit second.
     before: i64,
+    /// Jobs submitted in the latest submit second, which a job submitted in
+    /// the same second does not see.
     at_last: i64,
-    last_t: i64,
+}
+
+impl EntityOverlay {
+    /// Jobs of this request pending in the entity's queue strictly before `t`.
+    pub fn pending_before(&self, t: i64) -> i64 {
+        if t > self.last_submit {
+            self.before + self.at_last
+        } else {
+            self.before
+        }
+    }
 }
 
 impl Overlay {
-    /// The entity's latest submit in this request, if any.
-    pub fn last_submit(&self, kind: &str, key: &str) -> Option<i64> {
-        self.last_submit.get(kind)?.get(key).copied()
+    /// The entity's overlay, if the request has seen it.
+    pub fn get(&self, kind: usize, key: &str) -> Option<&EntityOverlay> {
+        self.kinds.get(kind)?.get(key)
     }
 
-    /// Records a submit of the entity at `t`.
-    pub fn record_submit(&mut self, kind: &str, key: &str, t: i64) {
-        let keys = self.last_submit.entry(kind.to_owned()).or_default();
+    /// Records a job of the entity submitted at `t`.
+    pub fn record(&mut self, kind: usize, key: &str, t: i64) {
+        if self.kinds.len() <= kind {
+            self.kinds.resize_with(kind + 1, HashMap::new);
+        }
+        let keys = &mut self.kinds[kind];
         match keys.get_mut(key) {
-            Some(last) => *last = (*last).max(t),
-            None => {
-                keys.insert(key.to_owned(), t);
+            Some(e) if t > e.last_submit => {
+                e.before += e.at_last;
+                e.at_last = 1;
+                e.last_submit = t;
             }
-        }
-    }
-
-    /// Jobs of this request pending in the queue strictly before `t`.
-    pub fn pending_before(&self, scope: &str, key: &str, t: i64) -> i64 {
-        match self.pending.get(scope).and_then(|k| k.get(key)) {
-            None => 0,
-            Some(c) if t > c.last_t => c.before + c.at_last,
-            Some(c) => c.before,
-        }
-    }
-
-    /// Adds a job submitted at `t` to the queue.
-    pub fn record_pending(&mut self, scope: &str, key: &str, t: i64) {
-        let keys = self.pending.entry(scope.to_owned()).or_default();
-        let count = match keys.get_mut(key) {
-            Some(c) => c,
-            None => keys.entry(key.to_owned()).or_default(),
-        };
-        if count.at_last == 0 && count.before == 0 {
-            *count = PendingCount {
-                before: 0,
-                at_last: 1,
-                last_t: t,
-            };
-        } else if t > count.last_t {
-            count.before += count.at_last;
-            count.at_last = 1;
-            count.last_t = t;
-        } else {
-            count.at_last += 1;
+            // Same second, or (out of order) earlier: counted at the latest.
+            Some(e) => e.at_last += 1,
+            None => {
+                keys.insert(
+                    key.to_owned(),
+                    EntityOverlay {
+                        last_submit: t,
+                        before: 0,
+                        at_last: 1,
+                    },
+                );
+            }
         }
     }
 }
@@ -192,25 +189,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pending_counts_only_earlier_seconds() {
+    fn pending_counts_only_earlier_seconds_and_last_submit_is_the_latest() {
         let mut o = Overlay::default();
-        assert_eq!(o.pending_before("p", "a", 10), 0);
-        o.record_pending("p", "a", 10);
-        assert_eq!(o.pending_before("p", "a", 10), 0);
-        o.record_pending("p", "a", 10);
-        assert_eq!(o.pending_before("p", "a", 11), 2);
-        o.record_pending("p", "a", 11);
-        assert_eq!(o.pending_before("p", "a", 11), 2);
-        assert_eq!(o.pending_before("p", "a", 12), 3);
-        assert_eq!(o.pending_before("p", "b", 12), 0);
-    }
-
-    #[test]
-    fn last_submit_is_the_latest() {
-        let mut o = Overlay::default();
-        o.record_submit("user", "ann", 5);
-        o.record_submit("user", "ann", 9);
-        assert_eq!(o.last_submit("user", "ann"), Some(9));
-        assert_eq!(o.last_submit("user", "bob"), None);
+        assert!(o.get(0, "a").is_none());
+        o.record(0, "a", 10);
+        assert_eq!(o.get(0, "a").unwrap().pending_before(10), 0);
+        o.record(0, "a", 10);
+        assert_eq!(o.get(0, "a").unwrap().pending_before(11), 2);
+        o.record(0, "a", 11);
+        let a = o.get(0, "a").unwrap();
+        assert_eq!((a.pending_before(11), a.pending_before(12)), (2, 3));
+        assert_eq!(a.last_submit, 11);
+        assert!(o.get(0, "b").is_none() && o.get(1, "a").is_none());
     }
 }

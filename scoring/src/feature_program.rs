@@ -302,7 +302,7 @@ impl FeatureProgram {
         let mut pending: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(rows); self.kinds.len()];
         for row in 0..rows {
             let t = submit.value(row);
-            for (k, kind) in self.kinds.iter().enumerate() {
+            for k in 0..self.kinds.len() {
                 if keys[k].is_null(row) {
                     last[k].push(None);
                     pending[k].push(None);
@@ -310,19 +310,18 @@ impl FeatureProgram {
                 }
                 let key = keys[k].value(row);
                 let from_state = |a: &Int64Array| (!a.is_null(row)).then(|| a.value(row));
+                let seen = overlay.get(k, key);
                 last[k].push(
-                    overlay
-                        .last_submit(kind, key)
-                        .or(from_state(&state_last[k])),
+                    seen.map(|e| e.last_submit)
+                        .or_else(|| from_state(&state_last[k])),
                 );
-                let before = overlay.pending_before(kind, key, t);
+                let before = seen.map_or(0, |e| e.pending_before(t));
                 pending[k].push(match from_state(&state_pending[k]) {
                     Some(p) => Some(p + before),
                     None if before > 0 => Some(before),
                     None => None,
                 });
-                overlay.record_submit(kind, key, t);
-                overlay.record_pending(kind, key, t);
+                overlay.record(k, key, t);
             }
         }
         let arrays = |v: Vec<Vec<Option<i64>>>| -> Vec<ArrayRef> {

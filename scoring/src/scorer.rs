@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float64Array, Int32Array, RecordBatch,
+    StringArray,
 };
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
@@ -139,7 +140,12 @@ impl Scorer {
             Field::new(PRED_P90, DataType::Float64, true),
             Field::new(SUGGESTED_WALLCLOCK, DataType::Float64, true),
             Field::new(OVERESTIMATED, DataType::Boolean, true),
-            Field::new(MODEL_VERSION, DataType::Utf8, false),
+            // One value per batch: a dictionary keeps it one string.
+            Field::new(
+                MODEL_VERSION,
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                false,
+            ),
             Field::new(ERROR, DataType::Utf8, true),
         ]);
         Arc::new(Schema::new(fields))
@@ -159,6 +165,16 @@ impl Scorer {
             return Err(ScoringError::column("row", format!("{row}: {e}")));
         }
         self.program.features(&rows.batch, &self.state, overlay)
+    }
+
+    /// The ensemble.
+    pub fn ensemble(&self) -> &Ensemble {
+        &self.ensemble
+    }
+
+    /// Column-major model inputs (bundle feature order) of feature rows.
+    pub fn model_inputs(&self, features: &RecordBatch) -> Result<Vec<Vec<f32>>> {
+        self.input.columns(features)
     }
 
     /// Calibrated p10/p50/p90 in seconds for feature rows.
@@ -246,7 +262,10 @@ impl Scorer {
             Arc::new(Float64Array::from(p90)),
             Arc::new(Float64Array::from(suggested)),
             Arc::new(BooleanArray::from(over)),
-            Arc::new(StringArray::from(vec![self.version(); n])),
+            Arc::new(DictionaryArray::new(
+                Int32Array::from(vec![0; n]),
+                Arc::new(StringArray::from(vec![self.version()])),
+            )),
             Arc::new(StringArray::from(rows.errors.clone())),
         ]);
         let batch = RecordBatch::try_new(Self::output_schema(job_id), columns)

@@ -144,4 +144,29 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 3_000)]
         single_calls: usize,
     },
+    /// End-to-end rows/s of bulk scoring through the Flight server (Rust and
+    /// pyarrow clients), against in-process scoring and LightGBM's own batch
+    /// predictor on the same rows, with the server's CPU split and memory.
+    Flight {
+        /// Rows streamed per client.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Rows per batch.
+        #[arg(long, default_value_t = 65_536)]
+        batch_rows: usize,
+        /// Generated jobs replayed as the stream (and trained on when no
+        /// bundle store is given).
+        #[arg(long, default_value_t = 100_000)]
+        pool_rows: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Serve this bundle store's latest bundle instead of training one.
+        #[arg(long)]
+        bundle_dir: Option<PathBuf>,
+        /// Python with pyarrow for the pyarrow client line (default:
+        /// RTP_CLIENT_PYTHON, set by scripts/setup.sh).
+        #[arg(long)]
+        python: Option<PathBuf>,
+    },
 }

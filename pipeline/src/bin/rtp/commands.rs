@@ -3,10 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use rtp_bundle::BundleStore;
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
 use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
 use rtp_pipeline::features::{STATE_TABLES, build_features, state_path_for};
+use rtp_pipeline::flight_bench::{
+    FlightBenchOptions, JobReplay, bench_flight, render_flight_table,
+};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
 use rtp_pipeline::inference_bench::{BenchOptions, bench_inference, render_bench_table};
@@ -232,6 +236,63 @@ pub fn run(cli: Cli) -> Result<()> {
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             );
             print!("{}", render_bench_table(&table));
+        }
+        Command::Bench {
+            target:
+                BenchTarget::Flight {
+                    rows,
+                    batch_rows,
+                    pool_rows,
+                    seed,
+                    bundle_dir,
+                    python,
+                },
+        } => {
+            let work = tempfile::tempdir().context("creating a work directory")?;
+            let raw = work.path().join("eagle.parquet");
+            let jobs = work.path().join("jobs.parquet");
+            let store_dir = with_spinner("generating jobs (and training a bundle)", || {
+                generate(
+                    &raw,
+                    &GenerateOptions {
+                        rows: pool_rows,
+                        seed,
+                        batch_rows: DEFAULT_BATCH_ROWS,
+                    },
+                )?;
+                ingest(std::slice::from_ref(&raw), &jobs, &IngestOptions::default())?;
+                if let Some(dir) = &bundle_dir {
+                    return anyhow::Ok(dir.clone());
+                }
+                let mut train_config = config.clone();
+                train_config.run.input = RunInput::Files(vec![raw.clone()]);
+                train_config.run.format = InputFormat::Eagle;
+                train_config.run.work_dir = work.path().join("train");
+                train_config.run.bundle_dir = work.path().join("bundles");
+                runtime.block_on(chain::run(&train_config))?;
+                anyhow::Ok(train_config.run.bundle_dir)
+            })?;
+            let replay = JobReplay::from_job_table(&jobs)?;
+            let options = FlightBenchOptions {
+                rows,
+                batch_rows,
+                python: python.or_else(|| std::env::var_os("RTP_CLIENT_PYTHON").map(PathBuf::from)),
+                // Run from the repository root, as the README shows.
+                python_script: PathBuf::from("clients/python/bench_flight.py"),
+            };
+            let (table, summary) = with_spinner("streaming", || {
+                runtime.block_on(bench_flight(
+                    &BundleStore::new(&store_dir),
+                    &replay,
+                    work.path(),
+                    &options,
+                ))
+            })?;
+            println!("{summary}");
+            print!("{}", render_flight_table(&table));
+            if options.python.is_none() {
+                println!("(no pyarrow line: set RTP_CLIENT_PYTHON or pass --python)");
+            }
         }
     }
     Ok(())
