@@ -150,14 +150,19 @@ pub struct FlightBenchRow {
     pub rows_per_s: f64,
     /// Relative to in-process scoring of the same rows.
     pub vs_in_process: f64,
-    /// Server CPU seconds, with the share in features, model and the rest
-    /// (transport: gRPC, Arrow IPC), when a server was involved.
+    /// The server's CPU seconds and where the stream's time went, when a
+    /// server was involved.
     pub server: Option<ServerCost>,
 }
 
-/// Where a server's CPU time went.
+/// What a stream cost the server. A stream's batches go one after another
+/// through decoding, features, the model and encoding, so the feature and
+/// model seconds (wall time; the model runs on every core) are shares of
+/// the stream's wall time, and the rest is transport and waiting.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerCost {
+    /// Wall seconds of the stream.
+    pub wall_s: f64,
     /// CPU seconds (user + system) of the server process.
     pub cpu_s: f64,
     /// Seconds computing features.
@@ -531,6 +536,7 @@ where
     Ok((
         wall,
         ServerCost {
+            wall_s: wall,
             cpu_s: server.cpu_seconds() - cpu0,
             features_s: features1 - features0,
             model_s: model1 - model0,
@@ -616,7 +622,8 @@ fn run_python(
     Ok(())
 }
 
-/// The table `rtp bench flight` prints.
+/// The table `rtp bench flight` prints. Features, model and transport (with
+/// waiting on the client) are shares of each stream's wall time.
 pub fn render_flight_table(rows: &[FlightBenchRow]) -> String {
     let mut out = format!(
         "{:<52} {:>12} {:>8} {:>10} {:>9} {:>7} {:>10} {:>17}\n",
@@ -628,8 +635,8 @@ pub fn render_flight_table(rows: &[FlightBenchRow]) -> String {
             r.path, r.rows_per_s, r.vs_in_process
         ));
         if let Some(s) = r.server {
-            let share = |x: f64| 100.0 * x / s.cpu_s.max(1e-9);
-            let transport = (s.cpu_s - s.features_s - s.model_s).max(0.0);
+            let share = |x: f64| 100.0 * x / s.wall_s.max(1e-9);
+            let transport = (s.wall_s - s.features_s - s.model_s).max(0.0);
             out.push_str(&format!(
                 " {:>9.1}s {:>8.0}% {:>6.0}% {:>9.0}% {:>6} → {:>6} MiB",
                 s.cpu_s,
