@@ -65,6 +65,16 @@ impl ScoringService {
         status
     }
 
+    /// The stored table `name`, or NOT_FOUND (counted against `method`).
+    fn stored(&self, method: &str, name: &str) -> Result<StoredTable, Status> {
+        self.tables.get(name).ok_or_else(|| {
+            self.fail(
+                method,
+                Status::not_found(format!("no stored table `{name}`")),
+            )
+        })
+    }
+
     /// Scores one batch off the async threads; the overlay travels along.
     async fn score(
         &self,
@@ -200,12 +210,7 @@ impl FlightService for ScoringService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let name = table_name(Some(request.get_ref()))?;
-        let table = self.tables.get(&name).ok_or_else(|| {
-            self.fail(
-                "GetFlightInfo",
-                Status::not_found(format!("no stored table `{name}`")),
-            )
-        })?;
+        let table = self.stored("GetFlightInfo", &name)?;
         Ok(Response::new(flight_info(&name, &table)?))
     }
 
@@ -223,12 +228,7 @@ impl FlightService for ScoringService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
         let name = table_name(Some(request.get_ref()))?;
-        let table = self.tables.get(&name).ok_or_else(|| {
-            self.fail(
-                "GetSchema",
-                Status::not_found(format!("no stored table `{name}`")),
-            )
-        })?;
+        let table = self.stored("GetSchema", &name)?;
         let result = SchemaAsIpc::new(&table.schema, &IpcWriteOptions::default())
             .try_into()
             .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
@@ -245,12 +245,7 @@ impl FlightService for ScoringService {
                 Status::invalid_argument("the ticket is not a table name"),
             )
         })?;
-        let table = self.tables.get(&name).ok_or_else(|| {
-            self.fail(
-                "DoGet",
-                Status::not_found(format!("no stored table `{name}`")),
-            )
-        })?;
+        let table = self.stored("DoGet", &name)?;
         let batches = stream::iter(table.batches.into_iter().map(Ok));
         Ok(Response::new(Box::pin(
             FlightDataEncoderBuilder::new()
