@@ -8,7 +8,6 @@
 //! state tables, exactly as the batch SQL's joins would assemble it for a
 //! job submitted after the training data ends.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -184,11 +183,6 @@ impl FeatureProgram {
         })
     }
 
-    /// Names of the feature query's output columns.
-    pub fn feature_names(&self) -> &[String] {
-        self.features.output_names()
-    }
-
     /// The feature rows of `jobs` (canonical job schema), as the batch SQL
     /// computes them for jobs submitted after the training data ends. Jobs
     /// are taken in row order; each is recorded in `overlay` for later ones.
@@ -237,7 +231,6 @@ impl FeatureProgram {
 
         let mut names = Vec::with_capacity(self.context.len());
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.context.len());
-        let mut cache: HashMap<(bool, usize, &str), ArrayRef> = HashMap::new();
         for (name, source) in &self.context {
             let column = match source {
                 ContextColumn::Base(n) => {
@@ -250,14 +243,7 @@ impl FeatureProgram {
                     Arc::clone(&pendings[*kind])
                 }
                 ContextColumn::History { kind, stat } => {
-                    match cache.get(&(true, *kind, stat.as_str())) {
-                        Some(c) => Arc::clone(c),
-                        None => {
-                            let c = state.history.take_stat(stat, &history_rows[*kind])?;
-                            cache.insert((true, *kind, stat.as_str()), Arc::clone(&c));
-                            c
-                        }
-                    }
+                    state.history.take_stat(stat, &history_rows[*kind])?
                 }
                 ContextColumn::Queue { kind, count } => {
                     state.queue.take_stat(count, &queue_rows[*kind])?
