@@ -49,6 +49,24 @@ async fn native_engine_matches_every_library_on_10k_rows() {
         let diff = max_rel_diff(&native, &library);
         assert!(diff <= 1e-9, "lightgbm q{}: {diff:e}", fitted.quantile);
         assert_eq!(native, single, "batch and single-row evaluation differ");
+
+        // Per-prediction contributions: the native TreeSHAP against
+        // LightGBM's own `predict_contrib`, on the last 500 rows.
+        let sample = x.row_range(x.rows - 500..x.rows);
+        let library = booster.contributions(&sample, -1).unwrap();
+        let width = sample.cols + 1;
+        for r in 0..sample.rows {
+            let row: Vec<f32> = sample.columns().iter().map(|c| c[r]).collect();
+            let native = forest.contributions(&row).unwrap();
+            let expected = &library[r * width..(r + 1) * width];
+            for (f, (a, b)) in native.iter().zip(expected).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                    "q{} row {r} feature {f}: native {a} vs LightGBM {b}",
+                    fitted.quantile
+                );
+            }
+        }
     }
     assert!(
         lightgbm.models.iter().any(|m| m

@@ -52,6 +52,9 @@ pub enum ScoringError {
         /// Arrow's error.
         source: ArrowError,
     },
+    /// Explaining a prediction failed.
+    #[error("contributions: {0}")]
+    Explain(#[source] rtp_trees::TreeModelError),
     /// Evaluating a compiled feature expression failed.
     #[error("evaluating {context}: {source}")]
     Evaluate {

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod advice;
+pub mod contributions;
 pub mod entity_state;
 pub mod error;
 pub mod feature_program;
@@ -21,6 +22,7 @@ pub mod row_projection;
 pub mod scorer;
 
 pub use advice::AdviceOptions;
+pub use contributions::Contribution;
 pub use entity_state::Overlay;
 pub use error::{Result, ScoringError};
 pub use live_model::LiveModel;

@@ -17,6 +17,7 @@ use rtp_bundle::job_schema::col;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
 
 use crate::advice::AdviceOptions;
+use crate::contributions::{Contribution, Explainer};
 use crate::entity_state::{KeyedState, Overlay};
 use crate::error::{Result, ScoringError};
 use crate::feature_program::{FeatureProgram, ServingState};
@@ -47,6 +48,7 @@ pub struct Scorer {
     state: ServingState,
     input: ModelInput,
     ensemble: Ensemble,
+    explainer: Option<Explainer>,
     advice: AdviceOptions,
 }
 
@@ -59,6 +61,10 @@ pub struct Scored {
     pub failed_rows: usize,
     /// Where the time went.
     pub timings: Timings,
+    /// Per input row, its largest feature contributions (see
+    /// [`Scorer::score_explained`]); empty when not asked for, when the row
+    /// failed, or when the bundle has no LightGBM median model.
+    pub contributions: Vec<Vec<Contribution>>,
 }
 
 /// Time spent per scoring step.
@@ -97,6 +103,7 @@ impl Scorer {
         let codes = CategoryCodes::read(&dir.join(&manifest.categories_file))?;
         let input = ModelInput::new(&manifest.features, &codes);
         let ensemble = Ensemble::load(&dir, &manifest)?;
+        let explainer = Explainer::for_bundle(&ensemble, &manifest);
         Ok(Self {
             dir,
             manifest,
@@ -104,6 +111,7 @@ impl Scorer {
             state,
             input,
             ensemble,
+            explainer,
             advice,
         })
     }
@@ -180,6 +188,19 @@ impl Scorer {
     /// Calibrated p10/p50/p90 in seconds for feature rows.
     pub fn predict_features(&self, features: &RecordBatch) -> Result<Vec<[f64; 3]>> {
         let columns = self.input.columns(features)?;
+        self.predict_columns(&columns, features)
+    }
+
+    /// Whether [`Scorer::score_explained`] can give contributions.
+    pub fn explains(&self) -> bool {
+        self.explainer.is_some()
+    }
+
+    fn predict_columns(
+        &self,
+        columns: &[Vec<f32>],
+        features: &RecordBatch,
+    ) -> Result<Vec<[f64; 3]>> {
         let refs: Vec<&[f32]> = columns.iter().map(Vec::as_slice).collect();
         let log_q = self.ensemble.log_quantiles(&refs)?;
         let request = features
@@ -202,6 +223,17 @@ impl Scorer {
     /// Scores client job rows, taken as a submission sequence continuing
     /// `overlay`. Rows with bad values get an `error` and no prediction.
     pub fn score(&self, jobs: &RecordBatch, overlay: &mut Overlay) -> Result<Scored> {
+        self.score_explained(jobs, overlay, 0)
+    }
+
+    /// As [`Scorer::score`], and for each scored row the `top` feature
+    /// contributions of largest magnitude to its p50.
+    pub fn score_explained(
+        &self,
+        jobs: &RecordBatch,
+        overlay: &mut Overlay,
+        top: usize,
+    ) -> Result<Scored> {
         let started = Instant::now();
         let n = jobs.num_rows();
         let rows = conform(jobs, overlay.rows_seen)?;
@@ -216,7 +248,15 @@ impl Scorer {
         };
         let features = self.program.features(&scored_jobs, &self.state, overlay)?;
         let features_done = Instant::now();
-        let predictions = self.predict_features(&features)?;
+        let model_columns = self.input.columns(&features)?;
+        let predictions = self.predict_columns(&model_columns, &features)?;
+        let mut explained = Vec::new();
+        if let (Some(explainer), true) = (&self.explainer, top > 0) {
+            explained = (0..features.num_rows())
+                .map(|r| explainer.top(&model_columns, r, top))
+                .collect::<Result<Vec<_>>>()?;
+        }
+        let mut explained = explained.into_iter();
         let request = rows
             .batch
             .column_by_name(col::WALLCLOCK_REQ_S)
@@ -229,9 +269,14 @@ impl Scorer {
         let mut p90 = Vec::with_capacity(n);
         let mut suggested = Vec::with_capacity(n);
         let mut over = Vec::with_capacity(n);
+        let mut contributions = Vec::with_capacity(if top > 0 { n } else { 0 });
         let mut next = predictions.iter();
         for (i, error) in rows.errors.iter().enumerate() {
             let p = if error.is_none() { next.next() } else { None };
+            if top > 0 {
+                let row = if error.is_none() { explained.next() } else { None };
+                contributions.push(row.unwrap_or_default());
+            }
             let req = if request.is_valid(i) {
                 request.value(i)
             } else {
@@ -277,6 +322,7 @@ impl Scorer {
                 features: features_done - started,
                 model: features_done.elapsed(),
             },
+            contributions,
         })
     }
 }

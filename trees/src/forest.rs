@@ -108,11 +108,22 @@ pub(crate) struct BinaryBuilder {
     depths: Vec<u32>,
     nodes: Vec<Node>,
     cat_words: Vec<u32>,
+    /// Training rows reaching each node, while every tree has supplied them.
+    covers: Option<Vec<f64>>,
 }
 
 impl BinaryBuilder {
     /// Appends a tree: its splits (root first, unless it has none) and leaves.
-    pub fn add_tree(&mut self, splits: Vec<SplitSpec>, leaves: &[f64]) {
+    /// `covers`, when the format records them, are the training rows (or
+    /// hessian sums) reaching each split and then each leaf, in that order.
+    pub fn add_tree(&mut self, splits: Vec<SplitSpec>, leaves: &[f64], covers: Option<Vec<f64>>) {
+        if self.roots.is_empty() {
+            self.covers = Some(Vec::new());
+        }
+        match (&mut self.covers, covers) {
+            (Some(all), Some(c)) if c.len() == splits.len() + leaves.len() => all.extend(c),
+            (all, _) => *all = None,
+        }
         if self.cat_words.is_empty() {
             // word 0 is the empty set every non-categorical node points to
             self.cat_words.push(0);
@@ -199,6 +210,7 @@ impl BinaryBuilder {
             nodes: self.nodes,
             cat_words: self.cat_words,
             bits: None,
+            covers: self.covers,
         }
     }
 }
@@ -239,6 +251,9 @@ pub(crate) enum Body {
         /// The same trees arranged for bit-vector evaluation, when every
         /// tree has at most 64 leaves (set by validation).
         bits: Option<Box<BitForest>>,
+        /// Training cover of each node, when the format records it (for
+        /// per-prediction contributions).
+        covers: Option<Vec<f64>>,
     },
     Oblivious {
         trees: Vec<ObliviousTree>,

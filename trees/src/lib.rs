@@ -24,6 +24,7 @@ mod cityhash;
 mod error;
 mod forest;
 mod lightgbm;
+mod shap;
 mod xgboost;
 
 pub use batch::columns_from_batch;

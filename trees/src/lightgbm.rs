@@ -167,8 +167,11 @@ fn append_tree(
             leaf_value.len()
         )));
     }
+    // Training rows per node, which TreeSHAP weighs paths by; older or
+    // hand-written models may lack them.
+    let leaf_count: Option<Vec<f64>> = list(block, "leaf_count", tree).ok();
     if num_leaves == 1 {
-        builder.add_tree(Vec::new(), &leaf_value);
+        builder.add_tree(Vec::new(), &leaf_value, leaf_count);
         return Ok(());
     }
     let internal = num_leaves - 1;
@@ -248,6 +251,13 @@ fn append_tree(
             right: child(right_child[i])?,
         });
     }
-    builder.add_tree(splits, &leaf_value);
+    let covers = list::<f64>(block, "internal_count", tree)
+        .ok()
+        .zip(leaf_count)
+        .map(|(mut internal, leaves)| {
+            internal.extend(leaves);
+            internal
+        });
+    builder.add_tree(splits, &leaf_value, covers);
     Ok(())
 }

@@ -258,6 +258,6 @@ fn append_tree(tree: &Value, t: usize, builder: &mut BinaryBuilder) -> crate::Re
         }
         splits.push(spec);
     }
-    builder.add_tree(splits, &leaves);
+    builder.add_tree(splits, &leaves, None);
     Ok(())
 }

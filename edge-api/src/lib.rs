@@ -1,0 +1,23 @@
+//! The gRPC edge of rt-predictor: `rtpredictor.v1.JobRuntimePredictor` for
+//! submit tooling that asks, while a user waits, how long a job will run.
+//!
+//! Predictions come from the shared scoring core, so a job gets the
+//! features the batch pipeline would compute for it and the bundle's
+//! calibrated p10–p90. The server also speaks `grpc.health.v1` and server
+//! reflection, exports Prometheus metrics, follows the bundle store's
+//! `latest` without restarting, and optionally requires TLS and a bearer
+//! token.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod job_request;
+pub mod metrics;
+pub mod prediction;
+pub mod process_stats;
+pub mod rpc;
+pub mod server;
+pub mod service;
+
+pub use config::{EdgeConfig, LogFormat};
+pub use server::{RunningServer, ServerError, start};

@@ -1,0 +1,68 @@
+//! `rtp-edge-api`: serves the latest bundle of a bundle store over gRPC
+//! until interrupted.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use rtp_edge_api::config::ENV_OVERRIDES;
+use rtp_edge_api::{EdgeConfig, LogFormat, start};
+
+/// gRPC prediction edge for rt-predictor bundles.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file laid over the built-in defaults (configs/edge-api.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let overrides: Vec<(&str, String)> = ENV_OVERRIDES
+        .iter()
+        .filter_map(|(var, key)| std::env::var(var).ok().map(|v| (*key, v)))
+        .collect();
+    let config = EdgeConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RTP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    let mut server = start(&config).await?;
+    let scheme = if server.tls { "https" } else { "http" };
+    println!(
+        "rtp-edge-api: gRPC on {scheme}://{}, metrics on http://{}/metrics, serving {}",
+        server.grpc_addr,
+        server.metrics_addr,
+        server.live.current().version()
+    );
+    let stop = server.take_stop().context("stop handle")?;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(());
+    });
+    server.wait().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

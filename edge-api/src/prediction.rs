@@ -1,0 +1,93 @@
+//! Scored rows as `PredictResponse`s: the interval is the bundle's
+//! calibrated p10–p90, the category comes from the p50.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Float64Type;
+use rtp_proto::v1::PredictResponse;
+use rtp_scoring::Contribution;
+use rtp_scoring::scorer::{OVERESTIMATED, PRED_P10, PRED_P50, PRED_P90, SUGGESTED_WALLCLOCK};
+
+/// Runtime categories by p50, upper bounds exclusive, seconds.
+const CATEGORIES: [(f64, &str); 3] = [
+    (3600.0, "short"),
+    (8.0 * 3600.0, "medium"),
+    (48.0 * 3600.0, "long"),
+];
+
+/// short < 1 h ≤ medium < 8 h ≤ long < 48 h ≤ very_long.
+pub fn runtime_category(p50_s: f64) -> &'static str {
+    CATEGORIES
+        .iter()
+        .find(|(bound, _)| p50_s < *bound)
+        .map_or("very_long", |(_, name)| name)
+}
+
+/// What every response of one call shares.
+#[derive(Debug, Clone)]
+pub struct ResponseContext<'a> {
+    /// The bundle version.
+    pub model_version: &'a str,
+    /// Unix seconds.
+    pub timestamp: i64,
+    /// Nominal coverage of the interval.
+    pub coverage: f64,
+}
+
+/// The response for row `row` of a scored batch, which must have been
+/// scored (no row error).
+pub fn response(
+    scored: &RecordBatch,
+    row: usize,
+    contributions: &[Contribution],
+    context: &ResponseContext<'_>,
+) -> PredictResponse {
+    let value = |name: &str| {
+        scored
+            .column_by_name(name)
+            .expect("scored batch column")
+            .as_primitive::<Float64Type>()
+            .value(row)
+    };
+    let (p10, p50, p90) = (value(PRED_P10), value(PRED_P50), value(PRED_P90));
+    let overestimated = scored
+        .column_by_name(OVERESTIMATED)
+        .expect("scored batch column")
+        .as_boolean();
+    PredictResponse {
+        predicted_runtime_seconds: p50,
+        confidence_lower: p10 as f32,
+        confidence_upper: p90 as f32,
+        model_version: context.model_version.to_owned(),
+        prediction_timestamp: context.timestamp,
+        runtime_category: runtime_category(p50).to_owned(),
+        prediction_confidence: context.coverage,
+        feature_importance: contributions
+            .iter()
+            .map(|c| (c.feature.clone(), c.value))
+            .collect::<HashMap<_, _>>(),
+        p10_seconds: p10,
+        p50_seconds: p50,
+        p90_seconds: p90,
+        suggested_wallclock_seconds: value(SUGGESTED_WALLCLOCK),
+        overestimated: overestimated.is_valid(row) && overestimated.value(row),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_follow_the_documented_bounds() {
+        assert_eq!(runtime_category(0.0), "short");
+        assert_eq!(runtime_category(3599.9), "short");
+        assert_eq!(runtime_category(3600.0), "medium");
+        assert_eq!(runtime_category(8.0 * 3600.0 - 1.0), "medium");
+        assert_eq!(runtime_category(8.0 * 3600.0), "long");
+        assert_eq!(runtime_category(48.0 * 3600.0), "very_long");
+        assert_eq!(runtime_category(1e9), "very_long");
+    }
+}

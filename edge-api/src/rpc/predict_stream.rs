@@ -1,0 +1,69 @@
+//! `PredictStream`: one response per request message, in order. A message
+//! that cannot be predicted gets a response carrying `error`, and the
+//! stream goes on; only a broken transport ends it early.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use rtp_proto::v1::{PredictRequest, PredictResponse};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+use crate::rpc::predict::predict_one;
+use crate::service::{EdgeState, PredictionStream};
+
+const METHOD: &str = "PredictStream";
+
+/// Responses sent ahead of a slow reader before the stream waits for it.
+const AHEAD: usize = 16;
+
+/// Starts answering a stream.
+pub fn handle(state: Arc<EdgeState>, mut requests: Streaming<PredictRequest>) -> PredictionStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(AHEAD);
+    tokio::spawn(async move {
+        let call = state.metrics.call(METHOD);
+        let mut code = tonic::Code::Ok;
+        while let Some(message) = requests.next().await {
+            let request = match message {
+                Ok(r) => r,
+                Err(status) => {
+                    tracing::debug!(method = METHOD, %status, "request stream broke");
+                    code = status.code();
+                    break;
+                }
+            };
+            let started = Instant::now();
+            let answer = answer(&state, request);
+            state.metrics.observe_message(METHOD, started);
+            if tx.send(Ok(answer)).await.is_err() {
+                code = tonic::Code::Cancelled;
+                break;
+            }
+        }
+        call.finish(code, false);
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
+    let mut answer = match predict_one(state, request.features.as_ref(), "features") {
+        Ok(answer) => {
+            state.metrics.predictions.inc();
+            answer
+        }
+        Err(status) => {
+            state.metrics.job_failures.inc();
+            PredictResponse {
+                error: status.message().to_owned(),
+                job_id: request
+                    .features
+                    .map(|f| f.job_id)
+                    .unwrap_or_default(),
+                ..Default::default()
+            }
+        }
+    };
+    answer.request_id = request.request_id;
+    answer
+}

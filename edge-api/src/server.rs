@@ -1,0 +1,228 @@
+//! Starting and stopping the edge: the gRPC services (prediction, standard
+//! health, reflection) and the metrics endpoint on their listeners, the
+//! bundle watcher, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rtp_bundle::BundleStore;
+use rtp_proto::v1::job_runtime_predictor_server::JobRuntimePredictorServer;
+use rtp_scoring::{LiveModel, ScoringError};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+use crate::auth::BearerAuth;
+use crate::config::EdgeConfig;
+use crate::metrics::{HttpState, Metrics, router};
+use crate::service::{EdgeState, Limits, PredictorService};
+
+/// The service name health checks and reflection report.
+pub const SERVICE_NAME: &str = "rtpredictor.v1.JobRuntimePredictor";
+
+/// Why the edge could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The first bundle could not be loaded.
+    #[error("loading the bundle from {dir}: {source}")]
+    Bundle {
+        /// The bundle store.
+        dir: String,
+        /// Why.
+        source: ScoringError,
+    },
+    /// A listener could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A TLS file could not be read.
+    #[error("reading TLS {what} {path}: {source}")]
+    TlsFile {
+        /// Certificate or key.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The gRPC server failed (including a TLS identity it cannot use).
+    #[error("gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The metrics server failed.
+    #[error("metrics server: {0}")]
+    Http(std::io::Error),
+}
+
+/// A running edge.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Where gRPC listens.
+    pub grpc_addr: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
+    pub metrics_addr: SocketAddr,
+    /// Whether gRPC is served over TLS.
+    pub tls: bool,
+    /// The serving model.
+    pub live: Arc<LiveModel>,
+    stop: Option<oneshot::Sender<()>>,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    http: JoinHandle<std::io::Result<()>>,
+    watcher: JoinHandle<()>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    Ok((listener, bound))
+}
+
+fn tls_identity(config: &EdgeConfig) -> Result<Option<ServerTlsConfig>, ServerError> {
+    let Some(files) = &config.tls else {
+        return Ok(None);
+    };
+    let read = |what: &'static str, path: &PathBuf| {
+        std::fs::read(path).map_err(|source| ServerError::TlsFile {
+            what,
+            path: path.clone(),
+            source,
+        })
+    };
+    let identity = Identity::from_pem(read("certificate", &files.cert)?, read("key", &files.key)?);
+    Ok(Some(ServerTlsConfig::new().identity(identity)))
+}
+
+/// Loads the latest bundle and starts serving it.
+pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
+    let tls = tls_identity(config)?;
+    let store = BundleStore::new(&config.bundle_dir);
+    let live = LiveModel::open(store, config.advice)
+        .await
+        .map_err(|source| ServerError::Bundle {
+            dir: config.bundle_dir.display().to_string(),
+            source,
+        })?;
+    let live = Arc::new(live);
+    let metrics = Arc::new(Metrics::new());
+    let (grpc_listener, grpc_addr) = bind(config.listen).await?;
+    let (http_listener, metrics_addr) = bind(config.metrics_listen).await?;
+
+    let state = Arc::new(EdgeState {
+        live: Arc::clone(&live),
+        metrics: Arc::clone(&metrics),
+        limits: Limits {
+            max_batch_jobs: config.max_batch_jobs,
+            top_contributions: config.top_contributions,
+        },
+        started: Instant::now(),
+    });
+    let auth = BearerAuth::new(config.auth_token.as_deref(), Arc::clone(&metrics));
+    let predictor =
+        JobRuntimePredictorServer::with_interceptor(PredictorService::new(state), auth);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(SERVICE_NAME, ServingStatus::Serving)
+        .await;
+    let reflection = |builder: tonic_reflection::server::Builder<'static>| {
+        builder
+            .register_encoded_file_descriptor_set(rtp_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection(tonic_reflection::server::Builder::configure()).build_v1()?;
+    let reflection_v1alpha =
+        reflection(tonic_reflection::server::Builder::configure()).build_v1alpha()?;
+
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls.clone() {
+        builder = builder.tls_config(tls)?;
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
+    // Small messages want to leave at once, not wait for Nagle's timer.
+    let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+    let grpc = tokio::spawn(
+        builder
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(predictor)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stopped.await;
+                // Tell probes first, then drain.
+                health
+                    .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
+                    .await;
+                health.set_service_status("", ServingStatus::NotServing).await;
+                let _ = http_stop_tx.send(());
+            }),
+    );
+    let app = router(HttpState {
+        metrics,
+        live: Arc::clone(&live),
+    });
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop_rx.await;
+            })
+            .await
+    });
+    let watcher = live.watch(config.watch_interval);
+    tracing::info!(%grpc_addr, %metrics_addr, tls = tls.is_some(), auth = config.auth_token.is_some(),
+        version = live.current().version(), "serving");
+    Ok(RunningServer {
+        grpc_addr,
+        metrics_addr,
+        tls: tls.is_some(),
+        live,
+        stop: Some(stop),
+        grpc,
+        http,
+        watcher,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting calls, lets those in flight finish, and waits.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after [`Self::shutdown`] or an error).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let grpc = self.grpc.await;
+        self.watcher.abort();
+        let http = self.http.await;
+        match grpc {
+            Ok(result) => result?,
+            Err(e) => return Err(ServerError::Http(std::io::Error::other(e))),
+        }
+        match http {
+            Ok(result) => result.map_err(ServerError::Http),
+            Err(e) => Err(ServerError::Http(std::io::Error::other(e))),
+        }
+    }
+
+    /// A handle that stops the server when sent to.
+    pub fn take_stop(&mut self) -> Option<oneshot::Sender<()>> {
+        self.stop.take()
+    }
+}
