@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
     let mut server = start(&config).await?;
-    let scheme = if server.tls { "https" } else { "http" };
+    let scheme = if server.tls { "grpc+tls" } else { "grpc" };
     println!(
         "rtp-edge-api: gRPC on {scheme}://{}, metrics on http://{}/metrics, serving {}",
         server.grpc_addr,

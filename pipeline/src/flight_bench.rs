@@ -175,12 +175,12 @@ pub struct ServerCost {
     pub rss_peak: u64,
 }
 
-/// The Flight server in a child process.
+/// A gRPC server (Flight or the edge) in a child process.
 #[derive(Debug)]
 pub struct ServerProcess {
     child: Child,
-    /// Its Flight address.
-    pub flight: String,
+    /// Its gRPC address.
+    pub grpc: String,
     /// Its metrics address.
     pub metrics: String,
 }
@@ -189,21 +189,33 @@ impl ServerProcess {
     /// Starts `rtp-flight-server` (found beside this executable) on
     /// ephemeral loopback ports serving `bundle_dir`.
     pub fn start(bundle_dir: &Path) -> Result<Self> {
+        Self::spawn(
+            "rtp-flight-server",
+            &[
+                ("RTP_FLIGHT_LISTEN", "127.0.0.1:0".as_ref()),
+                ("RTP_FLIGHT_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
+                ("RTP_BUNDLE_DIR", bundle_dir.as_os_str()),
+            ],
+        )
+    }
+
+    /// Starts server `binary` (found beside this executable) with `env`;
+    /// its first line of output must give `grpc://ADDR` and `http://ADDR`
+    /// (the metrics endpoint).
+    pub fn spawn(binary: &str, env: &[(&str, &std::ffi::OsStr)]) -> Result<Self> {
         let exe = std::env::current_exe().map_err(PipelineError::io("current executable"))?;
-        let server = exe.with_file_name("rtp-flight-server");
-        let mut child = Command::new(&server)
-            .env("RTP_FLIGHT_LISTEN", "127.0.0.1:0")
-            .env("RTP_FLIGHT_METRICS_LISTEN", "127.0.0.1:0")
-            .env("RTP_BUNDLE_DIR", bundle_dir)
-            .env("RTP_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                PipelineError::Config(format!(
-                    "starting {}: {e} (build it with `cargo build --workspace`)",
-                    server.display()
-                ))
-            })?;
+        let server = exe.with_file_name(binary);
+        let mut command = Command::new(&server);
+        command.env("RTP_LOG", "warn").stdout(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            PipelineError::Config(format!(
+                "starting {}: {e} (build it with `cargo build --workspace`)",
+                server.display()
+            ))
+        })?;
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -219,9 +231,9 @@ impl ServerProcess {
                 })
         };
         match (field("grpc://"), field("http://")) {
-            (Some(flight), Some(metrics)) => Ok(Self {
+            (Some(grpc), Some(metrics)) => Ok(Self {
                 child,
-                flight,
+                grpc,
                 metrics,
             }),
             _ => {
@@ -392,7 +404,7 @@ pub async fn bench_flight(
     let server = ServerProcess::start(store.root())?;
     // Rust client.
     let measured = measure(&server, || async {
-        stream_rust(&server.flight, batches, &batch_at).await
+        stream_rust(&server.grpc, batches, &batch_at).await
     })
     .await?;
     rows.push(FlightBenchRow {
@@ -409,7 +421,7 @@ pub async fn bench_flight(
             run_python(
                 python,
                 &options.python_script,
-                &server.flight,
+                &server.grpc,
                 &pool,
                 options,
                 offset_s,

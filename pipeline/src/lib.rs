@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod config;
+pub mod edge_bench;
 pub mod error;
 pub mod evaluate;
 pub mod features;

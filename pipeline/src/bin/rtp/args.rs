@@ -169,4 +169,30 @@ pub enum BenchTarget {
         #[arg(long)]
         python: Option<PathBuf>,
     },
+    /// Closed-loop load on the gRPC edge over loopback: predictions/s and
+    /// p50/p90/p99/p99.9 latency of Predict, PredictStream and PredictBatch
+    /// per concurrency, against in-process scoring of the same jobs.
+    Edge {
+        /// Concurrent callers (comma-separated), one line per value and mode.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 16])]
+        concurrency: Vec<usize>,
+        /// Measured seconds per line.
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+        /// Unmeasured seconds before each line.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// Jobs per PredictBatch call.
+        #[arg(long, default_value_t = 100)]
+        batch_jobs: usize,
+        /// Generated jobs: the history trained on and the calls' jobs.
+        #[arg(long, default_value_t = 20_000)]
+        pool_rows: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Serve this bundle store's latest bundle instead of training one.
+        #[arg(long)]
+        bundle_dir: Option<PathBuf>,
+    },
 }

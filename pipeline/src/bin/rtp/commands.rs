@@ -1,12 +1,14 @@
 //! Dispatch of the subcommands onto the library.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use rtp_bundle::BundleStore;
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
 use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
+use rtp_pipeline::edge_bench::{EdgeBenchOptions, bench_edge, render_edge_table};
 use rtp_pipeline::features::{STATE_TABLES, build_features, state_path_for};
 use rtp_pipeline::flight_bench::{
     FlightBenchOptions, JobReplay, bench_flight, render_flight_table,
@@ -249,30 +251,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 },
         } => {
             let work = tempfile::tempdir().context("creating a work directory")?;
-            let raw = work.path().join("eagle.parquet");
-            let jobs = work.path().join("jobs.parquet");
-            let store_dir = with_spinner("generating jobs (and training a bundle)", || {
-                generate(
-                    &raw,
-                    &GenerateOptions {
-                        rows: pool_rows,
-                        seed,
-                        batch_rows: DEFAULT_BATCH_ROWS,
-                    },
-                )?;
-                ingest(std::slice::from_ref(&raw), &jobs, &IngestOptions::default())?;
-                if let Some(dir) = &bundle_dir {
-                    return anyhow::Ok(dir.clone());
-                }
-                let mut train_config = config.clone();
-                train_config.run.input = RunInput::Files(vec![raw.clone()]);
-                train_config.run.format = InputFormat::Eagle;
-                train_config.run.work_dir = work.path().join("train");
-                train_config.run.bundle_dir = work.path().join("bundles");
-                runtime.block_on(chain::run(&train_config))?;
-                anyhow::Ok(train_config.run.bundle_dir)
-            })?;
-            let replay = JobReplay::from_job_table(&jobs)?;
+            let (store_dir, replay) =
+                bench_jobs(&config, &runtime, work.path(), pool_rows, seed, bundle_dir)?;
             let options = FlightBenchOptions {
                 rows,
                 batch_rows,
@@ -294,8 +274,77 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("(no pyarrow line: set RTP_CLIENT_PYTHON or pass --python)");
             }
         }
+        Command::Bench {
+            target:
+                BenchTarget::Edge {
+                    concurrency,
+                    duration,
+                    warmup,
+                    batch_jobs,
+                    pool_rows,
+                    seed,
+                    bundle_dir,
+                },
+        } => {
+            let work = tempfile::tempdir().context("creating a work directory")?;
+            let (store_dir, replay) =
+                bench_jobs(&config, &runtime, work.path(), pool_rows, seed, bundle_dir)?;
+            let options = EdgeBenchOptions {
+                concurrency,
+                duration: Duration::from_secs_f64(duration),
+                warmup: Duration::from_secs_f64(warmup),
+                batch_jobs,
+            };
+            let count = (pool_rows as usize).min(20_000);
+            let (table, summary) = with_spinner("calling the edge", || {
+                runtime.block_on(bench_edge(
+                    &BundleStore::new(&store_dir),
+                    &replay,
+                    count,
+                    &options,
+                ))
+            })?;
+            println!("{summary}");
+            print!("{}", render_edge_table(&table));
+        }
     }
     Ok(())
+}
+
+/// Generated jobs for a serving benchmark, and the bundle store to serve:
+/// `bundle_dir` if given, else a bundle trained on the same jobs.
+fn bench_jobs(
+    config: &PipelineConfig,
+    runtime: &tokio::runtime::Runtime,
+    work: &Path,
+    pool_rows: u64,
+    seed: u64,
+    bundle_dir: Option<PathBuf>,
+) -> Result<(PathBuf, JobReplay)> {
+    let raw = work.join("eagle.parquet");
+    let jobs = work.join("jobs.parquet");
+    let store_dir = with_spinner("generating jobs (and training a bundle)", || {
+        generate(
+            &raw,
+            &GenerateOptions {
+                rows: pool_rows,
+                seed,
+                batch_rows: DEFAULT_BATCH_ROWS,
+            },
+        )?;
+        ingest(std::slice::from_ref(&raw), &jobs, &IngestOptions::default())?;
+        if let Some(dir) = &bundle_dir {
+            return anyhow::Ok(dir.clone());
+        }
+        let mut train_config = config.clone();
+        train_config.run.input = RunInput::Files(vec![raw.clone()]);
+        train_config.run.format = InputFormat::Eagle;
+        train_config.run.work_dir = work.join("train");
+        train_config.run.bundle_dir = work.join("bundles");
+        runtime.block_on(chain::run(&train_config))?;
+        anyhow::Ok(train_config.run.bundle_dir)
+    })?;
+    Ok((store_dir, JobReplay::from_job_table(&jobs)?))
 }
 
 fn parse_format(text: &str) -> Result<InputFormat> {

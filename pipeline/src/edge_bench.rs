@@ -1,0 +1,444 @@
+//! `rtp bench edge`: closed-loop load on the gRPC edge over loopback, with
+//! throughput and latency percentiles per call mode and concurrency, and
+//! in-process scoring of the same jobs as the baseline of the same run.
+//!
+//! The edge runs as its own process (`rtp-edge-api` beside `rtp`). Each
+//! worker has its own connection and sends its next call as soon as the
+//! last one is answered (closed loop), like submit tooling would. Jobs are
+//! generated Eagle-shaped jobs submitted after the bundle's history.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
+use futures::StreamExt;
+use rtp_bundle::BundleStore;
+use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
+use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
+use rtp_scoring::{AdviceOptions, Overlay, Scorer};
+use tonic::transport::Channel;
+
+use crate::error::{PipelineError, Result};
+use crate::flight_bench::{JobReplay, ServerProcess};
+
+/// Contributions asked for, as the edge's default configuration returns.
+const TOP_CONTRIBUTIONS: usize = 5;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct EdgeBenchOptions {
+    /// Concurrent callers, one measurement per value.
+    pub concurrency: Vec<usize>,
+    /// Measured time per mode and concurrency.
+    pub duration: Duration,
+    /// Unmeasured time before each measurement (connections, caches).
+    pub warmup: Duration,
+    /// Jobs per PredictBatch call.
+    pub batch_jobs: usize,
+}
+
+/// One measured mode at one concurrency.
+#[derive(Debug, Clone)]
+pub struct EdgeBenchRow {
+    /// Call mode.
+    pub mode: String,
+    /// Concurrent callers.
+    pub concurrency: usize,
+    /// Calls answered in the measured time.
+    pub calls: u64,
+    /// Jobs predicted per second.
+    pub predictions_per_s: f64,
+    /// Latency percentiles of a call (or stream message), microseconds:
+    /// p50, p90, p99, p99.9.
+    pub latency_us: [f64; 4],
+}
+
+/// Jobs of the replay as the wire carries them, after the pool's span so
+/// they follow the bundle's history.
+pub fn wire_jobs(replay: &JobReplay, count: usize) -> Result<Vec<JobFeatures>> {
+    let batch = replay.batch(0, count, replay.span_s());
+    jobs_from_batch(&batch)
+}
+
+fn jobs_from_batch(batch: &RecordBatch) -> Result<Vec<JobFeatures>> {
+    let column = |name: &str, to: &DataType| {
+        let c = batch
+            .column_by_name(name)
+            .ok_or_else(|| PipelineError::Config(format!("job pool lacks `{name}`")))?;
+        cast(c, to).map_err(PipelineError::arrow(format!("casting `{name}`")))
+    };
+    let text = |name: &str| column(name, &DataType::Utf8);
+    let int = |name: &str| column(name, &DataType::Int64);
+    let (user, account, partition, qos, name, job_id) = (
+        text("user")?,
+        text("account")?,
+        text("partition")?,
+        text("qos")?,
+        text("name")?,
+        text("job_id")?,
+    );
+    let wallclock = column("wallclock_req_s", &DataType::Float64)?;
+    let mem = column("mem_req_mb", &DataType::Float64)?;
+    let (nodes, procs, gpus) = (int("nodes_req")?, int("processors_req")?, int("gpus_req")?);
+    let submit = batch
+        .column_by_name("submit_time")
+        .ok_or_else(|| PipelineError::Config("job pool lacks `submit_time`".into()))?
+        .as_primitive::<TimestampSecondType>();
+    let s = |a: &Arc<dyn Array>, i: usize| {
+        let a = a.as_string::<i32>();
+        if a.is_valid(i) {
+            a.value(i).to_owned()
+        } else {
+            String::new()
+        }
+    };
+    let f = |a: &Arc<dyn Array>, i: usize| {
+        let a = a.as_primitive::<Float64Type>();
+        if a.is_valid(i) { a.value(i) } else { 0.0 }
+    };
+    let n = |a: &Arc<dyn Array>, i: usize| {
+        let a = a.as_primitive::<Int64Type>();
+        if a.is_valid(i) { a.value(i) as i32 } else { 0 }
+    };
+    Ok((0..batch.num_rows())
+        .map(|i| JobFeatures {
+            processors_req: n(&procs, i).max(1),
+            nodes_req: n(&nodes, i).max(1),
+            mem_req: f(&mem, i) / 1024.0,
+            wallclock_req: if f(&wallclock, i) > 0.0 {
+                f(&wallclock, i)
+            } else {
+                3600.0
+            },
+            partition: s(&partition, i),
+            qos: s(&qos, i),
+            submit_time: submit.value(i),
+            user: s(&user, i),
+            account: s(&account, i),
+            gpus_req: n(&gpus, i).max(0),
+            job_name: s(&name, i),
+            work_dir: String::new(),
+            job_id: s(&job_id, i),
+        })
+        .collect())
+}
+
+/// Runs every mode at every concurrency against an edge serving the
+/// store's latest bundle, and the in-process baseline.
+pub async fn bench_edge(
+    store: &BundleStore,
+    replay: &JobReplay,
+    count: usize,
+    options: &EdgeBenchOptions,
+) -> Result<(Vec<EdgeBenchRow>, String)> {
+    let jobs = Arc::new(wire_jobs(replay, count)?);
+    let mut rows = vec![
+        in_process(store, replay, count, TOP_CONTRIBUTIONS, options).await?,
+        in_process(store, replay, count, 0, options).await?,
+    ];
+    let server = ServerProcess::spawn(
+        "rtp-edge-api",
+        &[
+            ("RTP_EDGE_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_EDGE_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_BUNDLE_DIR", store.root().as_os_str()),
+        ],
+    )?;
+    let endpoint = format!("http://{}", server.grpc);
+    let modes = [
+        Mode::Unary,
+        Mode::Stream,
+        Mode::Batch(options.batch_jobs.max(1)),
+    ];
+    for mode in modes {
+        for &c in &options.concurrency {
+            rows.push(measure(&endpoint, mode, c.max(1), &jobs, options).await?);
+        }
+    }
+    let cpu = server.cpu_seconds();
+    let summary = format!(
+        "rtp bench edge: {} distinct jobs, {:.1} s per line after {:.1} s warm-up, {} threads available; server CPU {cpu:.1} s in total",
+        jobs.len(),
+        options.duration.as_secs_f64(),
+        options.warmup.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+    Ok((rows, summary))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Unary,
+    Stream,
+    Batch(usize),
+}
+
+impl Mode {
+    fn name(self) -> String {
+        match self {
+            Self::Unary => "Predict".into(),
+            Self::Stream => "PredictStream (1 in flight per stream)".into(),
+            Self::Batch(n) => format!("PredictBatch ({n} jobs per call)"),
+        }
+    }
+
+    fn jobs_per_call(self) -> usize {
+        match self {
+            Self::Batch(n) => n,
+            _ => 1,
+        }
+    }
+}
+
+/// The single-job scoring the edge does per Predict, on this thread, from
+/// the same jobs as Arrow rows (no wire conversion).
+async fn in_process(
+    store: &BundleStore,
+    replay: &JobReplay,
+    count: usize,
+    top: usize,
+    options: &EdgeBenchOptions,
+) -> Result<EdgeBenchRow> {
+    let scorer = Scorer::load_latest(store, AdviceOptions::default())
+        .await
+        .map_err(|e| PipelineError::Config(format!("loading the bundle: {e}")))?;
+    let rows: Vec<RecordBatch> = (0..count.min(4096) as u64)
+        .map(|i| replay.batch(i, 1, replay.span_s()))
+        .collect();
+    let mut latencies = Vec::new();
+    let warm_until = Instant::now() + options.warmup;
+    let deadline = warm_until + options.duration;
+    let mut i = 0;
+    loop {
+        let started = Instant::now();
+        if started >= deadline {
+            break;
+        }
+        scorer
+            .score_explained(&rows[i % rows.len()], &mut Overlay::default(), top)
+            .map_err(|e| PipelineError::Config(format!("scoring: {e}")))?;
+        if started >= warm_until {
+            latencies.push(started.elapsed().as_nanos() as u64);
+        }
+        i += 1;
+    }
+    let mode = format!("in-process Scorer, 1 job, top {top} contributions");
+    Ok(row(mode, 1, 1, latencies, options.duration))
+}
+
+async fn measure(
+    endpoint: &str,
+    mode: Mode,
+    concurrency: usize,
+    jobs: &Arc<Vec<JobFeatures>>,
+    options: &EdgeBenchOptions,
+) -> Result<EdgeBenchRow> {
+    let mut clients = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let channel = Channel::from_shared(endpoint.to_owned())
+            .map_err(|e| PipelineError::Config(format!("{endpoint}: {e}")))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| PipelineError::Config(format!("connecting to {endpoint}: {e}")))?;
+        clients.push(JobRuntimePredictorClient::new(channel));
+    }
+    let warm_until = Instant::now() + options.warmup;
+    let deadline = warm_until + options.duration;
+    let workers: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(w, client)| {
+            let jobs = Arc::clone(jobs);
+            let first = w * jobs.len() / concurrency;
+            tokio::spawn(async move {
+                match mode {
+                    Mode::Unary => unary(client, &jobs, first, warm_until, deadline).await,
+                    Mode::Stream => stream(client, &jobs, first, warm_until, deadline).await,
+                    Mode::Batch(n) => batch(client, &jobs, first, n, warm_until, deadline).await,
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        let part = worker
+            .await
+            .map_err(|e| PipelineError::Config(format!("load worker: {e}")))?
+            .map_err(|e| PipelineError::Config(format!("{}: {e}", mode.name())))?;
+        latencies.extend(part);
+    }
+    Ok(row(
+        mode.name(),
+        concurrency,
+        mode.jobs_per_call(),
+        latencies,
+        options.duration,
+    ))
+}
+
+type Latencies = std::result::Result<Vec<u64>, tonic::Status>;
+
+async fn unary(
+    mut client: JobRuntimePredictorClient<Channel>,
+    jobs: &[JobFeatures],
+    first: usize,
+    warm_until: Instant,
+    deadline: Instant,
+) -> Latencies {
+    let mut latencies = Vec::new();
+    for i in first.. {
+        let started = Instant::now();
+        if started >= deadline {
+            break;
+        }
+        let request = PredictRequest {
+            features: Some(jobs[i % jobs.len()].clone()),
+            request_id: i.to_string(),
+            ..Default::default()
+        };
+        client.predict(request).await?;
+        if started >= warm_until {
+            latencies.push(started.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok(latencies)
+}
+
+async fn stream(
+    mut client: JobRuntimePredictorClient<Channel>,
+    jobs: &[JobFeatures],
+    first: usize,
+    warm_until: Instant,
+    deadline: Instant,
+) -> Latencies {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut responses = client
+        .predict_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let mut latencies = Vec::new();
+    for i in first.. {
+        let started = Instant::now();
+        if started >= deadline {
+            break;
+        }
+        let request = PredictRequest {
+            features: Some(jobs[i % jobs.len()].clone()),
+            request_id: i.to_string(),
+            ..Default::default()
+        };
+        if tx.send(request).await.is_err() {
+            return Err(tonic::Status::unavailable("the stream closed"));
+        }
+        match responses.next().await {
+            Some(answer) => {
+                let answer = answer?;
+                if !answer.error.is_empty() {
+                    return Err(tonic::Status::invalid_argument(answer.error));
+                }
+            }
+            None => return Err(tonic::Status::unavailable("the stream ended")),
+        }
+        if started >= warm_until {
+            latencies.push(started.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok(latencies)
+}
+
+async fn batch(
+    mut client: JobRuntimePredictorClient<Channel>,
+    jobs: &[JobFeatures],
+    first: usize,
+    size: usize,
+    warm_until: Instant,
+    deadline: Instant,
+) -> Latencies {
+    let mut latencies = Vec::new();
+    let mut at = first;
+    loop {
+        let started = Instant::now();
+        if started >= deadline {
+            break;
+        }
+        let request = PredictBatchRequest {
+            jobs: (at..at + size).map(|i| jobs[i % jobs.len()].clone()).collect(),
+            batch_id: at.to_string(),
+            max_parallel: 0,
+        };
+        let answer = client.predict_batch(request).await?.into_inner();
+        if answer.failed_predictions > 0 {
+            return Err(tonic::Status::invalid_argument(answer.errors.join("; ")));
+        }
+        if started >= warm_until {
+            latencies.push(started.elapsed().as_nanos() as u64);
+        }
+        at += size;
+    }
+    Ok(latencies)
+}
+
+fn row(
+    mode: String,
+    concurrency: usize,
+    jobs_per_call: usize,
+    mut latencies: Vec<u64>,
+    duration: Duration,
+) -> EdgeBenchRow {
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
+        latencies[rank - 1] as f64 / 1e3
+    };
+    EdgeBenchRow {
+        mode,
+        concurrency,
+        calls: latencies.len() as u64,
+        predictions_per_s: (latencies.len() * jobs_per_call) as f64 / duration.as_secs_f64(),
+        latency_us: [pct(0.5), pct(0.9), pct(0.99), pct(0.999)],
+    }
+}
+
+/// The rows as a text table.
+pub fn render_edge_table(rows: &[EdgeBenchRow]) -> String {
+    let baseline = rows.first().map_or(f64::NAN, |r| r.predictions_per_s);
+    let mut out = format!(
+        "{:<40} {:>4} {:>9} {:>13} {:>8} {:>9} {:>9} {:>9} {:>9}\n",
+        "mode", "conc", "calls", "predictions/s", "vs in-p", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs"
+    );
+    for r in rows {
+        let [p50, p90, p99, p999] = r.latency_us;
+        out.push_str(&format!(
+            "{:<40} {:>4} {:>9} {:>13.0} {:>8.2} {:>9.0} {:>9.0} {:>9.0} {:>9.0}\n",
+            r.mode,
+            r.concurrency,
+            r.calls,
+            r.predictions_per_s,
+            r.predictions_per_s / baseline,
+            p50,
+            p90,
+            p99,
+            p999
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let r = row("m".into(), 1, 2, (1..=1000).map(|i| i * 1000).collect(), Duration::from_secs(1));
+        assert_eq!(r.latency_us, [500.0, 900.0, 990.0, 999.0]);
+        assert_eq!(r.predictions_per_s, 2000.0);
+        assert_eq!(r.calls, 1000);
+    }
+}
