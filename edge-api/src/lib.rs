@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod batcher;
 pub mod config;
 pub mod job_request;
 pub mod metrics;

@@ -14,6 +14,7 @@ use rtp_proto::v1::{
 use rtp_scoring::LiveModel;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::batcher::Batcher;
 use crate::metrics::Metrics;
 use crate::rpc;
 
@@ -37,6 +38,8 @@ pub struct EdgeState {
     pub limits: Limits,
     /// When the server started.
     pub started: Instant,
+    /// The queue in front of the scoring threads.
+    pub batcher: Batcher,
 }
 
 /// The gRPC service.
@@ -61,7 +64,9 @@ impl JobRuntimePredictor for PredictorService {
         &self,
         request: Request<PredictRequest>,
     ) -> Result<Response<PredictResponse>, Status> {
-        rpc::predict::handle(&self.state, request.into_inner()).map(Response::new)
+        rpc::predict::handle(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn predict_batch(

@@ -23,9 +23,6 @@ use tonic::transport::Channel;
 use crate::error::{PipelineError, Result};
 use crate::flight_bench::{JobReplay, ServerProcess};
 
-/// Contributions asked for, as the edge's default configuration returns.
-const TOP_CONTRIBUTIONS: usize = 5;
-
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct EdgeBenchOptions {
@@ -37,6 +34,10 @@ pub struct EdgeBenchOptions {
     pub warmup: Duration,
     /// Jobs per PredictBatch call.
     pub batch_jobs: usize,
+    /// The edge's scoring threads.
+    pub scoring_threads: usize,
+    /// Contributions per prediction, for the edge and the baseline.
+    pub top_contributions: usize,
 }
 
 /// One measured mode at one concurrency.
@@ -135,20 +136,25 @@ pub async fn bench_edge(
 ) -> Result<(Vec<EdgeBenchRow>, String)> {
     let jobs = Arc::new(wire_jobs(replay, count)?);
     let mut rows = vec![
-        in_process(store, replay, count, TOP_CONTRIBUTIONS, options).await?,
+        in_process(store, replay, count, options.top_contributions, options).await?,
         in_process(store, replay, count, 0, options).await?,
     ];
+    let threads = options.scoring_threads.to_string();
+    let top = options.top_contributions.to_string();
     let server = ServerProcess::spawn(
         "rtp-edge-api",
         &[
             ("RTP_EDGE_LISTEN", "127.0.0.1:0".as_ref()),
             ("RTP_EDGE_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
             ("RTP_BUNDLE_DIR", store.root().as_os_str()),
+            ("RTP_EDGE_SCORING_THREADS", threads.as_ref()),
+            ("RTP_EDGE_TOP_CONTRIBUTIONS", top.as_ref()),
         ],
     )?;
     let endpoint = format!("http://{}", server.grpc);
     let modes = [
-        Mode::Unary,
+        Mode::Unary(true),
+        Mode::Unary(false),
         Mode::Stream,
         Mode::Batch(options.batch_jobs.max(1)),
     ];
@@ -159,8 +165,10 @@ pub async fn bench_edge(
     }
     let cpu = server.cpu_seconds();
     let summary = format!(
-        "rtp bench edge: {} distinct jobs, {:.1} s per line after {:.1} s warm-up, {} threads available; server CPU {cpu:.1} s in total",
+        "rtp bench edge: {} distinct jobs, top {} contributions, {} scoring thread(s); {:.1} s per line after {:.1} s warm-up, {} threads available; server CPU {cpu:.1} s in total",
         jobs.len(),
+        options.top_contributions,
+        options.scoring_threads,
         options.duration.as_secs_f64(),
         options.warmup.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -170,7 +178,8 @@ pub async fn bench_edge(
 
 #[derive(Debug, Clone, Copy)]
 enum Mode {
-    Unary,
+    /// Predict, with or without contributions.
+    Unary(bool),
     Stream,
     Batch(usize),
 }
@@ -178,7 +187,8 @@ enum Mode {
 impl Mode {
     fn name(self) -> String {
         match self {
-            Self::Unary => "Predict".into(),
+            Self::Unary(true) => "Predict".into(),
+            Self::Unary(false) => "Predict, explain=false".into(),
             Self::Stream => "PredictStream (1 in flight per stream)".into(),
             Self::Batch(n) => format!("PredictBatch ({n} jobs per call)"),
         }
@@ -255,7 +265,9 @@ async fn measure(
             let first = w * jobs.len() / concurrency;
             tokio::spawn(async move {
                 match mode {
-                    Mode::Unary => unary(client, &jobs, first, warm_until, deadline).await,
+                    Mode::Unary(explain) => {
+                        unary(client, &jobs, first, explain, warm_until, deadline).await
+                    }
                     Mode::Stream => stream(client, &jobs, first, warm_until, deadline).await,
                     Mode::Batch(n) => batch(client, &jobs, first, n, warm_until, deadline).await,
                 }
@@ -285,6 +297,7 @@ async fn unary(
     mut client: JobRuntimePredictorClient<Channel>,
     jobs: &[JobFeatures],
     first: usize,
+    explain: bool,
     warm_until: Instant,
     deadline: Instant,
 ) -> Latencies {
@@ -297,6 +310,7 @@ async fn unary(
         let request = PredictRequest {
             features: Some(jobs[i % jobs.len()].clone()),
             request_id: i.to_string(),
+            explain: Some(explain),
             ..Default::default()
         };
         client.predict(request).await?;
@@ -368,6 +382,7 @@ async fn batch(
             jobs: (at..at + size).map(|i| jobs[i % jobs.len()].clone()).collect(),
             batch_id: at.to_string(),
             max_parallel: 0,
+            explain: None,
         };
         let answer = client.predict_batch(request).await?.into_inner();
         if answer.failed_predictions > 0 {

@@ -8,7 +8,7 @@
 //! contributions describe that member, which carries most of the weight.
 
 use rtp_bundle::{Ensemble, Manifest, MemberKind};
-use rtp_trees::Forest;
+use rtp_trees::TreeShap;
 
 use crate::error::{Result, ScoringError};
 
@@ -24,7 +24,7 @@ pub struct Contribution {
 /// The model explained and how its inputs map to bundle features.
 #[derive(Debug, Clone)]
 pub struct Explainer {
-    forest: Forest,
+    shap: TreeShap,
     /// Bundle feature index of each model input.
     inputs: Vec<usize>,
     /// Name of each model input.
@@ -43,17 +43,14 @@ impl Explainer {
             .members()
             .iter()
             .find(|m| m.kind == MemberKind::Lightgbm)?;
-        let forest = member.forests[q].clone();
-        if !forest.has_contributions() {
-            return None;
-        }
+        let shap = TreeShap::new(member.forests[q].clone()).ok()?;
         let names = member
             .inputs
             .iter()
             .map(|&i| manifest.features[i].name.clone())
             .collect();
         Some(Self {
-            forest,
+            shap,
             inputs: member.inputs.clone(),
             names,
         })
@@ -64,7 +61,7 @@ impl Explainer {
     pub fn top(&self, columns: &[Vec<f32>], row: usize, top: usize) -> Result<Vec<Contribution>> {
         let values: Vec<f32> = self.inputs.iter().map(|&i| columns[i][row]).collect();
         let phi = self
-            .forest
+            .shap
             .contributions(&values)
             .map_err(ScoringError::Explain)?;
         let mut ranked: Vec<(usize, f64)> = phi[..self.names.len()]

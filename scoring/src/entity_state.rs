@@ -109,10 +109,8 @@ impl KeyedState {
                     table: self.table.clone(),
                     message: format!("no statistic `{stat}`"),
                 })?;
-        take(column.as_ref(), rows, None).map_err(ScoringError::arrow(format!(
-            "{}: looking up `{stat}`",
-            self.table
-        )))
+        take(column.as_ref(), rows, None)
+            .map_err(|e| ScoringError::arrow(format!("{}: looking up `{stat}`", self.table))(e))
     }
 }
 
@@ -125,6 +123,8 @@ pub struct Overlay {
     kinds: Vec<HashMap<String, EntityOverlay>>,
     /// Rows seen, which numbers rows that come without a `job_key`.
     pub(crate) rows_seen: i64,
+    /// Rows are independent jobs, not a sequence: none sees another.
+    isolated: bool,
 }
 
 /// What the request's earlier jobs added to one entity.
@@ -151,6 +151,16 @@ impl EntityOverlay {
 }
 
 impl Overlay {
+    /// An overlay for requests whose rows are unrelated jobs (separate
+    /// callers batched together): each row sees only the bundle's state, as
+    /// if it had been sent alone.
+    pub fn isolated() -> Self {
+        Self {
+            isolated: true,
+            ..Self::default()
+        }
+    }
+
     /// The entity's overlay, if the request has seen it.
     pub fn get(&self, kind: usize, key: &str) -> Option<&EntityOverlay> {
         self.kinds.get(kind)?.get(key)
@@ -158,6 +168,9 @@ impl Overlay {
 
     /// Records a job of the entity submitted at `t`.
     pub fn record(&mut self, kind: usize, key: &str, t: i64) {
+        if self.isolated {
+            return;
+        }
         if self.kinds.len() <= kind {
             self.kinds.resize_with(kind + 1, HashMap::new);
         }
@@ -201,5 +214,9 @@ mod tests {
         assert_eq!((a.pending_before(11), a.pending_before(12)), (2, 3));
         assert_eq!(a.last_submit, 11);
         assert!(o.get(0, "b").is_none() && o.get(1, "a").is_none());
+
+        let mut isolated = Overlay::isolated();
+        isolated.record(0, "a", 10);
+        assert!(isolated.get(0, "a").is_none());
     }
 }

@@ -54,7 +54,7 @@ impl ModelInput {
                 match codes {
                     None => {
                         let values = cast(column, &DataType::Float32)
-                            .map_err(ScoringError::arrow(format!("feature `{name}`")))?;
+                            .map_err(|e| ScoringError::arrow(format!("feature `{name}`"))(e))?;
                         let values = values.as_primitive::<Float32Type>();
                         Ok((0..values.len())
                             .map(|i| {
@@ -68,7 +68,7 @@ impl ModelInput {
                     }
                     Some(codes) => {
                         let values = cast(column, &DataType::Utf8)
-                            .map_err(ScoringError::arrow(format!("feature `{name}`")))?;
+                            .map_err(|e| ScoringError::arrow(format!("feature `{name}`"))(e))?;
                         Ok(values
                             .as_string::<i32>()
                             .iter()

@@ -121,10 +121,9 @@ impl RowProjection {
             columns.push(if column.data_type() == ty {
                 Arc::clone(column)
             } else {
-                cast(column, ty).map_err(ScoringError::arrow(format!(
-                    "{}: casting `{name}` to {ty}",
-                    self.label
-                )))?
+                cast(column, ty).map_err(|e| {
+                    ScoringError::arrow(format!("{}: casting `{name}` to {ty}", self.label))(e)
+                })?
             });
         }
         let mut batch = batch_of(

@@ -17,6 +17,13 @@ const BLOCK_ROWS: usize = 64;
 /// Batches smaller than this are evaluated on the calling thread.
 const PARALLEL_MIN_ROWS: usize = 4096;
 
+/// Threads available to this process, asked once: the answer reads cgroup
+/// files, which costs more than scoring a small batch.
+fn available_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Where a model came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelFormat {
@@ -471,8 +478,12 @@ impl Forest {
                 out.len()
             )));
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if out.len() < PARALLEL_MIN_ROWS || threads == 1 {
+        if out.len() < PARALLEL_MIN_ROWS {
+            self.predict_range(columns, 0, out);
+            return Ok(());
+        }
+        let threads = available_threads();
+        if threads == 1 {
             self.predict_range(columns, 0, out);
             return Ok(());
         }

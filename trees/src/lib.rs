@@ -32,6 +32,7 @@ pub use catboost::MISSING_CATEGORY_TEXT;
 pub use cityhash::{catboost_category_hash, city_hash64};
 pub use error::TreeModelError;
 pub use forest::{Forest, ModelFormat};
+pub use shap::TreeShap;
 
 /// Result alias of this crate.
 pub type Result<T, E = TreeModelError> = std::result::Result<T, E>;

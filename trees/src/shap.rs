@@ -22,59 +22,58 @@ struct PathElement {
     weight: f64,
 }
 
-/// Adds a feature to the path, updating the subset weights.
-fn extend(path: &mut Vec<PathElement>, zero: f64, one: f64, feature: Option<u32>) {
-    let depth = path.len();
-    path.push(PathElement {
+/// Adds element `last` (a feature, or the root) to the path `path[..last]`,
+/// updating the subset weights.
+fn extend(path: &mut [PathElement], last: usize, zero: f64, one: f64, feature: Option<u32>) {
+    path[last] = PathElement {
         feature,
         zero,
         one,
-        weight: if depth == 0 { 1.0 } else { 0.0 },
-    });
-    let n = (depth + 1) as f64;
-    for i in (0..depth).rev() {
+        weight: if last == 0 { 1.0 } else { 0.0 },
+    };
+    let n = (last + 1) as f64;
+    for i in (0..last).rev() {
         path[i + 1].weight += one * path[i].weight * (i + 1) as f64 / n;
-        path[i].weight = zero * path[i].weight * (depth - i) as f64 / n;
+        path[i].weight = zero * path[i].weight * (last - i) as f64 / n;
     }
 }
 
-/// Removes element `at` from the path, undoing its [`extend`].
-fn unwind(path: &mut Vec<PathElement>, at: usize) {
-    let depth = path.len() - 1;
+/// Removes element `at` from the path `path[..=last]`, undoing its
+/// [`extend`]; the path then ends at `last - 1`.
+fn unwind(path: &mut [PathElement], last: usize, at: usize) {
     let PathElement { zero, one, .. } = path[at];
-    let n = (depth + 1) as f64;
-    let mut next = path[depth].weight;
-    for j in (0..depth).rev() {
+    let n = (last + 1) as f64;
+    let mut next = path[last].weight;
+    for j in (0..last).rev() {
         if one != 0.0 {
             let kept = path[j].weight;
             path[j].weight = next * n / ((j + 1) as f64 * one);
-            next = kept - path[j].weight * zero * (depth - j) as f64 / n;
+            next = kept - path[j].weight * zero * (last - j) as f64 / n;
         } else {
-            path[j].weight = path[j].weight * n / (zero * (depth - j) as f64);
+            path[j].weight = path[j].weight * n / (zero * (last - j) as f64);
         }
     }
-    for j in at..depth {
+    for j in at..last {
         path[j].feature = path[j + 1].feature;
         path[j].zero = path[j + 1].zero;
         path[j].one = path[j + 1].one;
     }
-    path.pop();
 }
 
-/// The total weight the path would have with element `at` unwound.
-fn unwound_sum(path: &[PathElement], at: usize) -> f64 {
-    let depth = path.len() - 1;
+/// The total weight the path `path[..=last]` would have with element `at`
+/// unwound.
+fn unwound_sum(path: &[PathElement], last: usize, at: usize) -> f64 {
     let PathElement { zero, one, .. } = path[at];
-    let n = (depth + 1) as f64;
-    let mut next = path[depth].weight;
+    let n = (last + 1) as f64;
+    let mut next = path[last].weight;
     let mut total = 0.0;
-    for j in (0..depth).rev() {
+    for j in (0..last).rev() {
         if one != 0.0 {
             let w = next * n / ((j + 1) as f64 * one);
             total += w;
-            next = path[j].weight - w * zero * (depth - j) as f64 / n;
+            next = path[j].weight - w * zero * (last - j) as f64 / n;
         } else {
-            total += path[j].weight / zero * n / (depth - j) as f64;
+            total += path[j].weight / zero * n / (last - j) as f64;
         }
     }
     total
@@ -92,19 +91,24 @@ impl TreeWalk<'_> {
         &self.view.nodes[index as usize]
     }
 
+    /// Visits `index`, entered with `buf[..last]` as the path so far; the
+    /// node's element goes at `last`, and its children build their paths
+    /// after it in `buf`, so one buffer serves the whole walk.
     fn recurse(
         &self,
         index: u32,
-        mut path: Vec<PathElement>,
+        buf: &mut [PathElement],
+        last: usize,
         (zero, one, feature): (f64, f64, Option<u32>),
         phi: &mut [f64],
     ) {
-        extend(&mut path, zero, one, feature);
+        extend(buf, last, zero, one, feature);
         let node = self.node(index);
         if node.flags & flag::LEAF != 0 {
-            for i in 1..path.len() {
-                let share = unwound_sum(&path, i) * (path[i].one - path[i].zero);
-                let f = path[i].feature.expect("only the root element has no feature");
+            for i in 1..=last {
+                let e = buf[i];
+                let share = unwound_sum(buf, last, i) * (e.one - e.zero);
+                let f = e.feature.expect("only the root element has no feature");
                 phi[f as usize] += share * node.threshold;
             }
             return;
@@ -115,28 +119,33 @@ impl TreeWalk<'_> {
         } else {
             [node.children[1], node.children[0]]
         };
-        let (mut incoming_zero, mut incoming_one) = (1.0, 1.0);
-        if let Some(k) = (1..path.len()).find(|&k| path[k].feature == Some(node.feature)) {
-            incoming_zero = path[k].zero;
-            incoming_one = path[k].one;
-            unwind(&mut path, k);
-        }
+        let repeated = (1..=last).find(|&k| buf[k].feature == Some(node.feature));
         let cover = self.covers[index as usize];
-        let share = |child: u32| {
-            if cover > 0.0 {
+        let (path, rest) = buf.split_at_mut(last + 1);
+        for (child, hot_side) in [(hot, true), (cold, false)] {
+            rest[..=last].copy_from_slice(path);
+            // A feature met again on the path replaces its earlier element.
+            let (mut incoming_zero, mut incoming_one, mut child_last) = (1.0, 1.0, last + 1);
+            if let Some(k) = repeated {
+                incoming_zero = rest[k].zero;
+                incoming_one = rest[k].one;
+                unwind(rest, last, k);
+                child_last = last;
+            }
+            let share = if cover > 0.0 {
                 self.covers[child as usize] / cover
             } else {
                 0.0
-            }
-        };
-        let f = Some(node.feature);
-        self.recurse(
-            hot,
-            path.clone(),
-            (incoming_zero * share(hot), incoming_one, f),
-            phi,
-        );
-        self.recurse(cold, path, (incoming_zero * share(cold), 0.0, f), phi);
+            };
+            let one = if hot_side { incoming_one } else { 0.0 };
+            self.recurse(
+                child,
+                rest,
+                child_last,
+                (incoming_zero * share, one, Some(node.feature)),
+                phi,
+            );
+        }
     }
 
     /// The tree's mean output over its training rows.
@@ -156,20 +165,215 @@ impl TreeWalk<'_> {
     }
 }
 
-impl Forest {
-    /// Whether [`Forest::contributions`] is available for this model.
-    pub fn has_contributions(&self) -> bool {
-        matches!(&self.body, Body::Binary { covers: Some(_), .. })
+/// Leaves with more distinct path features than this are explained by the
+/// recursive walk: a leaf's table has `2^d × d` entries.
+const MAX_TABLE_FEATURES: usize = 10;
+
+/// One tree with a precomputed table per leaf.
+///
+/// A leaf's share of every contribution depends on the row only through
+/// which of its path's distinct features the row follows (TreeSHAP's
+/// `one` fractions, 0 or 1); the `zero` fractions are fixed by the
+/// covers. So each leaf stores, for every such pattern, its contribution
+/// to each of its features, and a row costs one pass over the splits and
+/// one table row per leaf.
+#[derive(Debug, Clone)]
+struct TabledTree {
+    /// The tree's splits (global node indices), each evaluated once per row.
+    splits: Vec<u32>,
+    leaves: Vec<LeafTable>,
+}
+
+#[derive(Debug, Clone)]
+struct LeafTable {
+    /// Distinct features on the path.
+    features: Vec<u32>,
+    /// Per split on the path: its index in `splits`, whether the path goes
+    /// left, and the slot of its feature in `features`.
+    steps: Vec<(u16, bool, u8)>,
+    /// Row `m` (a bit per feature slot: the row follows the path there)
+    /// holds the contribution to each slot's feature.
+    table: Vec<f64>,
+}
+
+impl TabledTree {
+    /// Tables for the tree at `root`, or `None` when it is too large.
+    fn build(walk: &TreeWalk<'_>, root: u32) -> Option<Self> {
+        let mut splits = Vec::new();
+        let mut leaves = Vec::new();
+        // (node, path so far as (split index, went left))
+        let mut stack = vec![(root, Vec::<(u16, bool)>::new())];
+        while let Some((index, path)) = stack.pop() {
+            let node = walk.node(index);
+            if node.flags & flag::LEAF != 0 {
+                let mut features: Vec<u32> = Vec::new();
+                let mut zeros: Vec<f64> = Vec::new();
+                let mut steps = Vec::with_capacity(path.len());
+                for &(split, left) in &path {
+                    let split_node = walk.node(splits[split as usize]);
+                    let child = split_node.children[usize::from(!left)];
+                    let cover = walk.covers[splits[split as usize] as usize];
+                    let share = if cover > 0.0 {
+                        walk.covers[child as usize] / cover
+                    } else {
+                        0.0
+                    };
+                    let slot = match features.iter().position(|&f| f == split_node.feature) {
+                        Some(slot) => {
+                            zeros[slot] *= share;
+                            slot
+                        }
+                        None => {
+                            features.push(split_node.feature);
+                            zeros.push(share);
+                            features.len() - 1
+                        }
+                    };
+                    steps.push((split, left, slot as u8));
+                }
+                if features.len() > MAX_TABLE_FEATURES {
+                    return None;
+                }
+                let table = leaf_table(&zeros, node.threshold);
+                leaves.push(LeafTable {
+                    features,
+                    steps,
+                    table,
+                });
+                continue;
+            }
+            if splits.len() >= u16::MAX as usize {
+                return None;
+            }
+            let split = splits.len() as u16;
+            splits.push(index);
+            for (child, left) in [(node.children[1], false), (node.children[0], true)] {
+                let mut next = path.clone();
+                next.push((split, left));
+                stack.push((child, next));
+            }
+        }
+        Some(Self { splits, leaves })
     }
 
-    /// TreeSHAP contributions of one row: `num_features` values, then the
-    /// expected value; they sum to [`Forest::predict_row`].
+    /// Adds the tree's contributions for `row` to `phi`.
+    fn add(&self, view: &BinaryView<'_>, row: &[f32], decisions: &mut Vec<bool>, phi: &mut [f64]) {
+        decisions.clear();
+        decisions.extend(self.splits.iter().map(|&s| {
+            let node = &view.nodes[s as usize];
+            view.goes_left(node, row[node.feature as usize])
+        }));
+        for leaf in &self.leaves {
+            let d = leaf.features.len();
+            let mut mask = (1usize << d) - 1;
+            for &(split, left, slot) in &leaf.steps {
+                if decisions[split as usize] != left {
+                    mask &= !(1usize << slot);
+                }
+            }
+            let values = &leaf.table[mask * d..(mask + 1) * d];
+            for (&f, &v) in leaf.features.iter().zip(values) {
+                phi[f as usize] += v;
+            }
+        }
+    }
+}
+
+/// A leaf's contribution to each of its `d` distinct features for every
+/// pattern of followed features, by TreeSHAP's path algebra.
+fn leaf_table(zeros: &[f64], value: f64) -> Vec<f64> {
+    let d = zeros.len();
+    let mut table = vec![0.0; (1 << d) * d];
+    let empty = PathElement {
+        feature: None,
+        zero: 0.0,
+        one: 0.0,
+        weight: 0.0,
+    };
+    let mut path = vec![empty; d + 1];
+    for mask in 0..1usize << d {
+        extend(&mut path, 0, 1.0, 1.0, None);
+        for (slot, &zero) in zeros.iter().enumerate() {
+            let one = if mask >> slot & 1 == 1 { 1.0 } else { 0.0 };
+            extend(&mut path, slot + 1, zero, one, Some(slot as u32));
+        }
+        for slot in 0..d {
+            let e = path[slot + 1];
+            table[mask * d + slot] = unwound_sum(&path, d, slot + 1) * (e.one - e.zero) * value;
+        }
+    }
+    table
+}
+
+/// A forest made ready for TreeSHAP: its expected value and the path
+/// buffer size are worked out once.
+#[derive(Debug, Clone)]
+pub struct TreeShap {
+    forest: Forest,
+    expected: f64,
+    buffer: usize,
+    /// Per tree, its leaf tables, or `None` for trees walked recursively.
+    tables: Vec<Option<TabledTree>>,
+}
+
+impl TreeShap {
+    /// Prepares `forest`; models without node covers are refused.
+    pub fn new(forest: Forest) -> crate::Result<Self> {
+        let Body::Binary {
+            roots,
+            nodes,
+            cat_words,
+            depths,
+            covers: Some(covers),
+            ..
+        } = &forest.body
+        else {
+            return Err(TreeModelError::unsupported(
+                forest.format,
+                "per-prediction contributions without node covers",
+            ));
+        };
+        let walk = TreeWalk {
+            view: BinaryView { nodes, cat_words },
+            covers,
+            row: &[],
+        };
+        let expected: f64 = roots.iter().map(|&r| walk.expected_value(r)).sum();
+        // Each level keeps a copy of a path at most one longer than its own.
+        let depth = depths.iter().copied().max().unwrap_or(0) as usize + 2;
+        let buffer = depth * (depth + 1) / 2 + depth;
+        let tables = roots
+            .iter()
+            .map(|&r| {
+                if walk.node(r).flags & flag::LEAF != 0 {
+                    None
+                } else {
+                    TabledTree::build(&walk, r)
+                }
+            })
+            .collect();
+        Ok(Self {
+            expected: forest.base + forest.scale * expected,
+            buffer,
+            tables,
+            forest,
+        })
+    }
+
+    /// The forest explained.
+    pub fn forest(&self) -> &Forest {
+        &self.forest
+    }
+
+    /// Contributions of one row: `num_features` values, then the expected
+    /// value; they sum to [`Forest::predict_row`].
     pub fn contributions(&self, row: &[f32]) -> crate::Result<Vec<f64>> {
-        if row.len() != self.num_features {
+        let forest = &self.forest;
+        if row.len() != forest.num_features {
             return Err(TreeModelError::Input(format!(
                 "row has {} values, the model reads {}",
                 row.len(),
-                self.num_features
+                forest.num_features
             )));
         }
         let Body::Binary {
@@ -178,44 +382,52 @@ impl Forest {
             cat_words,
             covers: Some(covers),
             ..
-        } = &self.body
+        } = &forest.body
         else {
-            return Err(TreeModelError::unsupported(
-                self.format,
-                "per-prediction contributions without node covers",
-            ));
+            unreachable!("checked by TreeShap::new");
         };
         let walk = TreeWalk {
             view: BinaryView { nodes, cat_words },
             covers,
             row,
         };
-        let mut phi = vec![0.0; self.num_features + 1];
-        let mut expected = 0.0;
-        let max_depth = self.max_depth() + 2;
-        for &root in roots {
-            expected += walk.expected_value(root);
-            if walk.node(root).flags & flag::LEAF == 0 {
-                walk.recurse(
-                    root,
-                    Vec::with_capacity(max_depth),
-                    (1.0, 1.0, None),
-                    &mut phi,
-                );
+        let mut phi = vec![0.0; forest.num_features + 1];
+        let empty = PathElement {
+            feature: None,
+            zero: 0.0,
+            one: 0.0,
+            weight: 0.0,
+        };
+        let mut buf = Vec::new();
+        let mut decisions = Vec::new();
+        for (&root, table) in roots.iter().zip(&self.tables) {
+            if let Some(table) = table {
+                table.add(&walk.view, row, &mut decisions, &mut phi);
+            } else if walk.node(root).flags & flag::LEAF == 0 {
+                if buf.is_empty() {
+                    buf = vec![empty; self.buffer];
+                }
+                walk.recurse(root, &mut buf, 0, (1.0, 1.0, None), &mut phi);
             }
         }
-        for value in &mut phi[..self.num_features] {
-            *value *= self.scale;
+        for value in &mut phi[..forest.num_features] {
+            *value *= forest.scale;
         }
-        phi[self.num_features] = self.base + self.scale * expected;
+        phi[forest.num_features] = self.expected;
         Ok(phi)
     }
+}
 
-    fn max_depth(&self) -> usize {
-        match &self.body {
-            Body::Binary { depths, .. } => depths.iter().copied().max().unwrap_or(0) as usize,
-            Body::Oblivious { .. } => 0,
-        }
+impl Forest {
+    /// Whether the model records the node covers TreeSHAP needs.
+    pub fn has_contributions(&self) -> bool {
+        matches!(&self.body, Body::Binary { covers: Some(_), .. })
+    }
+
+    /// TreeSHAP contributions of one row (see [`TreeShap::contributions`]);
+    /// prepare a [`TreeShap`] once to explain many rows.
+    pub fn contributions(&self, row: &[f32]) -> crate::Result<Vec<f64>> {
+        TreeShap::new(self.clone())?.contributions(row)
     }
 }
 
@@ -273,6 +485,30 @@ mod tests {
             }
             let total: f64 = phi.iter().sum();
             assert!((total - forest.predict_row(&row).unwrap()).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn leaf_tables_agree_with_the_recursive_walk() {
+        // Feature 0 is split on twice on one path, so duplicates merge.
+        let text = "tree\nversion=v4\nmax_feature_idx=1\nobjective=regression\n\n\
+            Tree=0\nnum_leaves=4\nsplit_feature=0 1 0\nthreshold=0.5 0.5 0.25\n\
+            decision_type=2 2 2\nleft_child=1 2 -1\nright_child=-4 -3 -2\n\
+            leaf_value=1 2 3 4\nleaf_count=3 2 4 1\ninternal_count=10 9 5\n\
+            shrinkage=1\n\nend of trees\n";
+        let shap = TreeShap::new(Forest::from_lightgbm_text(text).unwrap()).unwrap();
+        assert!(shap.tables.iter().all(Option::is_some));
+        let mut walked = shap.clone();
+        walked.tables.iter_mut().for_each(|t| *t = None);
+        for row in [[0.1f32, 0.1], [0.3, 0.1], [0.3, 0.9], [0.9, 0.9], [f32::NAN, 0.2]] {
+            let a = shap.contributions(&row).unwrap();
+            let b = walked.contributions(&row).unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-12, "{row:?}: {a:?} vs {b:?}");
+            }
+            let total: f64 = a.iter().sum();
+            let predicted = shap.forest().predict_row(&row).unwrap();
+            assert!((total - predicted).abs() < 1e-12, "{row:?}");
         }
     }
 

@@ -65,7 +65,11 @@ fn predict_batch(
             .score_explained(
                 &rows,
                 &mut Overlay::default(),
-                state.limits.top_contributions,
+                if request.explain.unwrap_or(true) {
+                    state.limits.top_contributions
+                } else {
+                    0
+                },
             )
             .map_err(|e| status_of(&e))?;
         let row_errors = scored

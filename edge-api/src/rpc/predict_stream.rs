@@ -34,7 +34,7 @@ pub fn handle(state: Arc<EdgeState>, mut requests: Streaming<PredictRequest>) ->
                 }
             };
             let started = Instant::now();
-            let answer = answer(&state, request);
+            let answer = answer(&state, request).await;
             state.metrics.observe_message(METHOD, started);
             if tx.send(Ok(answer)).await.is_err() {
                 code = tonic::Code::Cancelled;
@@ -46,8 +46,14 @@ pub fn handle(state: Arc<EdgeState>, mut requests: Streaming<PredictRequest>) ->
     Box::pin(ReceiverStream::new(rx))
 }
 
-fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
-    let mut answer = match predict_one(state, request.features.as_ref(), "features") {
+async fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
+    let job_id = request
+        .features
+        .as_ref()
+        .map(|f| f.job_id.clone())
+        .unwrap_or_default();
+    let explain = request.explain.unwrap_or(true);
+    let mut answer = match predict_one(state, request.features, "features", explain).await {
         Ok(answer) => {
             state.metrics.predictions.inc();
             answer
@@ -56,10 +62,7 @@ fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
             state.metrics.job_failures.inc();
             PredictResponse {
                 error: status.message().to_owned(),
-                job_id: request
-                    .features
-                    .map(|f| f.job_id)
-                    .unwrap_or_default(),
+                job_id,
                 ..Default::default()
             }
         }

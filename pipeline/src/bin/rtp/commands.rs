@@ -281,6 +281,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     duration,
                     warmup,
                     batch_jobs,
+                    scoring_threads,
+                    top_contributions,
                     pool_rows,
                     seed,
                     bundle_dir,
@@ -294,6 +296,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 duration: Duration::from_secs_f64(duration),
                 warmup: Duration::from_secs_f64(warmup),
                 batch_jobs,
+                scoring_threads,
+                top_contributions,
             };
             let count = (pool_rows as usize).min(20_000);
             let (table, summary) = with_spinner("calling the edge", || {
