@@ -1,0 +1,137 @@
+//! Shared by the edge's tests: a small bundle trained once per test binary,
+//! edges on loopback ports, clients and jobs.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rtp_edge_api::{EdgeConfig, RunningServer, start};
+use rtp_pipeline::config::{PipelineConfig, RunInput};
+use rtp_proto::v1::JobFeatures;
+use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
+use tonic::transport::Channel;
+
+/// Submit times of test jobs: after the generated history.
+pub const SUBMIT: i64 = 1_900_000_000;
+
+/// A bundle store with one bundle trained on generated jobs (LightGBM
+/// only), made once per test binary.
+pub fn trained_store() -> &'static Path {
+    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().to_owned();
+            // chain::run is async; train on a runtime of its own.
+            std::thread::spawn(move || {
+                let mut config = PipelineConfig::default_config().unwrap();
+                config.features.sql_dir = test_support::sql_dir();
+                config.train.set_members("lightgbm").unwrap();
+                config.run.input = RunInput::Generate {
+                    rows: 6000,
+                    seed: 5,
+                };
+                config.run.work_dir = root.join("work");
+                config.run.bundle_dir = root.join("bundles");
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(rtp_pipeline::chain::run(&config))
+                    .unwrap();
+            })
+            .join()
+            .unwrap();
+            dir
+        })
+        .path()
+}
+
+/// A copy of the trained bundle store in `dir`, for tests that change it.
+pub fn store_copy(dir: &Path) -> PathBuf {
+    let to = dir.join("bundles");
+    copy_dir(&trained_store().join("bundles"), &to);
+    to
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The default configuration on ephemeral loopback ports, serving `bundles`.
+pub fn config(bundles: &Path) -> EdgeConfig {
+    let mut config = EdgeConfig::load(None, &[]).unwrap();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.metrics_listen = "127.0.0.1:0".parse().unwrap();
+    config.bundle_dir = bundles.to_owned();
+    config.watch_interval = std::time::Duration::from_millis(200);
+    config
+}
+
+/// An edge over a copy of the trained store in `dir`.
+pub async fn server(dir: &Path) -> RunningServer {
+    start(&config(&store_copy(dir))).await.unwrap()
+}
+
+/// A plaintext client of `server`.
+pub async fn client(server: &RunningServer) -> JobRuntimePredictorClient<Channel> {
+    JobRuntimePredictorClient::new(channel(server).await)
+}
+
+/// A plaintext channel to `server`.
+pub async fn channel(server: &RunningServer) -> Channel {
+    Channel::from_shared(format!("http://{}", server.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Job `i` of a small, varied set, submitted a minute after job `i - 1`.
+pub fn job(i: usize) -> JobFeatures {
+    JobFeatures {
+        processors_req: 36 * (1 + (i % 4) as i32),
+        nodes_req: 1 + (i % 4) as i32,
+        mem_req: [0.0, 16.0, 96.0][i % 3],
+        wallclock_req: [3600.0, 14400.0, 86400.0][i % 3],
+        partition: ["short", "standard", "long"][i % 3].into(),
+        qos: "normal".into(),
+        submit_time: SUBMIT + 60 * i as i64,
+        user: format!("user{:04}", i % 17),
+        account: format!("acct{:02}", i % 5),
+        job_id: format!("j{i}"),
+        ..Default::default()
+    }
+}
+
+/// The text of `/metrics`.
+pub async fn scrape(server: &RunningServer) -> String {
+    http_get(server.metrics_addr, "/metrics").await
+}
+
+/// A plain HTTP/1.1 GET over loopback; returns the status line and body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// The value of a sample (name with its labels, as exposed).
+pub fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in\n{metrics}"))
+}

@@ -1,1 +1,8 @@
+//! Integration tests of the gRPC edge: one binary, real servers on
+//! loopback, real clients.
+
 mod common;
+mod predict;
+mod python_client;
+mod reload;
+mod tls_auth;

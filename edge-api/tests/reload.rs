@@ -1,0 +1,79 @@
+//! Hot reload through the scoring core: a newly published bundle is served
+//! without a restart; a corrupt one is refused while the old one serves.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rtp_bundle::BundleStore;
+use rtp_proto::v1::PredictRequest;
+
+use crate::common::{client, job, sample, scrape, server};
+
+/// Publishes a copy of bundle `from` as `version`, after `damage`.
+fn republish(store: &Path, from: &str, version: &str, damage: impl FnOnce(&Path)) {
+    let store = BundleStore::new(store);
+    let latest = store.open(from).unwrap();
+    let staged = store.stage(version).unwrap();
+    for entry in std::fs::read_dir(&latest.dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "manifest.json" {
+            continue;
+        }
+        let target = staged.dir().join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            crate::common::copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    damage(staged.dir());
+    let mut manifest = latest.manifest.clone();
+    manifest.version = version.into();
+    staged.publish(&manifest).unwrap();
+}
+
+#[tokio::test]
+async fn a_published_bundle_is_served_and_a_corrupt_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let store = dir.path().join("bundles");
+    let first = server.live.current().version().to_owned();
+    let mut client = client(&server).await;
+    let ask = || PredictRequest {
+        features: Some(job(2)),
+        ..Default::default()
+    };
+
+    republish(&store, &first, "v-broken", |d| {
+        std::fs::write(d.join("lightgbm_p50.txt"), "tree\nversion=v4\n").unwrap();
+    });
+    // The watcher tries it and keeps the old model.
+    for _ in 0..100 {
+        if server.live.reload_failures() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(server.live.reload_failures() > 0);
+    let answer = client.predict(ask()).await.unwrap().into_inner();
+    assert_eq!(answer.model_version, first);
+
+    republish(&store, &first, "v-next", |_| {});
+    let mut served = String::new();
+    for _ in 0..100 {
+        served = client.predict(ask()).await.unwrap().into_inner().model_version;
+        if served == "v-next" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(served, "v-next");
+    let metrics = scrape(&server).await;
+    assert_eq!(sample(&metrics, "rtp_edge_model_reloads_total"), 1.0);
+    assert!(sample(&metrics, "rtp_edge_model_reload_failures_total") >= 1.0);
+    assert_eq!(
+        sample(&metrics, "rtp_edge_model_version{version=\"v-next\"}"),
+        1.0
+    );
+    server.shutdown().await.unwrap();
+}
