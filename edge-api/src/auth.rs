@@ -73,7 +73,12 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let mut auth = BearerAuth::new(Some("s3cret"), Arc::clone(&metrics));
         assert!(auth.call(request(Some("Bearer s3cret"))).is_ok());
-        for bad in [None, Some("Bearer s3cre"), Some("Bearer s3cret2"), Some("s3cret")] {
+        for bad in [
+            None,
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("s3cret"),
+        ] {
             let status = auth.call(request(bad)).unwrap_err();
             assert_eq!(status.code(), tonic::Code::Unauthenticated, "{bad:?}");
         }

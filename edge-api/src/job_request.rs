@@ -55,7 +55,12 @@ pub fn validate(job: Option<&JobFeatures>, path: &str) -> Result<(), FieldError>
     }
     match job.wallclock_req {
         w if !w.is_finite() => return fail("wallclock_req", format!("must be finite, got {w}")),
-        0.0 => return fail("wallclock_req", "missing (seconds, must be positive)".into()),
+        0.0 => {
+            return fail(
+                "wallclock_req",
+                "missing (seconds, must be positive)".into(),
+            );
+        }
         w if w < 0.0 => return fail("wallclock_req", format!("must be positive, got {w}")),
         _ => {}
     }
@@ -66,7 +71,10 @@ pub fn validate(job: Option<&JobFeatures>, path: &str) -> Result<(), FieldError>
         );
     }
     if job.gpus_req < 0 {
-        return fail("gpus_req", format!("must not be negative, got {}", job.gpus_req));
+        return fail(
+            "gpus_req",
+            format!("must not be negative, got {}", job.gpus_req),
+        );
     }
     if job.submit_time < 0 {
         return fail(
@@ -101,7 +109,10 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// Job rows for already validated jobs; a zero submit time becomes `now_s`.
-pub fn job_rows<'a>(jobs: impl ExactSizeIterator<Item = &'a JobFeatures> + Clone, now_s: i64) -> RecordBatch {
+pub fn job_rows<'a>(
+    jobs: impl ExactSizeIterator<Item = &'a JobFeatures> + Clone,
+    now_s: i64,
+) -> RecordBatch {
     let optional = |f: fn(&JobFeatures) -> &str| -> ArrayRef {
         Arc::new(StringArray::from_iter(jobs.clone().map(|j| {
             let v = f(j);
@@ -109,23 +120,38 @@ pub fn job_rows<'a>(jobs: impl ExactSizeIterator<Item = &'a JobFeatures> + Clone
         })))
     };
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(jobs.clone().map(|j| j.job_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            jobs.clone().map(|j| j.job_id.as_str()),
+        )),
         optional(|j| &j.user),
         optional(|j| &j.account),
         optional(|j| &j.partition),
         optional(|j| &j.qos),
-        Arc::new(Float64Array::from_iter_values(jobs.clone().map(|j| j.wallclock_req))),
-        Arc::new(Int64Array::from_iter_values(jobs.clone().map(|j| i64::from(j.nodes_req)))),
+        Arc::new(Float64Array::from_iter_values(
+            jobs.clone().map(|j| j.wallclock_req),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            jobs.clone().map(|j| i64::from(j.nodes_req)),
+        )),
         Arc::new(Int64Array::from_iter_values(
             jobs.clone().map(|j| i64::from(j.processors_req)),
         )),
-        Arc::new(Int64Array::from_iter_values(jobs.clone().map(|j| i64::from(j.gpus_req)))),
-        Arc::new(Float64Array::from_iter(jobs.clone().map(|j| {
-            (j.mem_req > 0.0).then_some(j.mem_req * MB_PER_GB)
-        }))),
-        Arc::new(TimestampSecondArray::from_iter_values(jobs.clone().map(|j| {
-            if j.submit_time == 0 { now_s } else { j.submit_time }
-        }))),
+        Arc::new(Int64Array::from_iter_values(
+            jobs.clone().map(|j| i64::from(j.gpus_req)),
+        )),
+        Arc::new(Float64Array::from_iter(
+            jobs.clone()
+                .map(|j| (j.mem_req > 0.0).then_some(j.mem_req * MB_PER_GB)),
+        )),
+        Arc::new(TimestampSecondArray::from_iter_values(jobs.clone().map(
+            |j| {
+                if j.submit_time == 0 {
+                    now_s
+                } else {
+                    j.submit_time
+                }
+            },
+        ))),
         optional(|j| &j.job_name),
         optional(|j| &j.work_dir),
     ];
@@ -154,7 +180,10 @@ mod tests {
         validate(Some(&job()), "features").unwrap();
         let rows = job_rows([job()].iter(), 1_700_000_000);
         assert_eq!(rows.num_rows(), 1);
-        let mem = rows.column_by_name(col::MEM_REQ_MB).unwrap().as_primitive::<Float64Type>();
+        let mem = rows
+            .column_by_name(col::MEM_REQ_MB)
+            .unwrap()
+            .as_primitive::<Float64Type>();
         assert_eq!(mem.value(0), 2048.0);
         assert!(rows.column_by_name(col::USER).unwrap().is_null(0));
         let submit = rows
@@ -168,9 +197,18 @@ mod tests {
     fn bad_fields_are_named_with_their_path() {
         let cases: [(fn(&mut JobFeatures), &str); 7] = [
             (|j| j.nodes_req = 0, "features.nodes_req: missing"),
-            (|j| j.processors_req = -4, "features.processors_req: must be at least 1, got -4"),
-            (|j| j.wallclock_req = f64::NAN, "features.wallclock_req: must be finite"),
-            (|j| j.wallclock_req = -5.0, "features.wallclock_req: must be positive"),
+            (
+                |j| j.processors_req = -4,
+                "features.processors_req: must be at least 1, got -4",
+            ),
+            (
+                |j| j.wallclock_req = f64::NAN,
+                "features.wallclock_req: must be finite",
+            ),
+            (
+                |j| j.wallclock_req = -5.0,
+                "features.wallclock_req: must be positive",
+            ),
             (|j| j.mem_req = -1.0, "features.mem_req"),
             (|j| j.gpus_req = -1, "features.gpus_req"),
             (|j| j.submit_time = -1, "features.submit_time"),

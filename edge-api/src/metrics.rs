@@ -47,8 +47,8 @@ pub struct VersionLabels {
 
 /// Latency buckets, seconds: 50 µs to about 3 s.
 const LATENCY_BUCKETS: [f64; 17] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-    0.25, 0.5, 1.0, 2.5, 5.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0, 2.5, 5.0,
 ];
 
 /// Every metric the edge exports.
@@ -106,7 +106,11 @@ impl Metrics {
             "Time to answer a unary call or one stream message, by method",
             latency.clone(),
         );
-        registry.register("in_flight_requests", "Calls being served", in_flight.clone());
+        registry.register(
+            "in_flight_requests",
+            "Calls being served",
+            in_flight.clone(),
+        );
         registry.register("predictions", "Jobs predicted", predictions.clone());
         registry.register(
             "job_failures",

@@ -22,7 +22,12 @@ pub fn cpu_time() -> Duration {
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime, in USER_HZ, which Linux fixes at 100 for /proc.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }

@@ -138,8 +138,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
         ),
     });
     let auth = BearerAuth::new(config.auth_token.as_deref(), Arc::clone(&metrics));
-    let predictor =
-        JobRuntimePredictorServer::with_interceptor(PredictorService::new(state), auth);
+    let predictor = JobRuntimePredictorServer::with_interceptor(PredictorService::new(state), auth);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(SERVICE_NAME, ServingStatus::Serving)
@@ -173,7 +172,9 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
                 health
                     .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
                     .await;
-                health.set_service_status("", ServingStatus::NotServing).await;
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
                 let _ = http_stop_tx.send(());
             }),
     );

@@ -69,7 +69,11 @@ async fn predict_returns_the_calibrated_interval_category_and_contributions() {
     let mut quiet = request(job(3), "q");
     quiet.explain = Some(false);
     let plain = client.predict(quiet).await.unwrap().into_inner();
-    let explained = client.predict(request(job(3), "e")).await.unwrap().into_inner();
+    let explained = client
+        .predict(request(job(3), "e"))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(plain.feature_importance.is_empty());
     assert_eq!(plain.p50_seconds, explained.p50_seconds);
     server.shutdown().await.unwrap();
@@ -87,14 +91,26 @@ async fn an_unknown_user_is_predicted_from_the_population_not_a_stand_in() {
     let mut anonymous = never_seen.clone();
     anonymous.user = String::new();
     anonymous.account = String::new();
-    let a = client.predict(request(never_seen, "a")).await.unwrap().into_inner();
-    let b = client.predict(request(anonymous, "b")).await.unwrap().into_inner();
+    let a = client
+        .predict(request(never_seen, "a"))
+        .await
+        .unwrap()
+        .into_inner();
+    let b = client
+        .predict(request(anonymous, "b"))
+        .await
+        .unwrap()
+        .into_inner();
     // No per-user history either way: the same features, the same answer.
     assert_eq!(a.p10_seconds, b.p10_seconds);
     assert_eq!(a.p50_seconds, b.p50_seconds);
     assert_eq!(a.p90_seconds, b.p90_seconds);
     // A known user with history is predicted differently.
-    let known = client.predict(request(job(1), "k")).await.unwrap().into_inner();
+    let known = client
+        .predict(request(job(1), "k"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_ne!(known.p50_seconds, a.p50_seconds);
     server.shutdown().await.unwrap();
 }
@@ -121,7 +137,11 @@ async fn invalid_fields_are_refused_by_name_and_the_server_keeps_serving() {
     let missing = PredictRequest::default();
     let status = client.predict(missing).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().starts_with("features"), "{}", status.message());
+    assert!(
+        status.message().starts_with("features"),
+        "{}",
+        status.message()
+    );
     client.predict(request(job(0), "good")).await.unwrap();
     server.shutdown().await.unwrap();
 }
@@ -147,8 +167,16 @@ async fn a_batch_predicts_the_valid_jobs_and_lists_the_others() {
     assert_eq!(answer.total_predictions, 18);
     assert_eq!(answer.failed_predictions, 2);
     assert_eq!(answer.errors.len(), 2);
-    assert!(answer.errors[0].starts_with("jobs[4].nodes_req"), "{:?}", answer.errors);
-    assert!(answer.errors[1].starts_with("jobs[11].wallclock_req"), "{:?}", answer.errors);
+    assert!(
+        answer.errors[0].starts_with("jobs[4].nodes_req"),
+        "{:?}",
+        answer.errors
+    );
+    assert!(
+        answer.errors[1].starts_with("jobs[11].wallclock_req"),
+        "{:?}",
+        answer.errors
+    );
     let indices: Vec<i32> = answer.predictions.iter().map(|p| p.job_index).collect();
     let expected: Vec<i32> = (0..20).filter(|i| *i != 4 && *i != 11).collect();
     assert_eq!(indices, expected);
@@ -158,7 +186,11 @@ async fn a_batch_predicts_the_valid_jobs_and_lists_the_others() {
     }
     // The first job of a batch has nothing before it: it is predicted as if
     // sent alone.
-    let alone = client.predict(request(job(0), "x")).await.unwrap().into_inner();
+    let alone = client
+        .predict(request(job(0), "x"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(alone.p50_seconds, answer.predictions[0].p50_seconds);
 
     let too_many = PredictBatchRequest {
@@ -167,7 +199,11 @@ async fn a_batch_predicts_the_valid_jobs_and_lists_the_others() {
     };
     let status = client.predict_batch(too_many).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().starts_with("jobs:"), "{}", status.message());
+    assert!(
+        status.message().starts_with("jobs:"),
+        "{}",
+        status.message()
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -176,9 +212,8 @@ async fn a_stream_answers_every_message_in_order_even_the_invalid_ones() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path()).await;
     let mut client = client(&server).await;
-    let mut requests: Vec<PredictRequest> = (0..30)
-        .map(|i| request(job(i), &format!("s{i}")))
-        .collect();
+    let mut requests: Vec<PredictRequest> =
+        (0..30).map(|i| request(job(i), &format!("s{i}"))).collect();
     requests[7].features.as_mut().unwrap().processors_req = 0;
     requests[19].features = None;
     let answers: Vec<_> = client
@@ -193,7 +228,10 @@ async fn a_stream_answers_every_message_in_order_even_the_invalid_ones() {
         let answer = answer.unwrap();
         assert_eq!(answer.request_id, format!("s{i}"));
         match i {
-            7 => assert!(answer.error.starts_with("features.processors_req"), "{answer:?}"),
+            7 => assert!(
+                answer.error.starts_with("features.processors_req"),
+                "{answer:?}"
+            ),
             19 => assert!(answer.error.starts_with("features"), "{answer:?}"),
             _ => {
                 assert!(answer.error.is_empty(), "{answer:?}");
@@ -288,6 +326,10 @@ async fn model_info_health_and_metrics_describe_the_serving_model() {
     assert_eq!(sample(&metrics, "rtp_edge_predictions_total"), 5.0);
     let version = format!("rtp_edge_model_version{{version=\"{}\"}}", manifest.version);
     assert_eq!(sample(&metrics, &version), 1.0);
-    assert!(http_get(server.metrics_addr, "/readyz").await.contains(&manifest.version));
+    assert!(
+        http_get(server.metrics_addr, "/readyz")
+            .await
+            .contains(&manifest.version)
+    );
     server.shutdown().await.unwrap();
 }

@@ -61,7 +61,12 @@ async fn a_published_bundle_is_served_and_a_corrupt_one_is_refused() {
     republish(&store, &first, "v-next", |_| {});
     let mut served = String::new();
     for _ in 0..100 {
-        served = client.predict(ask()).await.unwrap().into_inner().model_version;
+        served = client
+            .predict(ask())
+            .await
+            .unwrap()
+            .into_inner()
+            .model_version;
         if served == "v-next" {
             break;
         }

@@ -379,7 +379,9 @@ async fn batch(
             break;
         }
         let request = PredictBatchRequest {
-            jobs: (at..at + size).map(|i| jobs[i % jobs.len()].clone()).collect(),
+            jobs: (at..at + size)
+                .map(|i| jobs[i % jobs.len()].clone())
+                .collect(),
             batch_id: at.to_string(),
             max_parallel: 0,
             explain: None,
@@ -425,7 +427,15 @@ pub fn render_edge_table(rows: &[EdgeBenchRow]) -> String {
     let baseline = rows.first().map_or(f64::NAN, |r| r.predictions_per_s);
     let mut out = format!(
         "{:<40} {:>4} {:>9} {:>13} {:>8} {:>9} {:>9} {:>9} {:>9}\n",
-        "mode", "conc", "calls", "predictions/s", "vs in-p", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs"
+        "mode",
+        "conc",
+        "calls",
+        "predictions/s",
+        "vs in-p",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "p99.9 µs"
     );
     for r in rows {
         let [p50, p90, p99, p999] = r.latency_us;
@@ -451,7 +461,13 @@ mod tests {
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
-        let r = row("m".into(), 1, 2, (1..=1000).map(|i| i * 1000).collect(), Duration::from_secs(1));
+        let r = row(
+            "m".into(),
+            1,
+            2,
+            (1..=1000).map(|i| i * 1000).collect(),
+            Duration::from_secs(1),
+        );
         assert_eq!(r.latency_us, [500.0, 900.0, 990.0, 999.0]);
         assert_eq!(r.predictions_per_s, 2000.0);
         assert_eq!(r.calls, 1000);

@@ -274,7 +274,11 @@ impl Scorer {
         for (i, error) in rows.errors.iter().enumerate() {
             let p = if error.is_none() { next.next() } else { None };
             if top > 0 {
-                let row = if error.is_none() { explained.next() } else { None };
+                let row = if error.is_none() {
+                    explained.next()
+                } else {
+                    None
+                };
                 contributions.push(row.unwrap_or_default());
             }
             let req = if request.is_valid(i) {

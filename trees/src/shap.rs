@@ -421,7 +421,13 @@ impl TreeShap {
 impl Forest {
     /// Whether the model records the node covers TreeSHAP needs.
     pub fn has_contributions(&self) -> bool {
-        matches!(&self.body, Body::Binary { covers: Some(_), .. })
+        matches!(
+            &self.body,
+            Body::Binary {
+                covers: Some(_),
+                ..
+            }
+        )
     }
 
     /// TreeSHAP contributions of one row (see [`TreeShap::contributions`]);
@@ -468,8 +474,10 @@ mod tests {
             left_share * inner + (1.0 - left_share) * 3.0
         };
         let base = value(false, false);
-        let phi0 = 0.5 * (value(true, false) - base) + 0.5 * (value(true, true) - value(false, true));
-        let phi1 = 0.5 * (value(false, true) - base) + 0.5 * (value(true, true) - value(true, false));
+        let phi0 =
+            0.5 * (value(true, false) - base) + 0.5 * (value(true, true) - value(false, true));
+        let phi1 =
+            0.5 * (value(false, true) - base) + 0.5 * (value(true, true) - value(true, false));
         [phi0, phi1, base]
     }
 
@@ -481,7 +489,10 @@ mod tests {
             let phi = forest.contributions(&row).unwrap();
             let expected = brute_force(&row);
             for (got, want) in phi.iter().zip(expected) {
-                assert!((got - want).abs() < 1e-12, "{row:?}: {phi:?} vs {expected:?}");
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "{row:?}: {phi:?} vs {expected:?}"
+                );
             }
             let total: f64 = phi.iter().sum();
             assert!((total - forest.predict_row(&row).unwrap()).abs() < 1e-12);
@@ -500,7 +511,13 @@ mod tests {
         assert!(shap.tables.iter().all(Option::is_some));
         let mut walked = shap.clone();
         walked.tables.iter_mut().for_each(|t| *t = None);
-        for row in [[0.1f32, 0.1], [0.3, 0.1], [0.3, 0.9], [0.9, 0.9], [f32::NAN, 0.2]] {
+        for row in [
+            [0.1f32, 0.1],
+            [0.3, 0.1],
+            [0.3, 0.9],
+            [0.9, 0.9],
+            [f32::NAN, 0.2],
+        ] {
             let a = shap.contributions(&row).unwrap();
             let b = walked.contributions(&row).unwrap();
             for (x, y) in a.iter().zip(&b) {

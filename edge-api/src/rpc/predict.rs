@@ -25,7 +25,12 @@ pub async fn handle(state: &EdgeState, request: PredictRequest) -> Result<Predic
         }
         Err(status) => tracing::debug!(method = METHOD, %status, "refused"),
     }
-    call.finish(result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok), true);
+    call.finish(
+        result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok),
+        true,
+    );
     result
 }
 

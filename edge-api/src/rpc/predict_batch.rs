@@ -30,9 +30,17 @@ pub async fn handle(
         .unwrap_or_else(|e| Err(Status::internal(format!("batch worker failed: {e}"))));
     if let Ok(r) = &result {
         state.metrics.predictions.inc_by(r.predictions.len() as u64);
-        state.metrics.job_failures.inc_by(r.failed_predictions as u64);
+        state
+            .metrics
+            .job_failures
+            .inc_by(r.failed_predictions as u64);
     }
-    call.finish(result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok), true);
+    call.finish(
+        result
+            .as_ref()
+            .map_or_else(Status::code, |_| tonic::Code::Ok),
+        true,
+    );
     result
 }
 

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use rtp_bundle::BundleStore;
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
-use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
 use rtp_pipeline::edge_bench::{EdgeBenchOptions, bench_edge, render_edge_table};
+use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
 use rtp_pipeline::features::{STATE_TABLES, build_features, state_path_for};
 use rtp_pipeline::flight_bench::{
     FlightBenchOptions, JobReplay, bench_flight, render_flight_table,
