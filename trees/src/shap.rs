@@ -166,38 +166,66 @@ impl TreeWalk<'_> {
 }
 
 /// Leaves with more distinct path features than this are explained by the
-/// recursive walk: a leaf's table has `2^d × d` entries.
-const MAX_TABLE_FEATURES: usize = 10;
+/// recursive walk.
+const MAX_LEAF_FEATURES: usize = 32;
 
-/// One tree with a precomputed table per leaf.
+/// One tree decomposed into its root-to-leaf paths.
 ///
 /// A leaf's share of every contribution depends on the row only through
-/// which of its path's distinct features the row follows (TreeSHAP's
-/// `one` fractions, 0 or 1); the `zero` fractions are fixed by the
-/// covers. So each leaf stores, for every such pattern, its contribution
-/// to each of its features, and a row costs one pass over the splits and
-/// one table row per leaf.
+/// which of its path's distinct features the row follows (TreeSHAP's `one`
+/// fractions, 0 or 1); the `zero` fractions are fixed by the covers. With
+/// `F` the followed features, `z` the zero fractions, `d` the path's
+/// distinct features and `w(k) = k!(d-k-1)!/d!`, the leaf adds to
+/// feature `i`
+///
+/// `v · (o_i − z_i) · Π_{j∉F, j≠i} z_j · Σ_m w(|G|−m) e_m(z_G)`,
+///
+/// where `G = F \ {i}` and `e_m` are the elementary symmetric polynomials.
+/// That is TreeSHAP's sum over coalitions, evaluated with multiplications
+/// only, per leaf, with nothing but the path kept in memory.
 #[derive(Debug, Clone)]
-struct TabledTree {
+struct PathTree {
     /// The tree's splits (global node indices), each evaluated once per row.
     splits: Vec<u32>,
-    leaves: Vec<LeafTable>,
+    leaves: Vec<LeafPath>,
 }
 
 #[derive(Debug, Clone)]
-struct LeafTable {
-    /// Distinct features on the path.
+struct LeafPath {
+    value: f64,
+    /// Distinct features on the path, and the share of training cover that
+    /// follows the path through each one's splits.
     features: Vec<u32>,
+    zeros: Vec<f64>,
     /// Per split on the path: its index in `splits`, whether the path goes
     /// left, and the slot of its feature in `features`.
     steps: Vec<(u16, bool, u8)>,
-    /// Row `m` (a bit per feature slot: the row follows the path there)
-    /// holds the contribution to each slot's feature.
-    table: Vec<f64>,
 }
 
-impl TabledTree {
-    /// Tables for the tree at `root`, or `None` when it is too large.
+/// `w[d][k] = k!(d-k-1)!/d!`, the Shapley weight of a coalition of `k` of
+/// `d` players, for `d` up to [`MAX_LEAF_FEATURES`].
+fn shapley_weights() -> &'static [Vec<f64>] {
+    static WEIGHTS: std::sync::OnceLock<Vec<Vec<f64>>> = std::sync::OnceLock::new();
+    WEIGHTS.get_or_init(|| {
+        (0..=MAX_LEAF_FEATURES)
+            .map(|d| {
+                (0..d)
+                    .map(|k| {
+                        // k!(d-k-1)!/d! = 1 / (d · C(d-1, k))
+                        let mut choose = 1.0f64;
+                        for j in 0..k {
+                            choose = choose * (d - 1 - j) as f64 / (j + 1) as f64;
+                        }
+                        1.0 / (d as f64 * choose)
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+impl PathTree {
+    /// The paths of the tree at `root`, or `None` when it is too large.
     fn build(walk: &TreeWalk<'_>, root: u32) -> Option<Self> {
         let mut splits = Vec::new();
         let mut leaves = Vec::new();
@@ -231,14 +259,14 @@ impl TabledTree {
                     };
                     steps.push((split, left, slot as u8));
                 }
-                if features.len() > MAX_TABLE_FEATURES {
+                if features.len() > MAX_LEAF_FEATURES {
                     return None;
                 }
-                let table = leaf_table(&zeros, node.threshold);
-                leaves.push(LeafTable {
+                leaves.push(LeafPath {
+                    value: node.threshold,
                     features,
+                    zeros,
                     steps,
-                    table,
                 });
                 continue;
             }
@@ -263,46 +291,75 @@ impl TabledTree {
             let node = &view.nodes[s as usize];
             view.goes_left(node, row[node.feature as usize])
         }));
+        let weights = shapley_weights();
         for leaf in &self.leaves {
             let d = leaf.features.len();
-            let mut mask = (1usize << d) - 1;
+            let mut followed = u64::MAX >> (64 - d.max(1));
             for &(split, left, slot) in &leaf.steps {
                 if decisions[split as usize] != left {
-                    mask &= !(1usize << slot);
+                    followed &= !(1u64 << slot);
                 }
             }
-            let values = &leaf.table[mask * d..(mask + 1) * d];
-            for (&f, &v) in leaf.features.iter().zip(values) {
-                phi[f as usize] += v;
-            }
+            leaf.add(followed, &weights[d], phi);
         }
     }
 }
 
-/// A leaf's contribution to each of its `d` distinct features for every
-/// pattern of followed features, by TreeSHAP's path algebra.
-fn leaf_table(zeros: &[f64], value: f64) -> Vec<f64> {
-    let d = zeros.len();
-    let mut table = vec![0.0; (1 << d) * d];
-    let empty = PathElement {
-        feature: None,
-        zero: 0.0,
-        one: 0.0,
-        weight: 0.0,
-    };
-    let mut path = vec![empty; d + 1];
-    for mask in 0..1usize << d {
-        extend(&mut path, 0, 1.0, 1.0, None);
-        for (slot, &zero) in zeros.iter().enumerate() {
-            let one = if mask >> slot & 1 == 1 { 1.0 } else { 0.0 };
-            extend(&mut path, slot + 1, zero, one, Some(slot as u32));
+impl LeafPath {
+    /// Adds the leaf's share to `phi` when the row follows the features in
+    /// the bit set `followed`; `w` are the Shapley weights for `d` features.
+    fn add(&self, followed: u64, w: &[f64], phi: &mut [f64]) {
+        let d = self.features.len();
+        // Elementary symmetric polynomials of the followed features' zeros,
+        // and the product of the others' zeros.
+        let mut e = [0.0f64; MAX_LEAF_FEATURES + 1];
+        e[0] = 1.0;
+        let mut p = 0;
+        let mut others = 1.0;
+        for (slot, &z) in self.zeros.iter().enumerate() {
+            if followed >> slot & 1 == 1 {
+                p += 1;
+                for m in (1..=p).rev() {
+                    e[m] += z * e[m - 1];
+                }
+            } else {
+                others *= z;
+            }
         }
-        for slot in 0..d {
-            let e = path[slot + 1];
-            table[mask * d + slot] = unwound_sum(&path, d, slot + 1) * (e.one - e.zero) * value;
+        // Σ_m w(p − m) e_m: the coalition sum for a feature not followed
+        // (there is none when every feature is followed).
+        let all_followed: f64 = if p < d {
+            (0..=p).map(|m| w[p - m] * e[m]).sum()
+        } else {
+            0.0
+        };
+        for (slot, (&f, &z)) in self.features.iter().zip(&self.zeros).enumerate() {
+            let share = if followed >> slot & 1 == 1 {
+                // Take z out of the polynomials: e'_m = e_m − z e'_{m−1}.
+                let mut previous = 1.0;
+                let mut sum = w[p - 1];
+                for m in 1..p {
+                    previous = e[m] - z * previous;
+                    sum += w[p - 1 - m] * previous;
+                }
+                (1.0 - z) * others * sum
+            } else {
+                // The other unfollowed zeros: a division, unless z is 0.
+                let rest: f64 = if z > 0.0 {
+                    others / z
+                } else {
+                    self.zeros
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != slot && followed >> j & 1 == 0)
+                        .map(|(_, &zj)| zj)
+                        .product()
+                };
+                -z * rest * all_followed
+            };
+            phi[f as usize] += self.value * share;
         }
     }
-    table
 }
 
 /// A forest made ready for TreeSHAP: its expected value and the path
@@ -312,8 +369,8 @@ pub struct TreeShap {
     forest: Forest,
     expected: f64,
     buffer: usize,
-    /// Per tree, its leaf tables, or `None` for trees walked recursively.
-    tables: Vec<Option<TabledTree>>,
+    /// Per tree, its leaf paths, or `None` for trees walked recursively.
+    tables: Vec<Option<PathTree>>,
 }
 
 impl TreeShap {
@@ -348,7 +405,7 @@ impl TreeShap {
                 if walk.node(r).flags & flag::LEAF != 0 {
                     None
                 } else {
-                    TabledTree::build(&walk, r)
+                    PathTree::build(&walk, r)
                 }
             })
             .collect();
@@ -500,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn leaf_tables_agree_with_the_recursive_walk() {
+    fn leaf_paths_agree_with_the_recursive_walk() {
         // Feature 0 is split on twice on one path, so duplicates merge.
         let text = "tree\nversion=v4\nmax_feature_idx=1\nobjective=regression\n\n\
             Tree=0\nnum_leaves=4\nsplit_feature=0 1 0\nthreshold=0.5 0.5 0.25\n\
