@@ -164,6 +164,8 @@ mod tests {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{Float64Type, TimestampSecondType};
 
+    type Spoil = fn(&mut JobFeatures);
+
     fn job() -> JobFeatures {
         JobFeatures {
             processors_req: 36,
@@ -195,7 +197,7 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named_with_their_path() {
-        let cases: [(fn(&mut JobFeatures), &str); 7] = [
+        let cases: [(Spoil, &str); 7] = [
             (|j| j.nodes_req = 0, "features.nodes_req: missing"),
             (
                 |j| j.processors_req = -4,

@@ -11,6 +11,9 @@ use tonic::Code;
 
 use crate::common::{client, http_get, job, sample, scrape, server};
 
+/// A change that makes a job invalid.
+type Spoil = fn(&mut JobFeatures);
+
 fn request(features: JobFeatures, id: &str) -> PredictRequest {
     PredictRequest {
         features: Some(features),
@@ -120,7 +123,7 @@ async fn invalid_fields_are_refused_by_name_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path()).await;
     let mut client = client(&server).await;
-    let cases: [(fn(&mut JobFeatures), &str); 5] = [
+    let cases: [(Spoil, &str); 5] = [
         (|j| j.nodes_req = 0, "features.nodes_req"),
         (|j| j.processors_req = -2, "features.processors_req"),
         (|j| j.wallclock_req = f64::NAN, "features.wallclock_req"),
