@@ -156,7 +156,8 @@ pub async fn bench_edge(
         Mode::Unary(true),
         Mode::Unary(false),
         Mode::Stream,
-        Mode::Batch(options.batch_jobs.max(1)),
+        Mode::Batch(options.batch_jobs.max(1), true),
+        Mode::Batch(options.batch_jobs.max(1), false),
     ];
     for mode in modes {
         for &c in &options.concurrency {
@@ -181,7 +182,8 @@ enum Mode {
     /// Predict, with or without contributions.
     Unary(bool),
     Stream,
-    Batch(usize),
+    /// PredictBatch of this many jobs, with or without contributions.
+    Batch(usize, bool),
 }
 
 impl Mode {
@@ -190,13 +192,14 @@ impl Mode {
             Self::Unary(true) => "Predict".into(),
             Self::Unary(false) => "Predict, explain=false".into(),
             Self::Stream => "PredictStream (1 in flight per stream)".into(),
-            Self::Batch(n) => format!("PredictBatch ({n} jobs per call)"),
+            Self::Batch(n, true) => format!("PredictBatch ({n} jobs per call)"),
+            Self::Batch(n, false) => format!("PredictBatch ({n} jobs), explain=false"),
         }
     }
 
     fn jobs_per_call(self) -> usize {
         match self {
-            Self::Batch(n) => n,
+            Self::Batch(n, _) => n,
             _ => 1,
         }
     }
@@ -269,7 +272,9 @@ async fn measure(
                         unary(client, &jobs, first, explain, warm_until, deadline).await
                     }
                     Mode::Stream => stream(client, &jobs, first, warm_until, deadline).await,
-                    Mode::Batch(n) => batch(client, &jobs, first, n, warm_until, deadline).await,
+                    Mode::Batch(n, explain) => {
+                        batch(client, &jobs, first, n, explain, warm_until, deadline).await
+                    }
                 }
             })
         })
@@ -368,6 +373,7 @@ async fn batch(
     jobs: &[JobFeatures],
     first: usize,
     size: usize,
+    explain: bool,
     warm_until: Instant,
     deadline: Instant,
 ) -> Latencies {
@@ -384,7 +390,7 @@ async fn batch(
                 .collect(),
             batch_id: at.to_string(),
             max_parallel: 0,
-            explain: None,
+            explain: Some(explain),
         };
         let answer = client.predict_batch(request).await?.into_inner();
         if answer.failed_predictions > 0 {
