@@ -45,6 +45,9 @@ pub struct VersionLabels {
     pub version: String,
 }
 
+/// The unary method that predicts one job.
+const SINGLE_PREDICTION: &str = "Predict";
+
 /// Latency buckets, seconds: 50 µs to about 3 s.
 const LATENCY_BUCKETS: [f64; 17] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -68,10 +71,11 @@ pub struct Metrics {
     model_created: Gauge<f64, AtomicU64>,
     reloads: Counter,
     reload_failures: Counter,
-    /// Unary predictions and stream messages served, for GetModelInfo.
-    served: AtomicU64,
+    /// Single predictions answered (Predict calls and stream messages that
+    /// were predicted), for GetModelInfo's mean latency.
+    singles: AtomicU64,
     /// Their summed latency, nanoseconds.
-    served_nanos: AtomicU64,
+    singles_nanos: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -150,8 +154,8 @@ impl Metrics {
             model_created,
             reloads,
             reload_failures,
-            served: AtomicU64::new(0),
-            served_nanos: AtomicU64::new(0),
+            singles: AtomicU64::new(0),
+            singles_nanos: AtomicU64::new(0),
         }
     }
 
@@ -167,13 +171,16 @@ impl Metrics {
         }
     }
 
-    /// Records the latency of one stream message.
-    pub fn observe_message(&self, method: &'static str, started: Instant) {
+    /// Records the latency of one call or stream message; `predicted`
+    /// when it was a single prediction that succeeded.
+    pub fn observe_message(&self, method: &'static str, started: Instant, predicted: bool) {
         let elapsed = started.elapsed();
         self.latency(method).observe(elapsed.as_secs_f64());
-        self.served.fetch_add(1, Ordering::Relaxed);
-        self.served_nanos
-            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        if predicted {
+            self.singles.fetch_add(1, Ordering::Relaxed);
+            self.singles_nanos
+                .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        }
     }
 
     fn latency(&self, method: &str) -> Histogram {
@@ -184,16 +191,17 @@ impl Metrics {
             .clone()
     }
 
-    /// (predictions served, their mean latency in ms).
+    /// (jobs predicted by any method, the mean latency of a single
+    /// prediction in ms).
     pub fn served(&self) -> (u64, f64) {
-        let n = self.served.load(Ordering::Relaxed);
-        let nanos = self.served_nanos.load(Ordering::Relaxed);
+        let n = self.singles.load(Ordering::Relaxed);
+        let nanos = self.singles_nanos.load(Ordering::Relaxed);
         let mean_ms = if n == 0 {
             0.0
         } else {
             nanos as f64 / n as f64 / 1e6
         };
-        (n, mean_ms)
+        (self.predictions.get(), mean_ms)
     }
 
     /// The text exposition, with the model gauges brought up to date.
@@ -238,7 +246,8 @@ impl Call {
             })
             .inc();
         if unary {
-            m.observe_message(self.method, self.started);
+            let predicted = code == tonic::Code::Ok && self.method == SINGLE_PREDICTION;
+            m.observe_message(self.method, self.started, predicted);
         }
     }
 }

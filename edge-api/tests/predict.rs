@@ -276,7 +276,7 @@ async fn model_info_health_and_metrics_describe_the_serving_model() {
     assert_eq!(info.num_features as usize, manifest.features.len());
     assert_eq!(info.feature_names.len(), manifest.features.len());
     assert!(info.is_loaded);
-    assert_eq!(info.predictions_served, 6);
+    assert_eq!(info.predictions_served, 5);
     assert!(info.average_latency_ms > 0.0);
     let expected_mae = manifest.evaluation.as_ref().unwrap().model.mae_h * 3600.0;
     assert!((info.test_mae - expected_mae).abs() < 1e-9);

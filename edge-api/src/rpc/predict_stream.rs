@@ -35,7 +35,8 @@ pub fn handle(state: Arc<EdgeState>, mut requests: Streaming<PredictRequest>) ->
             };
             let started = Instant::now();
             let answer = answer(&state, request).await;
-            state.metrics.observe_message(METHOD, started);
+            let predicted = answer.error.is_empty();
+            state.metrics.observe_message(METHOD, started, predicted);
             if tx.send(Ok(answer)).await.is_err() {
                 code = tonic::Code::Cancelled;
                 break;
