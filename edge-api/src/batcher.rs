@@ -11,15 +11,12 @@
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::array::{Array, AsArray};
 use rtp_proto::v1::{JobFeatures, PredictResponse};
-use rtp_scoring::scorer::ERROR;
 use rtp_scoring::{LiveModel, Overlay};
 use tokio::sync::oneshot;
 use tonic::Status;
 
-use crate::job_request::job_rows;
-use crate::prediction::{ResponseContext, response};
+use crate::prediction::score_jobs;
 use crate::rpc::{now_s, status_of};
 
 /// Jobs one scoring pass takes at most.
@@ -123,42 +120,28 @@ fn score_loop(jobs: &Mutex<Receiver<Pending>>, live: &LiveModel, top: usize) {
 }
 
 fn score_batch(batch: Vec<Pending>, live: &LiveModel, top: usize) {
-    let now = now_s();
-    let rows = job_rows(batch.iter().map(|p| &p.job), now);
-    let scorer = live.current();
-    let scored = match scorer.score_explained(&rows, &mut Overlay::isolated(), top) {
-        Ok(scored) => scored,
+    let jobs: Vec<&JobFeatures> = batch.iter().map(|p| &p.job).collect();
+    let answers = score_jobs(
+        &live.current(),
+        &jobs,
+        &mut Overlay::isolated(),
+        top,
+        now_s(),
+    );
+    match answers {
+        Ok(answers) => {
+            for (pending, answer) in batch.into_iter().zip(answers) {
+                let answer = answer.map_err(|reason| {
+                    Status::invalid_argument(format!("{}: {reason}", pending.path))
+                });
+                let _ = pending.reply.send(answer);
+            }
+        }
         Err(e) => {
             let status = status_of(&e);
             for pending in batch {
                 let _ = pending.reply.send(Err(status.clone()));
             }
-            return;
         }
-    };
-    let errors = scored
-        .batch
-        .column_by_name(ERROR)
-        .expect("scored batch column")
-        .as_string::<i32>();
-    let context = ResponseContext {
-        model_version: scorer.version(),
-        timestamp: now,
-        coverage: scorer.manifest().interval.nominal_coverage,
-    };
-    for (row, pending) in batch.into_iter().enumerate() {
-        let answer = if errors.is_valid(row) {
-            Err(Status::invalid_argument(format!(
-                "{}: {}",
-                pending.path,
-                errors.value(row)
-            )))
-        } else {
-            let contributions = scored.contributions.get(row).map_or(&[][..], Vec::as_slice);
-            let mut answer = response(&scored.batch, row, contributions, &context);
-            answer.job_id = pending.job.job_id;
-            Ok(answer)
-        };
-        let _ = pending.reply.send(answer);
     }
 }

@@ -5,9 +5,13 @@ use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Float64Type;
-use rtp_proto::v1::PredictResponse;
-use rtp_scoring::Contribution;
-use rtp_scoring::scorer::{OVERESTIMATED, PRED_P10, PRED_P50, PRED_P90, SUGGESTED_WALLCLOCK};
+use rtp_proto::v1::{JobFeatures, PredictResponse};
+use rtp_scoring::scorer::{
+    ERROR, OVERESTIMATED, PRED_P10, PRED_P50, PRED_P90, SUGGESTED_WALLCLOCK,
+};
+use rtp_scoring::{Contribution, Overlay, Scorer, ScoringError};
+
+use crate::job_request::job_rows;
 
 /// Runtime categories by p50, upper bounds exclusive, seconds.
 const CATEGORIES: [(f64, &str); 3] = [
@@ -22,6 +26,44 @@ pub fn runtime_category(p50_s: f64) -> &'static str {
         .iter()
         .find(|(bound, _)| p50_s < *bound)
         .map_or("very_long", |(_, name)| name)
+}
+
+/// Scores validated jobs with `scorer` as one request, continuing
+/// `overlay`, with `top` contributions each (submit time 0 = `now_s`).
+/// Per job: its response (with its `job_id`), or why the scoring core
+/// could not score its row.
+pub fn score_jobs(
+    scorer: &Scorer,
+    jobs: &[&JobFeatures],
+    overlay: &mut Overlay,
+    top: usize,
+    now_s: i64,
+) -> Result<Vec<Result<PredictResponse, String>>, ScoringError> {
+    let rows = job_rows(jobs.iter().copied(), now_s);
+    let scored = scorer.score_explained(&rows, overlay, top)?;
+    let errors = scored
+        .batch
+        .column_by_name(ERROR)
+        .expect("scored batch column")
+        .as_string::<i32>();
+    let context = ResponseContext {
+        model_version: scorer.version(),
+        timestamp: now_s,
+        coverage: scorer.manifest().interval.nominal_coverage,
+    };
+    Ok(jobs
+        .iter()
+        .enumerate()
+        .map(|(row, job)| {
+            if errors.is_valid(row) {
+                return Err(errors.value(row).to_owned());
+            }
+            let contributions = scored.contributions.get(row).map_or(&[][..], Vec::as_slice);
+            let mut answer = response(&scored.batch, row, contributions, &context);
+            answer.job_id.clone_from(&job.job_id);
+            Ok(answer)
+        })
+        .collect())
 }
 
 /// What every response of one call shares.

@@ -5,14 +5,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, AsArray};
-use rtp_proto::v1::{PredictBatchRequest, PredictBatchResponse};
+use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictBatchResponse};
 use rtp_scoring::Overlay;
-use rtp_scoring::scorer::ERROR;
 use tonic::Status;
 
-use crate::job_request::{job_rows, validate};
-use crate::prediction::{ResponseContext, response};
+use crate::job_request::validate;
+use crate::prediction::score_jobs;
 use crate::rpc::{now_s, status_of};
 use crate::service::EdgeState;
 
@@ -66,40 +64,28 @@ fn predict_batch(
     }
     let mut predictions = Vec::with_capacity(valid.len());
     if !valid.is_empty() {
-        let now = now_s();
-        let rows = job_rows(valid.iter().map(|&i| &request.jobs[i]), now);
-        let scorer = state.live.current();
-        let scored = scorer
-            .score_explained(
-                &rows,
-                &mut Overlay::default(),
-                if request.explain.unwrap_or(true) {
-                    state.limits.top_contributions
-                } else {
-                    0
-                },
-            )
-            .map_err(|e| status_of(&e))?;
-        let row_errors = scored
-            .batch
-            .column_by_name(ERROR)
-            .expect("scored batch column")
-            .as_string::<i32>();
-        let context = ResponseContext {
-            model_version: scorer.version(),
-            timestamp: now,
-            coverage: scorer.manifest().interval.nominal_coverage,
+        let jobs: Vec<&JobFeatures> = valid.iter().map(|&i| &request.jobs[i]).collect();
+        let top = if request.explain.unwrap_or(true) {
+            state.limits.top_contributions
+        } else {
+            0
         };
-        for (row, &index) in valid.iter().enumerate() {
-            if row_errors.is_valid(row) {
-                errors.push(format!("jobs[{index}]: {}", row_errors.value(row)));
-                continue;
+        let answers = score_jobs(
+            &state.live.current(),
+            &jobs,
+            &mut Overlay::default(),
+            top,
+            now_s(),
+        )
+        .map_err(|e| status_of(&e))?;
+        for (answer, &index) in answers.into_iter().zip(&valid) {
+            match answer {
+                Ok(mut answer) => {
+                    answer.job_index = index as i32;
+                    predictions.push(answer);
+                }
+                Err(reason) => errors.push(format!("jobs[{index}]: {reason}")),
             }
-            let contributions = scored.contributions.get(row).map_or(&[][..], Vec::as_slice);
-            let mut answer = response(&scored.batch, row, contributions, &context);
-            answer.job_index = index as i32;
-            answer.job_id.clone_from(&request.jobs[index].job_id);
-            predictions.push(answer);
         }
     }
     Ok(PredictBatchResponse {
