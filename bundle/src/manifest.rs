@@ -199,6 +199,9 @@ pub struct EvaluationSummary {
     pub members: BTreeMap<String, QualityMetrics>,
     /// Baselines by name (`user_request`, `last2`).
     pub baselines: BTreeMap<String, QualityMetrics>,
+    /// Breakdowns for the dashboard's analytics page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<crate::evaluation_details::EvaluationDetails>,
 }
 
 /// Error measures of a point prediction (and its interval) against actual runtimes.

@@ -46,6 +46,18 @@ pub struct CategoricalColumn {
 }
 
 impl CategoricalColumn {
+    /// A column of `values`, interned in order.
+    pub fn from_values<'a>(name: &str, values: impl IntoIterator<Item = Option<&'a str>>) -> Self {
+        let mut column = Self {
+            name: name.to_owned(),
+            ..Default::default()
+        };
+        for value in values {
+            column.push(value);
+        }
+        column
+    }
+
     fn push(&mut self, value: Option<&str>) {
         let id = match value {
             None => MISSING_ID,

@@ -6,6 +6,7 @@
 //! train on jobs that ended in the window before t, test on jobs submitted in
 //! [t, t + step)).
 
+mod details;
 mod metrics;
 mod report;
 
@@ -152,6 +153,15 @@ pub fn evaluate(
             .map(|(name, p)| (name, quality(&p.p50, &actual, Some((&p.p10, &p.p90)))))
             .collect(),
         baselines,
+        details: Some(details::details(
+            frame,
+            details::TestPredictions {
+                rows: &test_rows,
+                p10: &blend.p10,
+                p50: &blend.p50,
+                p90: &blend.p90,
+            },
+        )),
     };
     Ok(Evaluation { summary, model })
 }
