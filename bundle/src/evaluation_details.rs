@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::number_or_nan;
+
 /// Held-out detail beyond the headline metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationDetails {
@@ -40,22 +42,29 @@ pub struct BucketQuality {
     /// Human label, e.g. `1–8 h`.
     pub label: String,
     /// Lower bound, seconds (inclusive).
+    #[serde(deserialize_with = "number_or_nan")]
     pub lo_s: f64,
     /// Upper bound, seconds (exclusive); `None` for the open last bucket.
     pub hi_s: Option<f64>,
     /// Test jobs in the bucket.
     pub n: u64,
     /// Model mean absolute error, hours.
+    #[serde(deserialize_with = "number_or_nan")]
     pub mae_h: f64,
     /// Mean absolute error of the user's own request, hours.
+    #[serde(deserialize_with = "number_or_nan")]
     pub request_mae_h: f64,
     /// Share predicted within a factor of two.
+    #[serde(deserialize_with = "number_or_nan")]
     pub within_2x: f64,
     /// Share of actual runtimes inside the p10–p90 interval.
+    #[serde(deserialize_with = "number_or_nan")]
     pub coverage: f64,
     /// Share of actual runtimes below the p10.
+    #[serde(deserialize_with = "number_or_nan")]
     pub below_p10: f64,
     /// Share of actual runtimes above the p90.
+    #[serde(deserialize_with = "number_or_nan")]
     pub above_p90: f64,
 }
 
@@ -67,12 +76,16 @@ pub struct GroupQuality {
     /// Test jobs.
     pub n: u64,
     /// Model mean absolute error, hours.
+    #[serde(deserialize_with = "number_or_nan")]
     pub mae_h: f64,
     /// Share predicted within a factor of two.
+    #[serde(deserialize_with = "number_or_nan")]
     pub within_2x: f64,
     /// Share inside the p10–p90 interval.
+    #[serde(deserialize_with = "number_or_nan")]
     pub coverage: f64,
     /// Median of requested wallclock over actual runtime.
+    #[serde(deserialize_with = "number_or_nan")]
     pub median_request_ratio: f64,
 }
 
@@ -80,12 +93,16 @@ pub struct GroupQuality {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PredictionSample {
     /// Actual runtime, seconds.
+    #[serde(deserialize_with = "number_or_nan")]
     pub actual_s: f64,
     /// Predicted median, seconds.
+    #[serde(deserialize_with = "number_or_nan")]
     pub p50_s: f64,
     /// Predicted p10, seconds.
+    #[serde(deserialize_with = "number_or_nan")]
     pub p10_s: f64,
     /// Predicted p90, seconds.
+    #[serde(deserialize_with = "number_or_nan")]
     pub p90_s: f64,
 }
 
@@ -93,6 +110,7 @@ pub struct PredictionSample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RatioBin {
     /// Lower bound (inclusive).
+    #[serde(deserialize_with = "number_or_nan")]
     pub lo: f64,
     /// Upper bound (exclusive); `None` for the open last bin.
     pub hi: Option<f64>,
@@ -104,13 +122,17 @@ pub struct RatioBin {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NodeHours {
     /// As requested by the users.
+    #[serde(deserialize_with = "number_or_nan")]
     pub requested: f64,
     /// As used (actual runtime).
+    #[serde(deserialize_with = "number_or_nan")]
     pub used: f64,
     /// Had every job requested the suggested wallclock (p90 rounded up,
     /// never above the request).
+    #[serde(deserialize_with = "number_or_nan")]
     pub suggested: f64,
     /// Share of test jobs whose runtime exceeded the suggestion.
+    #[serde(deserialize_with = "number_or_nan")]
     pub suggestion_exceeded: f64,
 }
 
@@ -127,3 +149,28 @@ pub const RUNTIME_BUCKETS: [(f64, Option<f64>, &str); 6] = [
 
 /// Lower bounds of the request-ratio bins; the last bin is open.
 pub const RATIO_EDGES: [f64; 10] = [0.0, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_bucket_round_trips_through_json() {
+        let bucket = BucketQuality {
+            label: "≥ 48 h".into(),
+            lo_s: 172_800.0,
+            hi_s: None,
+            n: 0,
+            mae_h: f64::NAN,
+            request_mae_h: f64::NAN,
+            within_2x: f64::NAN,
+            coverage: f64::NAN,
+            below_p10: f64::NAN,
+            above_p90: f64::NAN,
+        };
+        let json = serde_json::to_string(&bucket).unwrap();
+        let back: BucketQuality = serde_json::from_str(&json).unwrap();
+        assert!(back.mae_h.is_nan() && back.coverage.is_nan());
+        assert_eq!(back.lo_s, 172_800.0);
+    }
+}

@@ -5,7 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// JSON has no NaN: serde_json writes it as `null` (an empty bucket's mean
+/// error, an undefined R²), and this reads `null` back as NaN.
+pub(crate) fn number_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
 
 /// Version of the bundle layout written by this crate.
 pub const FORMAT_VERSION: u32 = 3;
@@ -208,18 +214,25 @@ pub struct EvaluationSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct QualityMetrics {
     /// Mean absolute error, hours.
+    #[serde(deserialize_with = "number_or_nan")]
     pub mae_h: f64,
     /// Median absolute error, minutes.
+    #[serde(deserialize_with = "number_or_nan")]
     pub medae_min: f64,
     /// Root mean squared error, hours.
+    #[serde(deserialize_with = "number_or_nan")]
     pub rmse_h: f64,
     /// Coefficient of determination on seconds.
+    #[serde(deserialize_with = "number_or_nan")]
     pub r2: f64,
     /// Share with 0.5 ≤ max(pred,1)/max(actual,1) ≤ 2.
+    #[serde(deserialize_with = "number_or_nan")]
     pub within_2x: f64,
     /// Share with |pred − actual| ≤ 10 minutes.
+    #[serde(deserialize_with = "number_or_nan")]
     pub within_10min: f64,
     /// Share predicted below the actual runtime.
+    #[serde(deserialize_with = "number_or_nan")]
     pub under_rate: f64,
     /// Share of actual runtimes inside the predicted p10–p90 interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]

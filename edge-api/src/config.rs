@@ -99,57 +99,16 @@ pub struct EdgeConfig {
     pub advice: AdviceOptions,
 }
 
-/// A configuration that cannot be used, with the file or key at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("reading {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML is invalid or has a wrong key or value.
-    #[error("{origin}: {message}")]
-    Invalid {
-        /// The file or variable at fault.
-        origin: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use rtp_service_support::ConfigError;
 
 impl EdgeConfig {
     /// The defaults, overlaid by `file` if given, then by `overrides`
     /// (dotted key, value) as the binary collected them from the
     /// environment.
     pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
-        let invalid = |origin: &str, message: String| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            message,
-        };
-        let mut table: toml::Table = DEFAULTS
-            .parse()
-            .map_err(|e: toml::de::Error| invalid("built-in defaults", e.to_string()))?;
-        let origin = file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            let layer: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| invalid(&origin, e.to_string()))?;
-            merge(&mut table, layer);
-        }
-        for (key, value) in overrides {
-            set_dotted(&mut table, key, value);
-        }
-        let raw: RawConfig = table
-            .try_into()
-            .map_err(|e: toml::de::Error| invalid(&origin, e.to_string()))?;
-        Self::try_from(raw).map_err(|message| invalid(&origin, message))
+        let layered = rtp_service_support::load::<RawConfig>(DEFAULTS, file, overrides)?;
+        let origin = layered.origin.clone();
+        Self::try_from(layered.raw).map_err(|message| ConfigError::Invalid { origin, message })
     }
 }
 
@@ -189,44 +148,6 @@ impl TryFrom<RawConfig> for EdgeConfig {
             tls,
             advice: raw.advice,
         })
-    }
-}
-
-fn merge(base: &mut toml::Table, layer: toml::Table) {
-    for (key, value) in layer {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(l)) => merge(b, l),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
-}
-
-/// Sets `a.b` = `value`: a number or boolean when it reads as one, else a
-/// string (addresses, paths, tokens).
-fn set_dotted(table: &mut toml::Table, key: &str, value: &str) {
-    match key.split_once('.') {
-        Some((head, rest)) => {
-            let inner = table
-                .entry(head)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let toml::Value::Table(inner) = inner {
-                set_dotted(inner, rest, value);
-            }
-        }
-        None => {
-            let typed = if let Ok(i) = value.parse::<i64>() {
-                toml::Value::Integer(i)
-            } else if let Ok(f) = value.parse::<f64>() {
-                toml::Value::Float(f)
-            } else if let Ok(b) = value.parse::<bool>() {
-                toml::Value::Boolean(b)
-            } else {
-                toml::Value::String(value.into())
-            };
-            table.insert(key.into(), typed);
-        }
     }
 }
 

@@ -20,10 +20,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let overrides: Vec<(&str, String)> = ENV_OVERRIDES
-        .iter()
-        .filter_map(|(var, key)| std::env::var(var).ok().map(|v| (*key, v)))
-        .collect();
+    let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
     let config = EdgeConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("RTP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -44,25 +41,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let stop = server.take_stop().context("stop handle")?;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        rtp_service_support::shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(());
     });
     server.wait().await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

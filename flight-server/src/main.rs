@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use rtp_flight_server::config::ENV_OVERRIDES;
 use rtp_flight_server::{FlightConfig, start};
 
 /// Arrow Flight bulk-scoring server for rt-predictor bundles.
@@ -25,7 +26,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let config = FlightConfig::load(args.config.as_deref()).context("configuration")?;
+    let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
+    let config = FlightConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
     let mut server = start(&config).await?;
     println!(
         "rtp-flight-server: Flight on grpc://{}, metrics on http://{}/metrics, serving {}",
@@ -35,25 +37,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let stop = server.take_stop().context("stop handle")?;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        rtp_service_support::shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop.send(());
     });
     server.wait().await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing the SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -64,7 +64,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// The default configuration on ephemeral loopback ports, serving `bundles`.
 pub fn config(bundles: &Path) -> FlightConfig {
-    let mut config = FlightConfig::load(None).unwrap();
+    let mut config = FlightConfig::load(None, &[]).unwrap();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.metrics_listen = "127.0.0.1:0".parse().unwrap();
     config.bundle_dir = bundles.to_owned();

@@ -51,7 +51,8 @@ impl Tested {
         self.request / self.actual.max(1.0)
     }
     fn suggestion(&self) -> f64 {
-        let rounded = ((self.p90 / SUGGESTION_STEP_S).ceil() * SUGGESTION_STEP_S).max(SUGGESTION_STEP_S);
+        let rounded =
+            ((self.p90 / SUGGESTION_STEP_S).ceil() * SUGGESTION_STEP_S).max(SUGGESTION_STEP_S);
         rounded.min(self.request)
     }
 }
@@ -160,7 +161,12 @@ fn bucket(label: &str, lo: f64, hi: Option<f64>, jobs: &[&Tested]) -> BucketQual
 }
 
 /// Quality per value of categorical column `name`, worst error first.
-fn groups(frame: &FeatureFrame, name: &str, rows: &[usize], tested: &[Tested]) -> Vec<GroupQuality> {
+fn groups(
+    frame: &FeatureFrame,
+    name: &str,
+    rows: &[usize],
+    tested: &[Tested],
+) -> Vec<GroupQuality> {
     let Some(column) = frame.categorical.iter().find(|c| c.name == name) else {
         return Vec::new();
     };
@@ -187,7 +193,11 @@ fn groups(frame: &FeatureFrame, name: &str, rows: &[usize], tested: &[Tested]) -
             }
         })
         .collect();
-    out.sort_by(|a, b| b.mae_h.total_cmp(&a.mae_h).then_with(|| a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        b.mae_h
+            .total_cmp(&a.mae_h)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     out
 }
 
@@ -218,7 +228,9 @@ fn ratio_bins(tested: &[Tested]) -> Vec<RatioBin> {
         .collect();
     for t in tested {
         let ratio = t.request_ratio();
-        let i = RATIO_EDGES.partition_point(|&edge| edge <= ratio).saturating_sub(1);
+        let i = RATIO_EDGES
+            .partition_point(|&edge| edge <= ratio)
+            .saturating_sub(1);
         bins[i].n += 1;
     }
     bins
@@ -269,7 +281,9 @@ mod tests {
         let n: Vec<u64> = d.request_ratio.iter().map(|b| b.n).collect();
         assert_eq!(n, vec![0, 1, 0, 1, 1, 0, 0, 1, 0, 0]);
         let nh = d.node_hours;
-        assert!((nh.requested - (3600.0 + 7200.0 + 14_400.0 + 4.0 * 259_200.0) / 3600.0).abs() < 1e-9);
+        assert!(
+            (nh.requested - (3600.0 + 7200.0 + 14_400.0 + 4.0 * 259_200.0) / 3600.0).abs() < 1e-9
+        );
         assert!((nh.used - (100.0 + 2000.0 + 7200.0 + 800_000.0) / 3600.0).abs() < 1e-9);
         // suggestions 300, 3600 (capped by the request), 8100, 250_200
         assert!((nh.suggested - (300.0 + 7200.0 + 8100.0 + 4.0 * 250_200.0) / 3600.0).abs() < 1e-9);
@@ -289,7 +303,9 @@ mod tests {
             ..Default::default()
         };
         let rows: Vec<usize> = (0..n).collect();
-        let p50: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 1000.0 } else { 4600.0 }).collect();
+        let p50: Vec<f64> = (0..n)
+            .map(|i| if i % 2 == 0 { 1000.0 } else { 4600.0 })
+            .collect();
         let d = details(
             &frame,
             TestPredictions {

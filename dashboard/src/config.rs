@@ -1,0 +1,245 @@
+//! The dashboard's settings: built-in defaults (`configs/dashboard.toml`),
+//! an optional file, then environment overrides the binary collects. The raw
+//! form mirrors the file; [`DashboardConfig`] holds parsed addresses,
+//! durations and byte counts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use rtp_service_support::ConfigError;
+
+const DEFAULTS: &str = include_str!("../../configs/dashboard.toml");
+
+/// Environment variables the binary maps onto keys (dotted paths).
+pub const ENV_OVERRIDES: [(&str, &str); 9] = [
+    ("RTP_DASHBOARD_LISTEN", "listen"),
+    ("RTP_BUNDLE_DIR", "bundle_dir"),
+    ("RTP_DASHBOARD_LOG_FORMAT", "log_format"),
+    ("RTP_DASHBOARD_EDGE", "edge.address"),
+    ("RTP_EDGE_TOKEN", "edge.token"),
+    ("RTP_DASHBOARD_EDGE_CA", "edge.ca"),
+    ("RTP_DASHBOARD_EDGE_METRICS", "edge.metrics_url"),
+    ("RTP_DASHBOARD_FLIGHT", "flight.address"),
+    ("RTP_DASHBOARD_FLIGHT_METRICS", "flight.metrics_url"),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: SocketAddr,
+    bundle_dir: PathBuf,
+    log_format: LogFormat,
+    edge: RawEdge,
+    flight: RawFlight,
+    batch: RawBatch,
+    alerts: RawAlerts,
+    live: RawLive,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEdge {
+    address: String,
+    token: String,
+    ca: PathBuf,
+    metrics_url: String,
+    timeout_s: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlight {
+    address: String,
+    metrics_url: String,
+    timeout_s: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBatch {
+    max_upload_mib: f64,
+    page_rows: usize,
+    kept_results: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    overestimate_factor: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLive {
+    poll_interval_s: f64,
+    scrape_timeout_s: f64,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How the predict page reaches the gRPC edge.
+#[derive(Debug, Clone)]
+pub struct EdgeTarget {
+    /// `http://` or `https://` address.
+    pub address: String,
+    /// Bearer token, if the edge wants one.
+    pub token: Option<String>,
+    /// CA certificate for TLS, if not the system roots.
+    pub ca: Option<PathBuf>,
+    /// Its `/metrics` URL.
+    pub metrics_url: String,
+    /// Deadline of one call.
+    pub timeout: Duration,
+}
+
+/// How the batch page reaches the Flight server.
+#[derive(Debug, Clone)]
+pub struct FlightTarget {
+    /// `http://` address.
+    pub address: String,
+    /// Its `/metrics` URL.
+    pub metrics_url: String,
+    /// Deadline of one scoring exchange.
+    pub timeout: Duration,
+}
+
+/// The dashboard's validated settings.
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    /// HTTP address.
+    pub listen: SocketAddr,
+    /// The bundle store whose `latest` the analytics page shows.
+    pub bundle_dir: PathBuf,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// The gRPC edge.
+    pub edge: EdgeTarget,
+    /// The Flight server.
+    pub flight: FlightTarget,
+    /// Largest upload, bytes.
+    pub max_upload_bytes: usize,
+    /// Rows per page of a scored upload.
+    pub page_rows: usize,
+    /// Scored uploads kept for paging and download.
+    pub kept_results: usize,
+    /// Requests above this times the p90 are flagged.
+    pub overestimate_factor: f64,
+    /// Live page refresh period.
+    pub poll_interval: Duration,
+    /// Deadline of one metrics scrape.
+    pub scrape_timeout: Duration,
+}
+
+impl DashboardConfig {
+    /// The defaults, overlaid by `file` if given, then by `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let layered = rtp_service_support::load::<RawConfig>(DEFAULTS, file, overrides)?;
+        let origin = layered.origin.clone();
+        Self::try_from(layered.raw).map_err(|message| ConfigError::Invalid { origin, message })
+    }
+}
+
+fn seconds(key: &str, value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("{key} must be a positive number of seconds"))
+    }
+}
+
+fn url(key: &str, value: &str, schemes: &[&str]) -> Result<String, String> {
+    let value = value.trim();
+    if schemes.iter().any(|s| value.starts_with(s)) && value.len() > 8 {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "{key} = {value:?} must start with {}",
+            schemes.join(" or ")
+        ))
+    }
+}
+
+impl TryFrom<RawConfig> for DashboardConfig {
+    type Error = String;
+
+    fn try_from(raw: RawConfig) -> Result<Self, String> {
+        let mib = raw.batch.max_upload_mib;
+        if !(mib.is_finite() && mib > 0.0) {
+            return Err("batch.max_upload_mib must be positive".into());
+        }
+        if raw.batch.page_rows == 0 || raw.batch.kept_results == 0 {
+            return Err("batch.page_rows and batch.kept_results must be at least 1".into());
+        }
+        let factor = raw.alerts.overestimate_factor;
+        if !(factor.is_finite() && factor >= 1.0) {
+            return Err("alerts.overestimate_factor must be at least 1".into());
+        }
+        let edge_address = url("edge.address", &raw.edge.address, &["http://", "https://"])?;
+        let ca = (!raw.edge.ca.as_os_str().is_empty()).then_some(raw.edge.ca);
+        if ca.is_some() && !edge_address.starts_with("https://") {
+            return Err("edge.ca is set but edge.address is not https://".into());
+        }
+        let token = raw.edge.token.trim().to_owned();
+        Ok(Self {
+            listen: raw.listen,
+            bundle_dir: raw.bundle_dir,
+            log_format: raw.log_format,
+            edge: EdgeTarget {
+                address: edge_address,
+                token: (!token.is_empty()).then_some(token),
+                ca,
+                metrics_url: url("edge.metrics_url", &raw.edge.metrics_url, &["http://"])?,
+                timeout: seconds("edge.timeout_s", raw.edge.timeout_s)?,
+            },
+            flight: FlightTarget {
+                address: url("flight.address", &raw.flight.address, &["http://"])?,
+                metrics_url: url("flight.metrics_url", &raw.flight.metrics_url, &["http://"])?,
+                timeout: seconds("flight.timeout_s", raw.flight.timeout_s)?,
+            },
+            max_upload_bytes: (mib * 1024.0 * 1024.0) as usize,
+            page_rows: raw.batch.page_rows,
+            kept_results: raw.batch.kept_results,
+            overestimate_factor: factor,
+            poll_interval: seconds("live.poll_interval_s", raw.live.poll_interval_s)?,
+            scrape_timeout: seconds("live.scrape_timeout_s", raw.live.scrape_timeout_s)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_bind_loopback_and_point_at_local_services() {
+        let config = DashboardConfig::load(None, &[]).unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert_eq!(config.edge.address, "http://127.0.0.1:50051");
+        assert_eq!(config.max_upload_bytes, 16 * 1024 * 1024);
+        assert_eq!(config.edge.token, None);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = |key: &str, value: &str| {
+            DashboardConfig::load(None, &[(key, value.to_owned())])
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("edge.address", "127.0.0.1:1").contains("edge.address"));
+        assert!(err("batch.max_upload_mib", "0").contains("max_upload_mib"));
+        assert!(err("edge.ca", "ca.pem").contains("edge.ca"));
+        assert!(err("alerts.overestimate_factor", "0.5").contains("overestimate_factor"));
+    }
+}

@@ -1,0 +1,47 @@
+//! `rtp-dashboard`: serves the web dashboard until interrupted.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use rtp_dashboard::config::ENV_OVERRIDES;
+use rtp_dashboard::{DashboardConfig, LogFormat, start};
+
+/// Web dashboard of rt-predictor.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file laid over the built-in defaults (configs/dashboard.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
+    let config =
+        DashboardConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RTP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    let mut server = start(&config).await?;
+    println!(
+        "rtp-dashboard: http://{}/ (edge {}, Flight {}, metrics on http://{}/metrics)",
+        server.addr, config.edge.address, config.flight.address, server.addr
+    );
+    let stop = server.take_stop().context("stop handle")?;
+    tokio::spawn(async move {
+        rtp_service_support::shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(());
+    });
+    server.wait().await?;
+    Ok(())
+}

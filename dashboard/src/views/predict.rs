@@ -1,0 +1,359 @@
+//! The predict page: a job's resources and limits in, the edge's prediction
+//! out, with the interval, the features that moved it, a suggested request
+//! and an alert when the request is far above what the job will need.
+
+use askama::Template;
+use axum::Form;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use rtp_proto::v1::{JobFeatures, PredictResponse};
+use serde::Deserialize;
+
+use super::{PageHeader, State, html, page, page_header};
+use crate::error::DashboardError;
+use crate::format::{clock, duration, fixed, thousands};
+use crate::routes::Route;
+use crate::wallclock::parse_wallclock;
+
+/// The form as typed: every field a string, so a bad number is reported by
+/// field instead of failing the whole request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PredictForm {
+    /// Requested nodes.
+    #[serde(default)]
+    pub nodes: String,
+    /// Requested processors (cores).
+    #[serde(default)]
+    pub processors: String,
+    /// Requested GPUs.
+    #[serde(default)]
+    pub gpus: String,
+    /// Requested memory, GB.
+    #[serde(default)]
+    pub mem_gb: String,
+    /// Requested wallclock (seconds or Slurm time).
+    #[serde(default)]
+    pub wallclock: String,
+    /// Partition.
+    #[serde(default)]
+    pub partition: String,
+    /// QoS.
+    #[serde(default)]
+    pub qos: String,
+    /// User.
+    #[serde(default)]
+    pub user: String,
+    /// Account.
+    #[serde(default)]
+    pub account: String,
+}
+
+impl Default for PredictForm {
+    fn default() -> Self {
+        Self {
+            nodes: "1".into(),
+            processors: "36".into(),
+            gpus: "0".into(),
+            mem_gb: "0".into(),
+            wallclock: "04:00:00".into(),
+            partition: String::new(),
+            qos: "normal".into(),
+            user: String::new(),
+            account: String::new(),
+        }
+    }
+}
+
+impl PredictForm {
+    /// The job the form describes, or every field that is wrong.
+    pub fn to_job(&self) -> Result<JobFeatures, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut count = |name: &str, text: &str, min: i32| -> i32 {
+            match text.trim().parse::<i32>() {
+                Ok(v) if v >= min => v,
+                Ok(v) => {
+                    errors.push(format!("{name}: must be at least {min} (got {v})"));
+                    0
+                }
+                Err(_) => {
+                    errors.push(format!("{name}: {:?} is not a whole number", text.trim()));
+                    0
+                }
+            }
+        };
+        let nodes = count("nodes", &self.nodes, 1);
+        let processors = count("processors", &self.processors, 1);
+        let gpus = if self.gpus.trim().is_empty() {
+            0
+        } else {
+            count("gpus", &self.gpus, 0)
+        };
+        let mem_gb = match self.mem_gb.trim() {
+            "" => 0.0,
+            text => match text.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => v,
+                _ => {
+                    errors.push(format!("memory: {text:?} is not a number of GB ≥ 0"));
+                    0.0
+                }
+            },
+        };
+        let wallclock = parse_wallclock(&self.wallclock).unwrap_or_else(|reason| {
+            errors.push(format!("wallclock: {reason}"));
+            0.0
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(JobFeatures {
+            processors_req: processors,
+            nodes_req: nodes,
+            mem_req: mem_gb,
+            wallclock_req: wallclock,
+            partition: self.partition.trim().to_owned(),
+            qos: self.qos.trim().to_owned(),
+            submit_time: 0,
+            user: self.user.trim().to_owned(),
+            account: self.account.trim().to_owned(),
+            gpus_req: gpus,
+            ..Default::default()
+        })
+    }
+}
+
+/// The predict page.
+#[derive(Debug, Template)]
+#[template(path = "predict.html")]
+pub struct PredictPage {
+    /// Layout.
+    pub header: PageHeader,
+    /// Prefilled values.
+    pub form: PredictForm,
+    /// Known partitions, for suggestions.
+    pub partitions: Vec<String>,
+    /// Known QoS values.
+    pub qos_values: Vec<String>,
+    /// The alert factor.
+    pub factor: String,
+}
+
+/// The result fragment.
+#[derive(Debug, Template)]
+#[template(path = "predict_partial.html")]
+pub struct PredictPartial {
+    /// What to show.
+    pub view: PredictView,
+}
+
+/// A prediction, ready to show.
+#[derive(Debug, Clone)]
+pub struct PredictView {
+    /// p50 as a duration.
+    pub p50: String,
+    /// p10 as a duration.
+    pub p10: String,
+    /// p90 as a duration.
+    pub p90: String,
+    /// Nominal coverage of the interval, e.g. `80%`.
+    pub coverage: String,
+    /// Runtime category.
+    pub category: String,
+    /// Requested wallclock, readable and as `HH:MM:SS`.
+    pub requested: String,
+    /// Suggested request as `HH:MM:SS`.
+    pub suggested_clock: String,
+    /// Suggested request, readable.
+    pub suggested: String,
+    /// Top contributions.
+    pub contributions: Vec<ContributionView>,
+    /// The overestimation alert, when raised.
+    pub alert: Option<AlertView>,
+    /// Model version that answered.
+    pub model_version: String,
+    /// The user the job was predicted for (echoed, escaped by the template).
+    pub user: String,
+}
+
+/// One feature's push on the prediction.
+#[derive(Debug, Clone)]
+pub struct ContributionView {
+    /// Feature name.
+    pub feature: String,
+    /// Multiplicative effect, e.g. `×1.35`.
+    pub factor: String,
+    /// `longer` or `shorter`.
+    pub direction: &'static str,
+    /// Bar length, 0–100, relative to the largest contribution.
+    pub width: u32,
+}
+
+/// The overestimation alert.
+#[derive(Debug, Clone)]
+pub struct AlertView {
+    /// Request over p90, e.g. `6.0`.
+    pub ratio: String,
+    /// The configured factor.
+    pub factor: String,
+    /// Node-hours reserved beyond the p90.
+    pub wasted_node_hours: String,
+}
+
+impl PredictView {
+    /// The view of `response` for `job`, alerting above `factor` × p90.
+    pub fn new(response: &PredictResponse, job: &JobFeatures, factor: f64) -> Self {
+        let (p10, p50, p90) = (
+            response.p10_seconds,
+            response.p50_seconds,
+            response.p90_seconds,
+        );
+        let mut contributions: Vec<(&String, f64)> = response
+            .feature_importance
+            .iter()
+            .map(|(k, v)| (k, *v))
+            .collect();
+        contributions.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(b.0)));
+        let largest = contributions.first().map_or(0.0, |c| c.1.abs());
+        let request = job.wallclock_req;
+        let alert = (request > factor * p90 && p90 > 0.0).then(|| AlertView {
+            ratio: fixed(request / p90, 1),
+            factor: fixed(factor, 1),
+            wasted_node_hours: thousands_or_fraction(
+                (request - p90) * f64::from(job.nodes_req) / 3600.0,
+            ),
+        });
+        Self {
+            p50: duration(p50),
+            p10: duration(p10),
+            p90: duration(p90),
+            coverage: format!("{:.0}%", response.prediction_confidence * 100.0),
+            category: response.runtime_category.clone(),
+            requested: format!("{} ({})", duration(request), clock(request)),
+            suggested_clock: clock(response.suggested_wallclock_seconds),
+            suggested: duration(response.suggested_wallclock_seconds),
+            contributions: contributions
+                .into_iter()
+                .map(|(feature, value)| ContributionView {
+                    feature: feature.clone(),
+                    factor: format!("×{:.2}", value.exp()),
+                    direction: if value >= 0.0 { "longer" } else { "shorter" },
+                    width: if largest > 0.0 {
+                        ((value.abs() / largest) * 100.0).round() as u32
+                    } else {
+                        0
+                    },
+                })
+                .collect(),
+            alert,
+            model_version: response.model_version.clone(),
+            user: job.user.clone(),
+        }
+    }
+}
+
+fn thousands_or_fraction(value: f64) -> String {
+    if value < 10.0 {
+        fixed(value, 1)
+    } else {
+        thousands(value)
+    }
+}
+
+/// `GET /predict`.
+pub async fn show(state: State, headers: HeaderMap) -> Result<Response, DashboardError> {
+    let (header, cookie) = page_header(&state, &headers, Route::Predict, "Predict a job's runtime");
+    let (partitions, qos_values) = match state.bundles.active() {
+        Ok(active) => (active.partitions.clone(), active.qos.clone()),
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let mut form = PredictForm::default();
+    if let Some(first) = partitions.first() {
+        form.partition = first.clone();
+    }
+    page(
+        &PredictPage {
+            header,
+            form,
+            partitions,
+            qos_values,
+            factor: fixed(state.config.overestimate_factor, 1),
+        },
+        cookie,
+    )
+}
+
+/// `POST /predict` (htmx): the result fragment.
+pub async fn submit(
+    state: State,
+    Form(form): Form<PredictForm>,
+) -> Result<Response, DashboardError> {
+    let job = form
+        .to_job()
+        .map_err(|errors| DashboardError::Invalid(errors.join("; ")))?;
+    let response = state.edge.predict(job.clone()).await.inspect_err(|e| {
+        if !matches!(e, DashboardError::Upstream { rejected: true, .. }) {
+            state.metrics.upstream_failure("edge");
+        }
+    })?;
+    let view = PredictView::new(&response, &job, state.config.overestimate_factor);
+    Ok(html(StatusCode::OK, PredictPartial { view }.render()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let form = PredictForm {
+            nodes: "0".into(),
+            processors: "many".into(),
+            mem_gb: "-1".into(),
+            wallclock: "tomorrow".into(),
+            ..PredictForm::default()
+        };
+        let errors = form.to_job().unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("nodes:"));
+        assert!(errors[1].starts_with("processors:"));
+        assert!(errors[2].starts_with("memory:"));
+        assert!(errors[3].starts_with("wallclock:"));
+        let job = PredictForm::default().to_job().unwrap();
+        assert_eq!(job.wallclock_req, 14_400.0);
+        assert_eq!(job.submit_time, 0);
+    }
+
+    #[test]
+    fn the_alert_counts_node_hours_beyond_the_p90() {
+        let response = PredictResponse {
+            p10_seconds: 600.0,
+            p50_seconds: 1800.0,
+            p90_seconds: 3600.0,
+            suggested_wallclock_seconds: 3600.0,
+            prediction_confidence: 0.8,
+            feature_importance: [("f_req".to_owned(), -0.5), ("f_nodes".to_owned(), 0.1)].into(),
+            ..Default::default()
+        };
+        let job = JobFeatures {
+            nodes_req: 4,
+            wallclock_req: 8.0 * 3600.0,
+            ..Default::default()
+        };
+        let view = PredictView::new(&response, &job, 2.0);
+        let alert = view.alert.unwrap();
+        assert_eq!(alert.ratio, "8.0");
+        assert_eq!(alert.wasted_node_hours, "28"); // (8 h − 1 h) × 4 nodes
+        assert_eq!(view.contributions[0].feature, "f_req");
+        assert_eq!(view.contributions[0].direction, "shorter");
+        assert_eq!(view.contributions[1].width, 20);
+        assert_eq!(view.suggested_clock, "1:00:00");
+        let calm = PredictView::new(
+            &response,
+            &JobFeatures {
+                wallclock_req: 7200.0,
+                ..job
+            },
+            2.0,
+        );
+        assert!(calm.alert.is_none());
+    }
+}

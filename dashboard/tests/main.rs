@@ -1,0 +1,6 @@
+//! Integration tests of the dashboard: a trained bundle, a real edge, a real
+//! Flight server and the dashboard on loopback ports.
+
+mod browser;
+mod common;
+mod http;

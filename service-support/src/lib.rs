@@ -1,0 +1,9 @@
+//! What every rt-predictor service shares: layered settings and the signal
+//! that stops a service binary.
+#![deny(missing_docs)]
+
+pub mod settings;
+pub mod shutdown;
+
+pub use settings::{ConfigError, Layered, load, overrides_from};
+pub use shutdown::shutdown_signal;

@@ -1,0 +1,213 @@
+//! Layered settings, as every rt-predictor service reads them: the
+//! built-in defaults (the service's file under `configs/`, embedded), an
+//! optional file over them, then `(dotted key, value)` overrides that the
+//! binary collected from the environment. Libraries never read the
+//! environment themselves; `main` does, once, and passes the overrides in.
+//!
+//! Each service deserializes the merged table into its raw type and
+//! validates that into the type it runs with.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+/// A configuration that cannot be used, with the file or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has a wrong key or value.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// The file or variable at fault.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Settings merged from the layers, before the service validates them.
+#[derive(Debug)]
+pub struct Layered<T> {
+    /// The merged settings in the service's raw form.
+    pub raw: T,
+    /// Where they came from, for error messages: the file, or
+    /// `configuration` when only defaults and overrides were used.
+    pub origin: String,
+}
+
+impl<T> Layered<T> {
+    /// An error about the merged settings, naming their origin.
+    pub fn invalid(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Merges `defaults`, then `file`, then `overrides` and deserializes the
+/// result as `T`. Unknown keys are the raw type's business
+/// (`#[serde(deny_unknown_fields)]`).
+pub fn load<T: DeserializeOwned>(
+    defaults: &str,
+    file: Option<&Path>,
+    overrides: &[(&str, String)],
+) -> Result<Layered<T>, ConfigError> {
+    let invalid = |origin: &str, message: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        message,
+    };
+    let mut table: toml::Table = defaults
+        .parse()
+        .map_err(|e: toml::de::Error| invalid("built-in defaults", e.to_string()))?;
+    let origin = file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let layer: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| invalid(&origin, e.to_string()))?;
+        merge(&mut table, layer);
+    }
+    for (key, value) in overrides {
+        set_dotted(&mut table, key, value);
+    }
+    let raw: T = table
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid(&origin, e.to_string()))?;
+    Ok(Layered { raw, origin })
+}
+
+/// The `(key, value)` overrides of `mapping` (variable, dotted key) whose
+/// variable `lookup` finds; the binary passes `std::env::var`.
+pub fn overrides_from<'a, E>(
+    mapping: &[(&str, &'a str)],
+    lookup: impl Fn(&str) -> Result<String, E>,
+) -> Vec<(&'a str, String)> {
+    mapping
+        .iter()
+        .filter_map(|(var, key)| lookup(var).ok().map(|v| (*key, v)))
+        .collect()
+}
+
+fn merge(base: &mut toml::Table, layer: toml::Table) {
+    for (key, value) in layer {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(l)) => merge(b, l),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets `a.b` = `value`: a number or boolean when it reads as one, else a
+/// string (addresses, paths, tokens).
+fn set_dotted(table: &mut toml::Table, key: &str, value: &str) {
+    match key.split_once('.') {
+        Some((head, rest)) => {
+            let inner = table
+                .entry(head)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(inner) = inner {
+                set_dotted(inner, rest, value);
+            }
+        }
+        None => {
+            let typed = if let Ok(i) = value.parse::<i64>() {
+                toml::Value::Integer(i)
+            } else if let Ok(f) = value.parse::<f64>() {
+                toml::Value::Float(f)
+            } else if let Ok(b) = value.parse::<bool>() {
+                toml::Value::Boolean(b)
+            } else {
+                toml::Value::String(value.into())
+            };
+            table.insert(key.into(), typed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        listen: String,
+        threads: u32,
+        nested: Nested,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Nested {
+        token: String,
+        factor: f64,
+    }
+
+    const DEFAULTS: &str =
+        "listen = \"127.0.0.1:1\"\nthreads = 1\n[nested]\ntoken = \"\"\nfactor = 2.0\n";
+
+    #[test]
+    fn file_then_overrides_win_and_keep_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, "threads = 4\n[nested]\nfactor = 3.0\n").unwrap();
+        let layered: Layered<Raw> = load(
+            DEFAULTS,
+            Some(&path),
+            &[
+                ("nested.token", "s3cret".into()),
+                ("listen", "0.0.0.0:9".into()),
+            ],
+        )
+        .unwrap();
+        let raw = layered.raw;
+        assert_eq!(raw.threads, 4);
+        assert_eq!(raw.nested.factor, 3.0);
+        assert_eq!(raw.nested.token, "s3cret");
+        assert_eq!(raw.listen, "0.0.0.0:9");
+        assert_eq!(layered.origin, path.display().to_string());
+    }
+
+    #[test]
+    fn a_bad_key_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, "[nested]\nfactr = 3.0\n").unwrap();
+        let err = load::<Raw>(DEFAULTS, Some(&path), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("s.toml") && err.contains("factr"), "{err}");
+        let err = load::<Raw>(DEFAULTS, Some(&dir.path().join("none.toml")), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("none.toml"), "{err}");
+    }
+
+    #[test]
+    fn overrides_come_from_the_lookup_given() {
+        let mapping = [("A_VAR", "a"), ("B_VAR", "nested.b")];
+        let found = overrides_from(&mapping, |var| {
+            if var == "B_VAR" {
+                Ok("7".to_owned())
+            } else {
+                Err(())
+            }
+        });
+        assert_eq!(found, vec![("nested.b", "7".to_owned())]);
+    }
+}
