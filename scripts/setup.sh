@@ -5,14 +5,16 @@
 #   - python3-venv (Debian), if Python cannot create virtual environments: the
 #     XGBoost and CatBoost trainers run in one that rtp creates on first use
 #   - CMake >= 3.28 (PyPI, in a venv): LightGBM's build needs it; Debian 12 ships 3.25
-#   - the Python client environment (pyarrow, pandas from
-#     clients/python/requirements.txt), whose interpreter the client tests
-#     find in RTP_CLIENT_PYTHON
+#   - chromium + chromium-driver (Debian): the dashboard's browser tests drive
+#     headless Chromium through chromedriver (fonts-dejavu-core: text in screenshots)
+#   - the Python client environment (pyarrow, pandas, grpcio, selenium from
+#     clients/python/requirements.txt), whose interpreter the client and
+#     browser tests find in RTP_CLIENT_PYTHON
 set -euo pipefail
 
 RTP_CACHE="${RTP_CACHE:-$HOME/.cache/rt-predictor}"
 missing=()
-for pkg in clang libclang-dev; do
+for pkg in clang libclang-dev chromium chromium-driver fonts-dejavu-core; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 python3 -c "import ensurepip, venv" 2>/dev/null || missing+=("python3-venv")

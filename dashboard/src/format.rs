@@ -35,7 +35,8 @@ pub fn clock(seconds: f64) -> String {
 /// A share in [0, 1] as a percentage.
 pub fn percent(share: f64) -> String {
     if share.is_finite() {
-        format!("{:.1}%", share * 100.0)
+        // + 0.0 turns −0.0 (an empty sum) into 0.0
+        format!("{:.1}%", share * 100.0 + 0.0)
     } else {
         "–".to_owned()
     }
@@ -44,6 +45,7 @@ pub fn percent(share: f64) -> String {
 /// A number with `digits` decimals, `–` when not finite.
 pub fn fixed(value: f64, digits: usize) -> String {
     if value.is_finite() {
+        let value = value + 0.0;
         format!("{value:.digits$}")
     } else {
         "–".to_owned()
@@ -83,6 +85,8 @@ mod tests {
         assert_eq!(duration(f64::NAN), "–");
         assert_eq!(clock(93_784.0), "26:03:04");
         assert_eq!(percent(0.8), "80.0%");
+        assert_eq!(percent(-0.0), "0.0%");
+        assert_eq!(fixed(-0.0, 1), "0.0");
         assert_eq!(thousands(1_234_567.4), "1,234,567");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(-4200.0), "−4,200");
