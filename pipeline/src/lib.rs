@@ -17,6 +17,7 @@ pub mod inference_bench;
 pub mod ingest;
 pub mod lgbm;
 pub mod publish;
+pub mod stack;
 pub mod stages;
 pub mod train;
 

@@ -8,4 +8,5 @@ mod ingest;
 mod model;
 mod plans;
 mod serving;
+mod up;
 mod util;

@@ -101,6 +101,10 @@ pub enum Command {
     },
     /// Run the whole chain as configured: ingest, features, evaluate, train, publish.
     Run,
+    /// Start the Flight server, the gRPC edge and the dashboard on this
+    /// machine, serving run.bundle_dir (trained first with `rtp run` when it
+    /// holds no bundle); Ctrl-C stops all three.
+    Up,
     /// Measure the pipeline.
     Bench {
         /// What to measure.

@@ -17,6 +17,7 @@ use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
 use rtp_pipeline::inference_bench::{BenchOptions, bench_inference, render_bench_table};
 use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, InputFormat, ingest};
+use rtp_pipeline::stack::{Stack, has_bundle};
 use rtp_pipeline::stages::render_stage_table;
 use rtp_pipeline::train::train;
 
@@ -166,6 +167,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("published bundle {}", dir.display());
             }
         }
+        Command::Up => up(&config, &runtime)?,
         Command::Bench {
             target:
                 BenchTarget::Pipeline {
@@ -401,4 +403,56 @@ fn train_from_features(
         bundle_dir,
         &mut stages,
     )?)
+}
+
+/// `rtp up`: a bundle (trained when missing), then the three services until
+/// Ctrl-C, SIGTERM, or one of them exits.
+fn up(config: &PipelineConfig, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let bundle_dir = &config.run.bundle_dir;
+    if !has_bundle(bundle_dir) {
+        println!(
+            "no bundle in {}: training a demo bundle first (as `rtp run`)",
+            bundle_dir.display()
+        );
+        let report = with_spinner("running the pipeline", || {
+            runtime.block_on(chain::run(config))
+        })?;
+        if let Some(dir) = report.bundle {
+            println!("published bundle {}", dir.display());
+        }
+    }
+    let mut stack = Stack::start(bundle_dir)?;
+    for service in &stack.services {
+        println!("{}", service.banner);
+    }
+    println!(
+        "rt-predictor is up: open {}/ (Ctrl-C stops all three)",
+        stack.dashboard_url
+    );
+    let failure = runtime.block_on(async {
+        let signal = rtp_service_support::shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = &mut signal => return None,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                    if let Some(failed) = stack.failed() {
+                        return Some(failed);
+                    }
+                }
+            }
+        }
+    });
+    let stopped = stack.stop();
+    for (name, status) in &stopped {
+        match status {
+            Some(status) => println!("{name} stopped ({status})"),
+            None => println!("{name} could not be waited for"),
+        }
+    }
+    if let Some((name, status)) = failure {
+        bail!("{name} exited on its own ({status}); the others were stopped");
+    }
+    println!("rt-predictor is down");
+    Ok(())
 }
