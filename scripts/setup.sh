@@ -14,7 +14,7 @@ set -euo pipefail
 
 RTP_CACHE="${RTP_CACHE:-$HOME/.cache/rt-predictor}"
 missing=()
-for pkg in clang libclang-dev chromium chromium-driver fonts-dejavu-core; do
+for pkg in clang libclang-dev chromium chromium-driver fonts-dejavu-core prometheus docker-compose; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 python3 -c "import ensurepip, venv" 2>/dev/null || missing+=("python3-venv")
