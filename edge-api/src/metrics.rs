@@ -62,7 +62,10 @@ pub struct Metrics {
     latency: Family<MethodLabels, Histogram>,
     in_flight: Gauge,
     /// Jobs predicted.
-    pub predictions: Counter,
+    predictions: Counter,
+    overestimated: Counter,
+    requested_node_hours: Counter<f64, AtomicU64>,
+    suggested_node_hours: Counter<f64, AtomicU64>,
     /// Jobs refused inside batches and streams.
     pub job_failures: Counter,
     /// Calls refused for a missing or wrong bearer token.
@@ -94,6 +97,9 @@ impl Metrics {
         );
         let in_flight = Gauge::default();
         let predictions = Counter::default();
+        let overestimated = Counter::default();
+        let requested_node_hours = Counter::<f64, AtomicU64>::default();
+        let suggested_node_hours = Counter::<f64, AtomicU64>::default();
         let job_failures = Counter::default();
         let auth_failures = Counter::default();
         let model_version = Family::<VersionLabels, Gauge>::default();
@@ -116,6 +122,21 @@ impl Metrics {
             in_flight.clone(),
         );
         registry.register("predictions", "Jobs predicted", predictions.clone());
+        registry.register(
+            "overestimated",
+            "Predicted jobs whose request is above the overestimate factor times the p90",
+            overestimated.clone(),
+        );
+        registry.register(
+            "requested_node_hours",
+            "Node-hours the predicted jobs request (nodes × requested wallclock)",
+            requested_node_hours.clone(),
+        );
+        registry.register(
+            "suggested_node_hours",
+            "Node-hours the predicted jobs would request at the suggested wallclock",
+            suggested_node_hours.clone(),
+        );
         registry.register(
             "job_failures",
             "Jobs of batches and streams refused as invalid",
@@ -148,6 +169,9 @@ impl Metrics {
             latency,
             in_flight,
             predictions,
+            overestimated,
+            requested_node_hours,
+            suggested_node_hours,
             job_failures,
             auth_failures,
             model_version,
@@ -156,6 +180,28 @@ impl Metrics {
             reload_failures,
             singles: AtomicU64::new(0),
             singles_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a predicted job: `nodes` and `wallclock_s` as requested.
+    pub fn record_prediction(
+        &self,
+        nodes: i32,
+        wallclock_s: f64,
+        answer: &rtp_proto::v1::PredictResponse,
+    ) {
+        self.predictions.inc();
+        if answer.overestimated {
+            self.overestimated.inc();
+        }
+        let nodes = f64::from(nodes.max(1));
+        if wallclock_s.is_finite() && wallclock_s > 0.0 {
+            self.requested_node_hours
+                .inc_by(nodes * wallclock_s / 3600.0);
+        }
+        if answer.suggested_wallclock_seconds.is_finite() {
+            self.suggested_node_hours
+                .inc_by(nodes * answer.suggested_wallclock_seconds / 3600.0);
         }
     }
 

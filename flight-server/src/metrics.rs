@@ -38,6 +38,8 @@ pub struct Metrics {
     registry: Registry,
     /// Rows scored (with or without a row error).
     pub rows: Counter,
+    /// Scored rows flagged as overestimated.
+    pub overestimated: Counter,
     /// Rows that came back with an `error`.
     pub row_errors: Counter,
     /// Batches scored.
@@ -67,6 +69,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("rtp_flight");
         let rows = Counter::default();
+        let overestimated = Counter::default();
         let row_errors = Counter::default();
         let batches = Counter::default();
         let failures = Family::<FailureLabels, Counter>::default();
@@ -78,6 +81,11 @@ impl Metrics {
         let reload_failures = Counter::default();
         let stored_bytes = Gauge::default();
         registry.register("rows_scored", "Job rows scored", rows.clone());
+        registry.register(
+            "overestimated_rows",
+            "Scored rows whose request is above the overestimate factor times the p90",
+            overestimated.clone(),
+        );
         registry.register(
             "row_errors",
             "Job rows returned with an error instead of a prediction",
@@ -123,6 +131,7 @@ impl Metrics {
         Self {
             registry,
             rows,
+            overestimated,
             row_errors,
             batches,
             failures,

@@ -103,6 +103,7 @@ impl ScoringService {
         if let Ok(scored) = &result {
             let m = &self.metrics;
             m.rows.inc_by(scored.batch.num_rows() as u64);
+            m.overestimated.inc_by(overestimated_rows(&scored.batch));
             m.row_errors.inc_by(scored.failed_rows as u64);
             m.batches.inc();
             m.batch_latency.observe(started.elapsed().as_secs_f64());
@@ -112,6 +113,15 @@ impl ScoringService {
         }
         (result, overlay)
     }
+}
+
+/// Rows of a scored batch flagged as overestimated.
+fn overestimated_rows(batch: &RecordBatch) -> u64 {
+    use datafusion::arrow::array::AsArray;
+    batch
+        .column_by_name(rtp_scoring::scorer::OVERESTIMATED)
+        .and_then(|c| c.as_boolean_opt())
+        .map_or(0, |flags| flags.true_count() as u64)
 }
 
 /// The status a scoring error is reported with.

@@ -1,6 +1,7 @@
 //! `Predict`: one job, validated here and scored by the batcher together
 //! with whatever other single predictions are waiting.
 
+use crate::job_request::demand;
 use rtp_proto::v1::{JobFeatures, PredictRequest, PredictResponse};
 use tonic::Status;
 
@@ -13,6 +14,7 @@ const METHOD: &str = "Predict";
 pub async fn handle(state: &EdgeState, request: PredictRequest) -> Result<PredictResponse, Status> {
     let call = state.metrics.call(METHOD);
     let explain = request.explain.unwrap_or(true);
+    let demand = demand(request.features.as_ref());
     let result = predict_one(state, request.features, "features", explain)
         .await
         .map(|mut r| {
@@ -20,9 +22,7 @@ pub async fn handle(state: &EdgeState, request: PredictRequest) -> Result<Predic
             r
         });
     match &result {
-        Ok(_) => {
-            state.metrics.predictions.inc();
-        }
+        Ok(answer) => state.metrics.record_prediction(demand.0, demand.1, answer),
         Err(status) => tracing::debug!(method = METHOD, %status, "refused"),
     }
     call.finish(

@@ -2,6 +2,7 @@
 //! vectorised pass on a blocking thread. Invalid jobs are reported in
 //! `errors` and the rest are predicted.
 
+use crate::job_request::demand;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,11 +24,18 @@ pub async fn handle(
 ) -> Result<PredictBatchResponse, Status> {
     let call = state.metrics.call(METHOD);
     let worker = Arc::clone(&state);
+    let demands: Vec<(i32, f64)> = request.jobs.iter().map(|j| demand(Some(j))).collect();
     let result = tokio::task::spawn_blocking(move || predict_batch(&worker, request))
         .await
         .unwrap_or_else(|e| Err(Status::internal(format!("batch worker failed: {e}"))));
     if let Ok(r) = &result {
-        state.metrics.predictions.inc_by(r.predictions.len() as u64);
+        for answer in &r.predictions {
+            let (nodes, wallclock_s) = demands
+                .get(answer.job_index as usize)
+                .copied()
+                .unwrap_or_default();
+            state.metrics.record_prediction(nodes, wallclock_s, answer);
+        }
         state
             .metrics
             .job_failures

@@ -2,6 +2,7 @@
 //! that cannot be predicted gets a response carrying `error`, and the
 //! stream goes on; only a broken transport ends it early.
 
+use crate::job_request::demand;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,9 +55,10 @@ async fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
         .map(|f| f.job_id.clone())
         .unwrap_or_default();
     let explain = request.explain.unwrap_or(true);
+    let (nodes, wallclock_s) = demand(request.features.as_ref());
     let mut answer = match predict_one(state, request.features, "features", explain).await {
         Ok(answer) => {
-            state.metrics.predictions.inc();
+            state.metrics.record_prediction(nodes, wallclock_s, &answer);
             answer
         }
         Err(status) => {
