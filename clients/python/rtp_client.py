@@ -12,12 +12,18 @@ present. Rows are taken as a submission sequence, in order.
     scored = rtp_client.score(client, jobs)          # DoExchange, streamed
     rtp_client.put_table(client, "march", jobs)      # DoPut, stored scored
     march = rtp_client.get_table(client, "march")    # DoGet
+
+With replicas sharing a directory of Parquet job tables
+(``scale_out.shared_dir``), one call scores a file on all of them::
+
+    scored = rtp_client.score_shared("grpc://flight-1:8815", "2026-11.parquet")
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import pandas as pd
@@ -94,6 +100,26 @@ def score(
     if not scored:
         return pd.DataFrame()
     return pa.Table.from_batches(scored).to_pandas()
+
+
+def score_shared(location: str, file: str, workers: int | None = None) -> pd.DataFrame:
+    """Scores the shared Parquet table ``file`` on every replica at once.
+
+    The server at ``location`` answers GetFlightInfo with one endpoint per
+    replica, each with a disjoint range of the file's row groups; the
+    endpoints are fetched in parallel, each from its own replica, and
+    concatenated in endpoint order (the file's order)."""
+    info = connect(location).get_flight_info(flight.FlightDescriptor.for_path("shared", file))
+
+    def fetch(endpoint: flight.FlightEndpoint) -> pa.Table:
+        where = endpoint.locations[0] if endpoint.locations else location
+        return connect(where).do_get(endpoint.ticket).read_all()
+
+    with ThreadPoolExecutor(max_workers=workers or len(info.endpoints) or 1) as pool:
+        parts = list(pool.map(fetch, info.endpoints))
+    if not parts:
+        return pd.DataFrame()
+    return pa.concat_tables(parts).to_pandas()
 
 
 def put_table(

@@ -328,7 +328,10 @@ async fn model_info_health_and_metrics_describe_the_serving_model() {
     assert_eq!(sample(&metrics, "rtp_edge_in_flight_requests"), 0.0);
     assert_eq!(sample(&metrics, "rtp_edge_predictions_total"), 5.0);
     // jobs 0..5 request 1×1 h, 2×4 h, 3×24 h, 4×1 h and 1×4 h
-    assert_eq!(sample(&metrics, "rtp_edge_requested_node_hours_total"), 89.0);
+    assert_eq!(
+        sample(&metrics, "rtp_edge_requested_node_hours_total"),
+        89.0
+    );
     let suggested = sample(&metrics, "rtp_edge_suggested_node_hours_total");
     assert!(suggested > 0.0 && suggested <= 89.0, "{suggested}");
     assert!(sample(&metrics, "rtp_edge_overestimated_total") <= 5.0);

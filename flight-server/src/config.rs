@@ -10,10 +10,12 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/flight-server.toml");
 
 /// Environment variables the binary maps onto keys.
-pub const ENV_OVERRIDES: [(&str, &str); 3] = [
+pub const ENV_OVERRIDES: [(&str, &str); 5] = [
     ("RTP_FLIGHT_LISTEN", "listen"),
     ("RTP_FLIGHT_METRICS_LISTEN", "metrics_listen"),
     ("RTP_BUNDLE_DIR", "bundle_dir"),
+    ("RTP_FLIGHT_SHARED_DIR", "scale_out.shared_dir"),
+    ("RTP_FLIGHT_ADVERTISE", "scale_out.advertise"),
 ];
 
 /// The Flight server's settings.
@@ -34,6 +36,20 @@ pub struct FlightConfig {
     pub max_message_mib: usize,
     /// How suggestions are made.
     pub advice: AdviceOptions,
+    /// Scoring shared tables across replicas.
+    pub scale_out: ScaleOut,
+}
+
+/// Replicas and the directory they share.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleOut {
+    /// Directory of shared Parquet job tables; empty: off.
+    pub shared_dir: PathBuf,
+    /// Locations of the other replicas.
+    pub peers: Vec<String>,
+    /// This replica's location; empty: from the bound address.
+    pub advertise: String,
 }
 
 pub use rtp_service_support::ConfigError;
@@ -47,6 +63,16 @@ impl FlightConfig {
         let config = &layered.raw;
         if !(config.watch_interval_s.is_finite() && config.watch_interval_s > 0.0) {
             return Err(layered.invalid("watch_interval_s must be positive"));
+        }
+        let location = |l: &str| l.starts_with("grpc://") || l.starts_with("grpc+tls://");
+        let scale_out = &config.scale_out;
+        if let Some(bad) = scale_out.peers.iter().find(|p| !location(p)) {
+            return Err(layered.invalid(format!(
+                "scale_out.peers: {bad:?} is not a Flight location (grpc://HOST:PORT)"
+            )));
+        }
+        if !scale_out.advertise.is_empty() && !location(&scale_out.advertise) {
+            return Err(layered.invalid("scale_out.advertise must be grpc://HOST:PORT"));
         }
         Ok(layered.raw)
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod metrics;
 pub mod server;
 pub mod service;
+pub mod shared_tables;
 pub mod tables;
 
 pub use config::FlightConfig;

@@ -16,6 +16,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::config::FlightConfig;
 use crate::metrics::{HttpState, Metrics, router};
 use crate::service::ScoringService;
+use crate::shared_tables::SharedTables;
 use crate::tables::TableStore;
 
 /// Why the server could not start or stopped with an error.
@@ -93,7 +94,24 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
             source,
         })?;
 
-    let service = ScoringService::new(Arc::clone(&live), Arc::clone(&tables), Arc::clone(&metrics));
+    let scale_out = &config.scale_out;
+    let advertise = if scale_out.advertise.is_empty() {
+        format!("grpc://{flight_addr}")
+    } else {
+        scale_out.advertise.clone()
+    };
+    let shared = SharedTables {
+        dir: (!scale_out.shared_dir.as_os_str().is_empty()).then(|| scale_out.shared_dir.clone()),
+        replicas: std::iter::once(advertise)
+            .chain(scale_out.peers.iter().cloned())
+            .collect(),
+    };
+    let service = ScoringService::new(
+        Arc::clone(&live),
+        Arc::clone(&tables),
+        Arc::clone(&metrics),
+        shared,
+    );
     let max_message = config.max_message_mib << 20;
     let flight_service = FlightServiceServer::new(service)
         .max_decoding_message_size(max_message)

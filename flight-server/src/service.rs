@@ -26,6 +26,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::metrics::Metrics;
+use crate::shared_tables::{SHARED, SharedRange, SharedTables};
 use crate::tables::{StoredTable, TableStore};
 
 /// Action: the serving bundle's manifest as JSON.
@@ -47,15 +48,22 @@ pub struct ScoringService {
     live: Arc<LiveModel>,
     tables: Arc<TableStore>,
     metrics: Arc<Metrics>,
+    shared: Arc<SharedTables>,
 }
 
 impl ScoringService {
     /// A service scoring with `live`.
-    pub fn new(live: Arc<LiveModel>, tables: Arc<TableStore>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        live: Arc<LiveModel>,
+        tables: Arc<TableStore>,
+        metrics: Arc<Metrics>,
+        shared: SharedTables,
+    ) -> Self {
         Self {
             live,
             tables,
             metrics,
+            shared: Arc::new(shared),
         }
     }
 
@@ -101,19 +109,51 @@ impl ScoringService {
         };
         let result = result.map_err(status_of);
         if let Ok(scored) = &result {
-            let m = &self.metrics;
-            m.rows.inc_by(scored.batch.num_rows() as u64);
-            m.overestimated.inc_by(overestimated_rows(&scored.batch));
-            m.row_errors.inc_by(scored.failed_rows as u64);
-            m.batches.inc();
-            m.batch_latency.observe(started.elapsed().as_secs_f64());
-            m.feature_seconds
-                .inc_by(scored.timings.features.as_secs_f64());
-            m.model_seconds.inc_by(scored.timings.model.as_secs_f64());
+            record(&self.metrics, scored, started);
         }
         (result, overlay)
     }
+
+    /// Streams the scored rows of a range of a shared table, scored in
+    /// order as one submission sequence.
+    fn shared_range(&self, range: &SharedRange) -> Result<FlightStream<FlightData>, Status> {
+        let reader = self.shared.read(range)?;
+        let scorer = self.live.current();
+        let metrics = Arc::clone(&self.metrics);
+        let (tx, rx) = mpsc::channel::<Result<RecordBatch, FlightError>>(STREAM_BUFFER);
+        tokio::task::spawn_blocking(move || {
+            let mut overlay = Overlay::default();
+            for batch in reader {
+                let started = Instant::now();
+                let item = batch
+                    .map_err(|e| Status::internal(format!("reading the shared table: {e}")))
+                    .and_then(|batch| scorer.score(&batch, &mut overlay).map_err(status_of))
+                    .inspect(|scored| record(&metrics, scored, started))
+                    .map(|scored| scored.batch)
+                    .map_err(|status| FlightError::Tonic(Box::new(status)));
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(encode(ReceiverStream::new(rx)))
+    }
 }
+
+/// Counts a scored batch.
+fn record(m: &Metrics, scored: &Scored, started: Instant) {
+    m.rows.inc_by(scored.batch.num_rows() as u64);
+    m.overestimated.inc_by(overestimated_rows(&scored.batch));
+    m.row_errors.inc_by(scored.failed_rows as u64);
+    m.batches.inc();
+    m.batch_latency.observe(started.elapsed().as_secs_f64());
+    m.feature_seconds
+        .inc_by(scored.timings.features.as_secs_f64());
+    m.model_seconds.inc_by(scored.timings.model.as_secs_f64());
+}
+
+impl ScoringService {}
 
 /// Rows of a scored batch flagged as overestimated.
 fn overestimated_rows(batch: &RecordBatch) -> u64 {
@@ -171,6 +211,26 @@ fn table_name(descriptor: Option<&FlightDescriptor>) -> Result<String, Status> {
     }
 }
 
+impl ScoringService {
+    /// One endpoint per replica for the shared table `file`.
+    fn shared_info(&self, file: &str) -> Result<FlightInfo, Status> {
+        let (endpoints, rows, has_job_id) = self.shared.plan(file)?;
+        let mut info = FlightInfo::new()
+            .try_with_schema(&Scorer::output_schema(has_job_id))
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_descriptor(FlightDescriptor::new_path(vec![
+                SHARED.to_owned(),
+                file.to_owned(),
+            ]))
+            .with_total_records(rows)
+            .with_ordered(true);
+        for endpoint in endpoints {
+            info = info.with_endpoint(endpoint);
+        }
+        Ok(info)
+    }
+}
+
 fn flight_info(name: &str, table: &StoredTable) -> Result<FlightInfo, Status> {
     let info = FlightInfo::new()
         .try_with_schema(&table.schema)
@@ -219,6 +279,14 @@ impl FlightService for ScoringService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        if let [kind, file] = request.get_ref().path.as_slice()
+            && kind == SHARED
+        {
+            return self
+                .shared_info(file)
+                .map(Response::new)
+                .map_err(|s| self.fail("GetFlightInfo", s));
+        }
         let name = table_name(Some(request.get_ref()))?;
         let table = self.stored("GetFlightInfo", &name)?;
         Ok(Response::new(flight_info(&name, &table)?))
@@ -249,6 +317,12 @@ impl FlightService for ScoringService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
+        if let Some(range) = SharedRange::from_ticket(&request.get_ref().ticket) {
+            return range
+                .and_then(|range| self.shared_range(&range))
+                .map(Response::new)
+                .map_err(|s| self.fail("DoGet", s));
+        }
         let name = String::from_utf8(request.get_ref().ticket.to_vec()).map_err(|_| {
             self.fail(
                 "DoGet",

@@ -5,3 +5,4 @@ mod common;
 mod flight;
 mod pyarrow_client;
 mod reload;
+mod scale_out;
