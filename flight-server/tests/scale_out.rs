@@ -22,7 +22,7 @@ const ROWS: usize = 3000;
 fn write_shared(dir: &Path) {
     let file = std::fs::File::create(dir.join("jobs.parquet")).unwrap();
     let properties = WriterProperties::builder()
-        .set_max_row_group_size(500)
+        .set_max_row_group_row_count(Some(500))
         .build();
     let batch = jobs(ROWS, SUBMIT);
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
