@@ -11,6 +11,7 @@ set -euo pipefail  # setup.sh leaves the caller's shell lenient
 echo "compose.yaml" >&2
 docker-compose -f compose.yaml config -q
 docker-compose -f compose.yaml --profile training config -q
+docker-compose -f compose.yaml --profile distributed config -q
 
 echo "Dockerfile" >&2
 hadolint Dockerfile

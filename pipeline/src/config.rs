@@ -12,7 +12,7 @@ use rtp_bundle::MemberKind;
 use serde::Deserialize;
 
 use crate::error::{PipelineError, Result};
-use crate::features::FeatureOptions;
+use crate::features::{FeatureOptions, SqlEngine};
 use crate::ingest::InputFormat;
 
 /// The embedded default configuration.
@@ -46,6 +46,9 @@ pub struct RawFeatures {
     pub memory_limit_mib: usize,
     /// Hash joins (faster, in memory) or sort-merge joins (spill).
     pub prefer_hash_join: bool,
+    /// `""` (local), `standalone`, or a Ballista scheduler `df://HOST:PORT`.
+    #[serde(default)]
+    pub ballista: String,
 }
 
 /// A list of states, or `"any"`.
@@ -476,6 +479,7 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 batch_size: f.batch_size,
                 memory_limit: f.memory_limit_mib << 20,
                 prefer_hash_join: f.prefer_hash_join,
+                engine: SqlEngine::parse(&f.ballista)?,
             },
             train: TrainOptions {
                 states: t.states.try_into()?,

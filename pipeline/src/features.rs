@@ -41,6 +41,37 @@ pub struct FeatureOptions {
     /// Hash joins are faster but hold their build side in memory; sort-merge
     /// joins spill, so memory stays bounded at any table size.
     pub prefer_hash_join: bool,
+    /// Where the SQL runs.
+    pub engine: SqlEngine,
+}
+
+/// Where the feature SQL runs. The SQL files are the same either way.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SqlEngine {
+    /// DataFusion in this process.
+    #[default]
+    Local,
+    /// A Ballista cluster: its scheduler at `df://HOST:PORT`. The job table
+    /// and the output directory must be paths every executor can read and
+    /// write (a shared file system).
+    Ballista(String),
+    /// A Ballista scheduler and executor started in this process: the
+    /// distributed plans and data exchange on one machine.
+    BallistaStandalone,
+}
+
+impl SqlEngine {
+    /// `""` or `local`, `standalone`, or a `df://HOST:PORT` scheduler URL.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.trim() {
+            "" | "local" => Ok(Self::Local),
+            "standalone" => Ok(Self::BallistaStandalone),
+            url if url.starts_with("df://") && url.len() > 5 => Ok(Self::Ballista(url.to_owned())),
+            other => Err(PipelineError::Config(format!(
+                "features.ballista = {other:?}: use df://HOST:PORT (a Ballista scheduler), \"standalone\" or \"\""
+            ))),
+        }
+    }
 }
 
 /// The outputs of a feature run.
@@ -65,8 +96,26 @@ pub fn load_sql_files(dir: &Path) -> Result<Vec<SqlFile>> {
     Ok(rtp_bundle::feature_sql::load_sql_files(dir)?)
 }
 
-/// A DataFusion session configured by `options`.
-pub fn session(options: &FeatureOptions) -> Result<SessionContext> {
+/// A DataFusion session configured by `options`, local or on Ballista.
+pub async fn session(options: &FeatureOptions) -> Result<SessionContext> {
+    use ballista::prelude::SessionContextExt;
+    let local = local_session(options)?;
+    let remote = |e: datafusion::error::DataFusionError| {
+        PipelineError::Config(format!("connecting to Ballista: {e}"))
+    };
+    match &options.engine {
+        SqlEngine::Local => Ok(local),
+        SqlEngine::Ballista(url) => SessionContext::remote_with_state(url, local.state())
+            .await
+            .map_err(remote),
+        SqlEngine::BallistaStandalone => SessionContext::standalone_with_state(local.state())
+            .await
+            .map_err(remote),
+    }
+}
+
+/// A local DataFusion session configured by `options`.
+fn local_session(options: &FeatureOptions) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_target_partitions(options.target_partitions.max(1))
         .with_batch_size(options.batch_size.max(1024))
@@ -108,7 +157,7 @@ pub async fn build_features(
             )));
         }
     }
-    let ctx = session(options)?;
+    let ctx = session(options).await?;
     register_parquet(&ctx, JOBS_TABLE, jobs).await?;
 
     let parent = out

@@ -262,3 +262,36 @@ async fn features_do_not_depend_on_files_partitions_or_batches() {
         }
     }
 }
+
+/// The same SQL files on a Ballista cluster (a scheduler and an executor
+/// started in-process) give the local features and state tables row for row.
+#[tokio::test(flavor = "multi_thread")]
+async fn ballista_gives_the_local_features_row_for_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = generated_jobs(dir.path(), 3_000, 9);
+    let local = features(&jobs, dir.path(), "local", &feature_options(2, 8192)).await;
+    let mut options = feature_options(2, 8192);
+    options.engine = rtp_pipeline::features::SqlEngine::BallistaStandalone;
+    let distributed = features(&jobs, dir.path(), "ballista", &options).await;
+
+    let (expected, got) = (
+        feature_rows(&local.features),
+        feature_rows(&distributed.features),
+    );
+    assert_eq!(local.rows, 3_000);
+    assert_eq!(got.len(), expected.len());
+    for (key, row) in &expected {
+        assert_eq!(row, &got[key], "job {key} differs on Ballista");
+    }
+    for (local_state, remote_state) in [
+        (&local.history_state, &distributed.history_state),
+        (&local.queue_state, &distributed.queue_state),
+    ] {
+        let mut a = feature_rows_unkeyed(local_state);
+        let mut b = feature_rows_unkeyed(remote_state);
+        assert!(!a.is_empty());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{} differs on Ballista", local_state.display());
+    }
+}

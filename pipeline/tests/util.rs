@@ -23,6 +23,7 @@ pub fn feature_options(target_partitions: usize, batch_size: usize) -> FeatureOp
         batch_size,
         memory_limit: 2 << 30,
         prefer_hash_join: false,
+        engine: Default::default(),
     }
 }
 

@@ -50,6 +50,11 @@ pub enum Command {
         /// Output feature table (Parquet); the history state is written beside it.
         #[arg(long)]
         out: PathBuf,
+        /// Run the SQL on a Ballista cluster (df://HOST:PORT), or on a
+        /// scheduler and executor in this process (standalone); overrides
+        /// features.ballista.
+        #[arg(long)]
+        ballista: Option<String>,
     },
     /// Train on every eligible job of a feature table and publish a bundle.
     Train {

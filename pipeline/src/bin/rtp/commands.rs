@@ -9,7 +9,7 @@ use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, RunInput, StateFilter};
 use rtp_pipeline::edge_bench::{EdgeBenchOptions, bench_edge, render_edge_table};
 use rtp_pipeline::evaluate::{Protocol, eligible_rows, parse_span, render_table};
-use rtp_pipeline::features::{STATE_TABLES, build_features, state_path_for};
+use rtp_pipeline::features::{STATE_TABLES, SqlEngine, build_features, state_path_for};
 use rtp_pipeline::flight_bench::{
     FlightBenchOptions, JobReplay, bench_flight, render_flight_table,
 };
@@ -69,10 +69,28 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Features { jobs, out } => {
+        Command::Features {
+            jobs,
+            out,
+            ballista,
+        } => {
+            let mut options = config.features.clone();
+            if let Some(engine) = ballista {
+                options.engine = SqlEngine::parse(&engine)?;
+            }
+            let started = std::time::Instant::now();
             let tables = with_spinner("building features", || {
-                runtime.block_on(build_features(&jobs, &out, &config.features))
+                runtime.block_on(build_features(&jobs, &out, &options))
             })?;
+            println!(
+                "feature SQL on {}: {:.1} s",
+                match &options.engine {
+                    SqlEngine::Local => "DataFusion (local)".to_owned(),
+                    SqlEngine::Ballista(url) => format!("Ballista at {url}"),
+                    SqlEngine::BallistaStandalone => "Ballista (standalone, in-process)".to_owned(),
+                },
+                started.elapsed().as_secs_f64()
+            );
             println!(
                 "wrote {} feature rows to {}, history state to {}, queue state to {}",
                 tables.rows,
