@@ -302,7 +302,6 @@ pub async fn upload(
             .await
             .inspect_err(|_| state.metrics.upstream_failure("flight"))?
     };
-    let invalid = parsed.invalid.len();
     let upload = ScoredUpload::build(
         crate::csrf::new_token()[..16].to_owned(),
         file_name,
@@ -312,7 +311,7 @@ pub async fn upload(
     )?;
     state
         .metrics
-        .upload(upload.summary.scored, upload.summary.failed.max(invalid));
+        .upload(upload.summary.scored, upload.summary.failed);
     let upload: Arc<ScoredUpload> = state.uploads.insert(upload);
     let partial = BatchPartial {
         summary: summary_view(&upload),
