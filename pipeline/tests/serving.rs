@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{
     SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampSecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::ArrowWriter;
 use rtp_bundle::BundleStore;
@@ -20,7 +20,7 @@ use rtp_pipeline::evaluate::eligible_rows;
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::publish::{BundleSources, publish};
 use rtp_pipeline::train::train;
-use rtp_scoring::{AdviceOptions, Overlay, Scorer};
+use rtp_scoring::{AdviceOptions, JobRecord, Overlay, Scorer};
 
 use crate::util::{config, feature_options, features, generated_jobs, read_batches};
 
@@ -111,6 +111,65 @@ fn rendered(column: &ArrayRef, row: usize) -> String {
     }
 }
 
+/// Every column of `served` equals the batch pipeline's, value by value.
+fn assert_same_features(served: &RecordBatch, batch_rows: &RecordBatch) {
+    assert_eq!(served.num_rows(), NEW_ROWS);
+    let mut compared = 0;
+    for field in served.schema().fields() {
+        let name = field.name();
+        let ours = served.column_by_name(name).unwrap();
+        let theirs = batch_rows
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("the batch table has no `{name}`"));
+        let theirs = cast(theirs, ours.data_type()).unwrap();
+        for row in 0..NEW_ROWS {
+            assert_eq!(
+                rendered(ours, row),
+                rendered(&theirs, row),
+                "feature `{name}` of new job {row} differs"
+            );
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, batch_rows.num_columns());
+}
+
+/// Row `row` of job rows as a submit tool would describe the job.
+fn job_record(jobs: &RecordBatch, row: usize) -> JobRecord<'_> {
+    let text = |name: &str| {
+        let c = jobs.column_by_name(name).unwrap().as_string::<i32>();
+        c.is_valid(row).then(|| c.value(row))
+    };
+    let float = |name: &str| {
+        let c = jobs
+            .column_by_name(name)
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        c.is_valid(row).then(|| c.value(row))
+    };
+    let int = |name: &str| {
+        let c = cast(jobs.column_by_name(name).unwrap(), &DataType::Int64).unwrap();
+        let c = c.as_primitive::<Int64Type>();
+        c.is_valid(row).then(|| c.value(row))
+    };
+    JobRecord {
+        job_key: int("job_key"),
+        job_id: text("job_id").unwrap_or(""),
+        user: text("user"),
+        account: text("account"),
+        partition: text("partition"),
+        qos: text("qos"),
+        name: text("name"),
+        work_dir: text("work_dir"),
+        wallclock_req_s: float("wallclock_req_s"),
+        nodes_req: int("nodes_req"),
+        processors_req: int("processors_req"),
+        gpus_req: int("gpus_req"),
+        mem_req_mb: float("mem_req_mb"),
+        submit_time_s: int("submit_time"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn served_features_and_predictions_equal_the_batch_pipeline() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,25 +229,21 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
         .collect();
     let served = concat_batches(&served[0].schema(), &served).unwrap();
 
-    assert_eq!(served.num_rows(), NEW_ROWS);
-    let mut compared = 0;
-    for field in served.schema().fields() {
-        let name = field.name();
-        let ours = served.column_by_name(name).unwrap();
-        let theirs = batch_rows
-            .column_by_name(name)
-            .unwrap_or_else(|| panic!("the batch table has no `{name}`"));
-        let theirs = cast(theirs, ours.data_type()).unwrap();
-        for row in 0..NEW_ROWS {
-            assert_eq!(
-                rendered(ours, row),
-                rendered(&theirs, row),
-                "feature `{name}` of new job {row} differs"
-            );
-        }
-        compared += 1;
-    }
-    assert_eq!(compared, batch_rows.num_columns());
+    assert_same_features(&served, &batch_rows);
+
+    // The same jobs in row form, one job at a time, in the same three requests.
+    scorer.row_form().unwrap();
+    let mut overlay = Overlay::default();
+    let one_by_one: Vec<RecordBatch> = (0..3)
+        .map(|i| {
+            scorer
+                .features_row_by_row(&fresh.slice(i * 100, 100), &mut overlay)
+                .unwrap()
+        })
+        .collect();
+    let one_by_one = concat_batches(&one_by_one[0].schema(), &one_by_one).unwrap();
+    assert_same_features(&one_by_one, &batch_rows);
+
     // The history and queue really reached the new jobs.
     let user_n = served.column_by_name("f_user_n").unwrap();
     let user_n = cast(user_n, &DataType::Float64).unwrap();
@@ -228,6 +283,40 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
                 got.value(i)
             );
         }
+    }
+
+    // Single jobs in row form: the predictions of the batch, to rounding.
+    let mut overlay = Overlay::default();
+    for row in 0..NEW_ROWS {
+        let job = job_record(&fresh, row);
+        let one = scorer.score_job(&job, &mut overlay, 0).unwrap();
+        let column = |name: &str| {
+            scored
+                .batch
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(row)
+        };
+        for (name, got) in [
+            ("pred_p10", one.p10),
+            ("pred_p50", one.p50),
+            ("pred_p90", one.p90),
+            ("suggested_wallclock", one.suggested_wallclock),
+        ] {
+            let want = column(name);
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{name} of new job {row}: one at a time {got} vs batch {want}"
+            );
+        }
+        let over = scored
+            .batch
+            .column_by_name("overestimated")
+            .unwrap()
+            .as_boolean()
+            .value(row);
+        assert_eq!(one.overestimated, over, "new job {row}");
     }
 
     // Outcome columns sent along change nothing: the server never reads them.

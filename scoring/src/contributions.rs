@@ -60,9 +60,19 @@ impl Explainer {
     /// column-major bundle inputs, largest first.
     pub fn top(&self, columns: &[Vec<f32>], row: usize, top: usize) -> Result<Vec<Contribution>> {
         let values: Vec<f32> = self.inputs.iter().map(|&i| columns[i][row]).collect();
+        self.top_of_model_row(&values, top)
+    }
+
+    /// As [`Explainer::top`], for one row of bundle inputs.
+    pub fn top_of_row(&self, row: &[f32], top: usize) -> Result<Vec<Contribution>> {
+        let values: Vec<f32> = self.inputs.iter().map(|&i| row[i]).collect();
+        self.top_of_model_row(&values, top)
+    }
+
+    fn top_of_model_row(&self, values: &[f32], top: usize) -> Result<Vec<Contribution>> {
         let phi = self
             .shap
-            .contributions(&values)
+            .contributions(values)
             .map_err(ScoringError::Explain)?;
         let mut ranked: Vec<(usize, f64)> = phi[..self.names.len()]
             .iter()

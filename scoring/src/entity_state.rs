@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Result, ScoringError};
+use crate::row_value::{Value, value_at};
 
 /// A state table: statistic columns, and an index from (kind, key) to row.
 #[derive(Debug)]
@@ -99,6 +100,30 @@ impl KeyedState {
             .collect()
     }
 
+    /// The row of one key, if the table has it.
+    pub fn row_of(&self, kind: &str, key: &str) -> Option<u32> {
+        self.index.get(kind)?.get(key).copied()
+    }
+
+    /// The position of statistic `stat` and its type.
+    pub fn stat_column(&self, stat: &str) -> Option<(usize, &DataType)> {
+        self.stats
+            .iter()
+            .position(|(n, _)| n == stat)
+            .map(|i| (i, self.stats[i].1.data_type()))
+    }
+
+    /// Statistic number `stat` (see [`KeyedState::stat_column`]) of `row`;
+    /// NULL when there is no row.
+    pub fn stat_value(&self, stat: usize, row: Option<u32>) -> Result<Value> {
+        let Some(row) = row else {
+            return Ok(Value::Null);
+        };
+        let (name, column) = &self.stats[stat];
+        value_at(column, row as usize)
+            .map_err(|e| ScoringError::arrow(format!("{}: reading `{name}`", self.table))(e))
+    }
+
     /// Statistic `stat` at `rows` (null where `rows` is null).
     pub fn take_stat(&self, stat: &str, rows: &UInt32Array) -> Result<ArrayRef> {
         let (_, column) =
@@ -148,6 +173,25 @@ impl EntityOverlay {
             self.before
         }
     }
+}
+
+/// A job's view of one of its entities: its previous submit and the jobs
+/// pending in its queue, from the state table (`stored_*`) and from the
+/// request's earlier jobs (`seen`). Batches and single rows both use it.
+pub fn overlaid(
+    seen: Option<&EntityOverlay>,
+    submit: i64,
+    stored_last_submit: Option<i64>,
+    stored_pending: Option<i64>,
+) -> (Option<i64>, Option<i64>) {
+    let last = seen.map(|e| e.last_submit).or(stored_last_submit);
+    let before = seen.map_or(0, |e| e.pending_before(submit));
+    let pending = match stored_pending {
+        Some(p) => Some(p + before),
+        None if before > 0 => Some(before),
+        None => None,
+    };
+    (last, pending)
 }
 
 impl Overlay {

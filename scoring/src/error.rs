@@ -63,6 +63,14 @@ pub enum ScoringError {
         /// DataFusion's error.
         source: Box<DataFusionError>,
     },
+    /// Evaluating a compiled feature expression on one row failed.
+    #[error("evaluating {context}: {message}")]
+    EvaluateRow {
+        /// The projection involved.
+        context: String,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl ScoringError {

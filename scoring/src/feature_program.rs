@@ -23,18 +23,20 @@ use rtp_bundle::feature_sql::{
 };
 use rtp_bundle::job_schema::{col, job_schema};
 
-use crate::entity_state::{KeyedState, Overlay};
+use crate::entity_state::{KeyedState, Overlay, overlaid};
 use crate::error::{Result, ScoringError};
+use crate::feature_row::{Parts, RowPlan};
 use crate::row_projection::{RowProjection, batch_of};
+use crate::row_value::Value;
 
 /// The history statistic that jobs earlier in a request update.
-const LAST_SUBMIT_STAT: &str = "last_submit_s";
+pub(crate) const LAST_SUBMIT_STAT: &str = "last_submit_s";
 /// The queue count that jobs earlier in a request update.
-const PENDING_COUNT: &str = "pending";
+pub(crate) const PENDING_COUNT: &str = "pending";
 
 /// Where a `job_context` column comes from.
 #[derive(Debug, Clone)]
-enum ContextColumn {
+pub(crate) enum ContextColumn {
     /// A column of `job_base`.
     Base(String),
     /// Statistic `stat` of the job's entity of kind `kind`.
@@ -52,6 +54,8 @@ pub struct FeatureProgram {
     kinds: Vec<String>,
     context: Vec<(String, ContextColumn)>,
     features: RowProjection,
+    /// The row form, or why the SQL has none.
+    row: std::result::Result<RowPlan, String>,
 }
 
 /// The state a program reads: the bundle's history and queue tables.
@@ -174,13 +178,60 @@ impl FeatureProgram {
                 });
             }
         }
-        Ok(Self {
+        let mut program = Self {
             job_base,
             entity_keys,
             kinds,
             context,
             features,
-        })
+            row: Err(String::new()),
+        };
+        program.row = RowPlan::compile(&program.parts(), state).map_err(|e| e.to_string());
+        Ok(program)
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            job_base: &self.job_base,
+            entity_keys: &self.entity_keys,
+            features: &self.features,
+            context: &self.context,
+            kinds: &self.kinds,
+        }
+    }
+
+    /// Whether single jobs are evaluated in row form, and if not, why.
+    pub fn row_form(&self) -> std::result::Result<(), &str> {
+        self.row.as_ref().map(|_| ()).map_err(String::as_str)
+    }
+
+    /// Names of the feature row's columns, in order.
+    pub fn output_names(&self) -> &[String] {
+        self.features.output_names()
+    }
+
+    /// Types of the feature row's columns, in order.
+    pub fn output_types(&self) -> &[DataType] {
+        self.features.output_types()
+    }
+
+    /// The features row of one job, `job` being its values in job-schema
+    /// order, exactly as [`FeatureProgram::features`] computes it; the job
+    /// is recorded in `overlay`. Fails when the SQL has no row form.
+    pub fn features_row(
+        &self,
+        job: &[Value],
+        state: &ServingState,
+        overlay: &mut Overlay,
+    ) -> Result<Vec<Value>> {
+        let plan = self
+            .row
+            .as_ref()
+            .map_err(|message| ScoringError::NotRowLevel {
+                context: FEATURES_TABLE.into(),
+                message: message.clone(),
+            })?;
+        plan.features(&self.parts(), job, state, overlay)
     }
 
     /// The feature rows of `jobs` (canonical job schema), as the batch SQL
@@ -296,17 +347,14 @@ impl FeatureProgram {
                 }
                 let key = keys[k].value(row);
                 let from_state = |a: &Int64Array| (!a.is_null(row)).then(|| a.value(row));
-                let seen = overlay.get(k, key);
-                last[k].push(
-                    seen.map(|e| e.last_submit)
-                        .or_else(|| from_state(&state_last[k])),
+                let (l, p) = overlaid(
+                    overlay.get(k, key),
+                    t,
+                    from_state(&state_last[k]),
+                    from_state(&state_pending[k]),
                 );
-                let before = seen.map_or(0, |e| e.pending_before(t));
-                pending[k].push(match from_state(&state_pending[k]) {
-                    Some(p) => Some(p + before),
-                    None if before > 0 => Some(before),
-                    None => None,
-                });
+                last[k].push(l);
+                pending[k].push(p);
                 overlay.record(k, key, t);
             }
         }

@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use rtp_bundle::job_schema::{col, job_schema};
 
 use crate::error::{Result, ScoringError};
+use crate::row_value::{Value, value_at};
 
 /// Columns every request must carry.
 pub const REQUIRED_COLUMNS: [&str; 4] = [
@@ -154,45 +155,141 @@ fn row_errors(batch: &RecordBatch) -> Vec<Option<String>> {
     let submit = column(col::SUBMIT_TIME);
     let request = column(col::WALLCLOCK_REQ_S).as_primitive::<Float64Type>();
     let memory = column(col::MEM_REQ_MB).as_primitive::<Float64Type>();
-    let counts: Vec<(&str, &datafusion::arrow::array::PrimitiveArray<Int64Type>)> =
+    let counts: Vec<&datafusion::arrow::array::PrimitiveArray<Int64Type>> =
         [col::NODES_REQ, col::PROCESSORS_REQ, col::GPUS_REQ]
             .into_iter()
-            .map(|n| (n, column(n).as_primitive::<Int64Type>()))
+            .map(|n| column(n).as_primitive::<Int64Type>())
             .collect();
+    let float = |a: &datafusion::arrow::array::PrimitiveArray<Float64Type>, row| {
+        a.is_valid(row).then(|| a.value(row))
+    };
     (0..batch.num_rows())
         .map(|row| {
-            let mut problems = Vec::new();
-            if submit.is_null(row) {
-                problems.push(format!("{} is missing", col::SUBMIT_TIME));
-            }
-            if request.is_valid(row) {
-                let v = request.value(row);
-                if !v.is_finite() || v < 0.0 {
-                    problems.push(format!(
-                        "{} must be a non-negative number, got {v}",
-                        col::WALLCLOCK_REQ_S
-                    ));
-                }
-            }
-            if memory.is_valid(row) {
-                let v = memory.value(row);
-                if !v.is_finite() || v < 0.0 {
-                    problems.push(format!(
-                        "{} must be a non-negative number, got {v}",
-                        col::MEM_REQ_MB
-                    ));
-                }
-            }
-            for (name, values) in &counts {
-                if values.is_valid(row) && values.value(row) < 0 {
-                    problems.push(format!(
-                        "{name} must be non-negative, got {}",
-                        values.value(row)
-                    ));
-                }
-            }
-            (!problems.is_empty()).then(|| problems.join("; "))
+            let count = |i: usize| counts[i].is_valid(row).then(|| counts[i].value(row));
+            problems(
+                submit.is_valid(row),
+                float(request, row),
+                float(memory, row),
+                [count(0), count(1), count(2)],
+            )
         })
+        .collect()
+}
+
+/// Why a job cannot be scored, if it cannot: the same rules for rows of a
+/// batch and for single jobs.
+fn problems(
+    has_submit: bool,
+    request: Option<f64>,
+    memory: Option<f64>,
+    counts: [Option<i64>; 3],
+) -> Option<String> {
+    let mut problems = Vec::new();
+    if !has_submit {
+        problems.push(format!("{} is missing", col::SUBMIT_TIME));
+    }
+    for (name, value) in [(col::WALLCLOCK_REQ_S, request), (col::MEM_REQ_MB, memory)] {
+        if let Some(v) = value
+            && (!v.is_finite() || v < 0.0)
+        {
+            problems.push(format!("{name} must be a non-negative number, got {v}"));
+        }
+    }
+    for (name, value) in [col::NODES_REQ, col::PROCESSORS_REQ, col::GPUS_REQ]
+        .into_iter()
+        .zip(counts)
+    {
+        if let Some(v) = value
+            && v < 0
+        {
+            problems.push(format!("{name} must be non-negative, got {v}"));
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// One job as a submit tool describes it: what is known at submit time.
+/// Absent values are `None`; outcomes are not part of it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobRecord<'a> {
+    /// The caller's key for the job; numbered by the request when absent.
+    pub job_key: Option<i64>,
+    /// The scheduler's job id, if known.
+    pub job_id: &'a str,
+    /// Submitting user.
+    pub user: Option<&'a str>,
+    /// Charged account.
+    pub account: Option<&'a str>,
+    /// Partition.
+    pub partition: Option<&'a str>,
+    /// Quality of service.
+    pub qos: Option<&'a str>,
+    /// Job name.
+    pub name: Option<&'a str>,
+    /// Working directory.
+    pub work_dir: Option<&'a str>,
+    /// Requested wallclock, seconds.
+    pub wallclock_req_s: Option<f64>,
+    /// Requested nodes.
+    pub nodes_req: Option<i64>,
+    /// Requested processors.
+    pub processors_req: Option<i64>,
+    /// Requested GPUs.
+    pub gpus_req: Option<i64>,
+    /// Requested memory for the whole job, MB.
+    pub mem_req_mb: Option<f64>,
+    /// Submit time, epoch seconds on the cluster's clock.
+    pub submit_time_s: Option<i64>,
+}
+
+impl JobRecord<'_> {
+    /// Why the job cannot be scored, if it cannot (as for a batch row).
+    pub fn problems(&self) -> Option<String> {
+        problems(
+            self.submit_time_s.is_some(),
+            self.wallclock_req_s,
+            self.mem_req_mb,
+            [self.nodes_req, self.processors_req, self.gpus_req],
+        )
+    }
+
+    /// The job as a row of the canonical job schema, in its column order;
+    /// `key` numbers it when it has no `job_key`.
+    pub(crate) fn values(&self, key: i64) -> Vec<Value> {
+        let text = |v: Option<&str>| v.map_or(Value::Null, Value::str);
+        let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+        let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
+        job_schema()
+            .fields()
+            .iter()
+            .map(|field| match field.name().as_str() {
+                col::JOB_KEY => Value::Int(self.job_key.unwrap_or(key)),
+                col::JOB_ID => Value::str(self.job_id),
+                col::USER => text(self.user),
+                col::ACCOUNT => text(self.account),
+                col::PARTITION => text(self.partition),
+                col::QOS => text(self.qos),
+                col::NAME => text(self.name),
+                col::WORK_DIR => text(self.work_dir),
+                col::WALLCLOCK_REQ_S => float(self.wallclock_req_s),
+                col::NODES_REQ => int(self.nodes_req),
+                col::PROCESSORS_REQ => int(self.processors_req),
+                col::GPUS_REQ => int(self.gpus_req),
+                col::MEM_REQ_MB => float(self.mem_req_mb),
+                col::SUBMIT_TIME => int(self.submit_time_s),
+                col::STATE => Value::str(SCORING_STATE),
+                // Outcomes: the job has not run.
+                _ => Value::Null,
+            })
+            .collect()
+    }
+}
+
+/// Row `row` of conformed job rows, as job-schema values.
+pub(crate) fn row_values(rows: &RecordBatch, row: usize) -> Result<Vec<Value>> {
+    rows.columns()
+        .iter()
+        .map(|c| value_at(c, row).map_err(ScoringError::arrow("reading a job row")))
         .collect()
 }
 

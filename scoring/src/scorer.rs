@@ -11,7 +11,10 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
-use rtp_bundle::feature_sql::{HISTORY_STATE_TABLE, QUEUE_STATE_TABLE, load_sql_files};
+use datafusion::common::ScalarValue;
+use rtp_bundle::feature_sql::{
+    FEATURES_TABLE, HISTORY_STATE_TABLE, QUEUE_STATE_TABLE, load_sql_files,
+};
 use rtp_bundle::interval::to_seconds;
 use rtp_bundle::job_schema::col;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
@@ -21,8 +24,10 @@ use crate::contributions::{Contribution, Explainer};
 use crate::entity_state::{KeyedState, Overlay};
 use crate::error::{Result, ScoringError};
 use crate::feature_program::{FeatureProgram, ServingState};
-use crate::job_input::conform;
+use crate::job_input::{JobRecord, conform, row_values};
 use crate::model_input::ModelInput;
+use crate::row_projection::batch_of;
+use crate::row_value::{Value, to_scalar};
 
 /// Output column: p10 in seconds.
 pub const PRED_P10: &str = "pred_p10";
@@ -50,6 +55,26 @@ pub struct Scorer {
     ensemble: Ensemble,
     explainer: Option<Explainer>,
     advice: AdviceOptions,
+    /// For feature rows: where each model input and the request are.
+    row_inputs: Vec<usize>,
+    request_position: Option<usize>,
+}
+
+/// The prediction for one job (see [`Scorer::score_job`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobScore {
+    /// Calibrated p10, seconds.
+    pub p10: f64,
+    /// Calibrated p50, seconds.
+    pub p50: f64,
+    /// Calibrated p90, seconds.
+    pub p90: f64,
+    /// Suggested wallclock request, seconds.
+    pub suggested_wallclock: f64,
+    /// Whether the request exceeds the factor × p90.
+    pub overestimated: bool,
+    /// Its largest feature contributions, when asked for.
+    pub contributions: Vec<Contribution>,
 }
 
 /// Predictions for one request batch.
@@ -104,6 +129,14 @@ impl Scorer {
         let input = ModelInput::new(&manifest.features, &codes);
         let ensemble = Ensemble::load(&dir, &manifest)?;
         let explainer = Explainer::for_bundle(&ensemble, &manifest);
+        let row_inputs = input.positions(program.output_names())?;
+        let request_position = program
+            .output_names()
+            .iter()
+            .position(|n| n == col::WALLCLOCK_REQ_S);
+        if let Err(why) = program.row_form() {
+            tracing::warn!(bundle = %manifest.version, %why, "single jobs are scored as one-row batches");
+        }
         Ok(Self {
             dir,
             manifest,
@@ -113,7 +146,15 @@ impl Scorer {
             ensemble,
             explainer,
             advice,
+            row_inputs,
+            request_position,
         })
+    }
+
+    /// Whether single jobs are scored in row form (no Arrow batches), and
+    /// if not, why.
+    pub fn row_form(&self) -> std::result::Result<(), &str> {
+        self.program.row_form()
     }
 
     /// The bundle version.
@@ -218,6 +259,131 @@ impl Scorer {
                 to_seconds([log_q[0][i], log_q[1][i], log_q[2][i]], margin, req)
             })
             .collect())
+    }
+
+    /// Scores one job, continuing `overlay`, with its `top` contributions:
+    /// the same prediction [`Scorer::score`] gives for a one-row batch, at
+    /// a fraction of its cost (the features are evaluated in row form).
+    /// A job that cannot be scored is refused with the reason.
+    pub fn score_job(
+        &self,
+        job: &JobRecord<'_>,
+        overlay: &mut Overlay,
+        top: usize,
+    ) -> Result<JobScore> {
+        if let Some(problem) = job.problems() {
+            return Err(ScoringError::column("row", problem));
+        }
+        let values = job.values(overlay.rows_seen);
+        overlay.rows_seen += 1;
+        if self.program.row_form().is_err() {
+            return self.score_job_as_batch(&values, overlay, top);
+        }
+        let features = self.program.features_row(&values, &self.state, overlay)?;
+        let inputs = self.input.row(&self.row_inputs, &features);
+        let log_q = self.ensemble.log_quantiles_row(&inputs)?;
+        let request = self
+            .request_position
+            .and_then(|i| match &features[i] {
+                Value::Float(f) => Some(*f),
+                Value::Int(v) => Some(*v as f64),
+                _ => None,
+            })
+            .unwrap_or(f64::NAN);
+        let [p10, p50, p90] = to_seconds(
+            [log_q[0], log_q[1], log_q[2]],
+            self.manifest.interval.margin,
+            request,
+        );
+        let contributions = match (&self.explainer, top) {
+            (Some(explainer), 1..) => explainer.top_of_row(&inputs, top)?,
+            _ => Vec::new(),
+        };
+        let req = job.wallclock_req_s.unwrap_or(f64::NAN);
+        Ok(JobScore {
+            p10,
+            p50,
+            p90,
+            suggested_wallclock: self.advice.suggested_wallclock(p90, req),
+            overestimated: self.advice.overestimated(p90, req),
+            contributions,
+        })
+    }
+
+    /// [`Scorer::score_job`] for SQL without a row form: a one-row batch.
+    fn score_job_as_batch(
+        &self,
+        values: &[Value],
+        overlay: &mut Overlay,
+        top: usize,
+    ) -> Result<JobScore> {
+        let batch = rows_batch(&[values.to_vec()])?;
+        overlay.rows_seen -= 1; // the batch numbers its row itself
+        let scored = self.score_explained(&batch, overlay, top)?;
+        let b = &scored.batch;
+        if let Some(e) = b
+            .column_by_name(ERROR)
+            .map(|c| c.as_string::<i32>())
+            .filter(|c| c.is_valid(0))
+        {
+            return Err(ScoringError::column("row", e.value(0)));
+        }
+        let value = |name: &str| {
+            b.column_by_name(name)
+                .expect("scored batch column")
+                .as_primitive::<Float64Type>()
+                .value(0)
+        };
+        let over = b
+            .column_by_name(OVERESTIMATED)
+            .expect("scored batch column")
+            .as_boolean();
+        Ok(JobScore {
+            p10: value(PRED_P10),
+            p50: value(PRED_P50),
+            p90: value(PRED_P90),
+            suggested_wallclock: value(SUGGESTED_WALLCLOCK),
+            overestimated: over.is_valid(0) && over.value(0),
+            contributions: scored.contributions.into_iter().next().unwrap_or_default(),
+        })
+    }
+
+    /// As [`Scorer::features`], but evaluating each row in row form; for
+    /// checking that both forms agree.
+    pub fn features_row_by_row(
+        &self,
+        jobs: &RecordBatch,
+        overlay: &mut Overlay,
+    ) -> Result<RecordBatch> {
+        let rows = conform(jobs, overlay.rows_seen)?;
+        overlay.rows_seen += jobs.num_rows() as i64;
+        if let Some((row, e)) = rows
+            .errors
+            .iter()
+            .enumerate()
+            .find_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+        {
+            return Err(ScoringError::column("row", format!("{row}: {e}")));
+        }
+        let mut out = Vec::with_capacity(jobs.num_rows());
+        for row in 0..jobs.num_rows() {
+            let values = row_values(&rows.batch, row)?;
+            out.push(self.program.features_row(&values, &self.state, overlay)?);
+        }
+        let types = self.program.output_types();
+        let columns = (0..types.len())
+            .map(|c| {
+                let scalars = out.iter().map(|row| to_scalar(&row[c], &types[c]));
+                ScalarValue::iter_to_array(scalars)
+                    .map_err(|e| ScoringError::arrow("assembling feature rows")(e.into()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        batch_of(
+            self.program.output_names().iter().map(String::as_str),
+            columns,
+            jobs.num_rows(),
+            FEATURES_TABLE,
+        )
     }
 
     /// Scores client job rows, taken as a submission sequence continuing
@@ -329,4 +495,25 @@ impl Scorer {
             contributions,
         })
     }
+}
+
+/// Job-schema rows as a batch of the (nullable) job schema.
+fn rows_batch(rows: &[Vec<Value>]) -> Result<RecordBatch> {
+    let schema = rtp_bundle::job_schema::job_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(c, field)| {
+            let scalars = rows.iter().map(|row| to_scalar(&row[c], field.data_type()));
+            ScalarValue::iter_to_array(scalars)
+                .map_err(|e| ScoringError::arrow("building job rows")(e.into()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    batch_of(
+        schema.fields().iter().map(|f| f.name().as_str()),
+        columns,
+        rows.len(),
+        "jobs",
+    )
 }
