@@ -12,8 +12,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/edge-api.toml");
 
 /// Environment variables the binary maps onto keys (dotted paths).
-pub const ENV_OVERRIDES: [(&str, &str); 9] = [
-    ("RTP_EDGE_SCORING_THREADS", "scoring_threads"),
+pub const ENV_OVERRIDES: [(&str, &str); 8] = [
     ("RTP_EDGE_TOP_CONTRIBUTIONS", "top_contributions"),
     ("RTP_EDGE_LISTEN", "listen"),
     ("RTP_EDGE_METRICS_LISTEN", "metrics_listen"),
@@ -33,7 +32,6 @@ struct RawConfig {
     watch_interval_s: f64,
     max_batch_jobs: usize,
     top_contributions: usize,
-    scoring_threads: usize,
     log_format: LogFormat,
     auth: RawAuth,
     tls: RawTls,
@@ -87,8 +85,6 @@ pub struct EdgeConfig {
     pub max_batch_jobs: usize,
     /// Contributions returned per prediction.
     pub top_contributions: usize,
-    /// Threads scoring single predictions.
-    pub scoring_threads: usize,
     /// Log line format.
     pub log_format: LogFormat,
     /// The bearer token callers must present, if any.
@@ -119,9 +115,6 @@ impl TryFrom<RawConfig> for EdgeConfig {
         if !(raw.watch_interval_s.is_finite() && raw.watch_interval_s > 0.0) {
             return Err("watch_interval_s must be positive".into());
         }
-        if raw.scoring_threads == 0 {
-            return Err("scoring_threads must be at least 1".into());
-        }
         if raw.max_batch_jobs == 0 {
             return Err("max_batch_jobs must be at least 1".into());
         }
@@ -142,7 +135,6 @@ impl TryFrom<RawConfig> for EdgeConfig {
             watch_interval: std::time::Duration::from_secs_f64(raw.watch_interval_s),
             max_batch_jobs: raw.max_batch_jobs,
             top_contributions: raw.top_contributions,
-            scoring_threads: raw.scoring_threads,
             log_format: raw.log_format,
             auth_token: (!token.is_empty()).then_some(token),
             tls,
@@ -174,14 +166,14 @@ mod tests {
                 ("tls.cert", "c.pem".into()),
                 ("tls.key", "k.pem".into()),
                 ("listen", "127.0.0.1:1".into()),
-                ("scoring_threads", "3".into()),
+                ("max_batch_jobs", "3".into()),
             ],
         )
         .unwrap();
         assert_eq!(config.auth_token.as_deref(), Some("s3cret"));
         assert_eq!(config.tls.unwrap().key, PathBuf::from("k.pem"));
         assert_eq!(config.listen.port(), 1);
-        assert_eq!(config.scoring_threads, 3);
+        assert_eq!(config.max_batch_jobs, 3);
     }
 
     #[test]

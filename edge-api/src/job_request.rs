@@ -15,6 +15,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use rtp_bundle::job_schema::col;
 use rtp_proto::v1::JobFeatures;
+use rtp_scoring::JobRecord;
 
 /// The nodes and wallclock a job requests, for the node-hour counters.
 pub fn demand(job: Option<&JobFeatures>) -> (i32, f64) {
@@ -113,6 +114,34 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+/// One already validated job as the scoring core takes it, read exactly as
+/// [`job_rows`] reads it.
+pub fn job_record(job: &JobFeatures, now_s: i64) -> JobRecord<'_> {
+    fn text(v: &str) -> Option<&str> {
+        (!v.is_empty()).then_some(v)
+    }
+    JobRecord {
+        job_key: None,
+        job_id: &job.job_id,
+        user: text(&job.user),
+        account: text(&job.account),
+        partition: text(&job.partition),
+        qos: text(&job.qos),
+        name: text(&job.job_name),
+        work_dir: text(&job.work_dir),
+        wallclock_req_s: Some(job.wallclock_req),
+        nodes_req: Some(i64::from(job.nodes_req)),
+        processors_req: Some(i64::from(job.processors_req)),
+        gpus_req: Some(i64::from(job.gpus_req)),
+        mem_req_mb: (job.mem_req > 0.0).then_some(job.mem_req * MB_PER_GB),
+        submit_time_s: Some(if job.submit_time == 0 {
+            now_s
+        } else {
+            job.submit_time
+        }),
+    }
+}
+
 /// Job rows for already validated jobs; a zero submit time becomes `now_s`.
 pub fn job_rows<'a>(
     jobs: impl ExactSizeIterator<Item = &'a JobFeatures> + Clone,
@@ -198,6 +227,25 @@ mod tests {
             .unwrap()
             .as_primitive::<TimestampSecondType>();
         assert_eq!(submit.value(0), 1_700_000_000);
+    }
+
+    #[test]
+    fn a_job_record_reads_the_job_as_its_row_does() {
+        let mut full = job();
+        full.user = "alice".into();
+        full.job_name = "relax".into();
+        full.submit_time = 1_700_000_123;
+        full.gpus_req = 2;
+        for (j, now) in [(job(), 1_700_000_000), (full, 5)] {
+            let rows = job_rows([j.clone()].iter(), now);
+            let conformed = rtp_scoring::job_input::conform(&rows, 0).unwrap();
+            let mut from_row = JobRecord::from_conformed(&conformed.batch, 0).unwrap();
+            from_row.job_key = None; // numbered by the batch, absent on the wire
+            assert_eq!(
+                format!("{:?}", job_record(&j, now)),
+                format!("{from_row:?}")
+            );
+        }
     }
 
     #[test]

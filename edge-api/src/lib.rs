@@ -10,7 +10,6 @@
 #![deny(missing_docs)]
 
 pub mod auth;
-pub mod batcher;
 pub mod config;
 pub mod job_request;
 pub mod metrics;

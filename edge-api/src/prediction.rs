@@ -9,7 +9,7 @@ use rtp_proto::v1::{JobFeatures, PredictResponse};
 use rtp_scoring::scorer::{
     ERROR, OVERESTIMATED, PRED_P10, PRED_P50, PRED_P90, SUGGESTED_WALLCLOCK,
 };
-use rtp_scoring::{Contribution, Overlay, Scorer, ScoringError};
+use rtp_scoring::{Contribution, JobScore, Overlay, Scorer, ScoringError};
 
 use crate::job_request::job_rows;
 
@@ -46,11 +46,7 @@ pub fn score_jobs(
         .column_by_name(ERROR)
         .expect("scored batch column")
         .as_string::<i32>();
-    let context = ResponseContext {
-        model_version: scorer.version(),
-        timestamp: now_s,
-        coverage: scorer.manifest().interval.nominal_coverage,
-    };
+    let context = ResponseContext::of(scorer, now_s);
     Ok(jobs
         .iter()
         .enumerate()
@@ -58,8 +54,8 @@ pub fn score_jobs(
             if errors.is_valid(row) {
                 return Err(errors.value(row).to_owned());
             }
-            let contributions = scored.contributions.get(row).map_or(&[][..], Vec::as_slice);
-            let mut answer = response(&scored.batch, row, contributions, &context);
+            let contributions = scored.contributions.get(row).cloned().unwrap_or_default();
+            let mut answer = response(&job_score(&scored.batch, row, contributions), &context);
             answer.job_id.clone_from(&job.job_id);
             Ok(answer)
         })
@@ -77,14 +73,19 @@ pub struct ResponseContext<'a> {
     pub coverage: f64,
 }
 
-/// The response for row `row` of a scored batch, which must have been
-/// scored (no row error).
-pub fn response(
-    scored: &RecordBatch,
-    row: usize,
-    contributions: &[Contribution],
-    context: &ResponseContext<'_>,
-) -> PredictResponse {
+impl<'a> ResponseContext<'a> {
+    /// The context of answers from `scorer` at `timestamp`.
+    pub fn of(scorer: &'a Scorer, timestamp: i64) -> Self {
+        Self {
+            model_version: scorer.version(),
+            timestamp,
+            coverage: scorer.manifest().interval.nominal_coverage,
+        }
+    }
+}
+
+/// Row `row` of a scored batch, which must have been scored (no row error).
+fn job_score(scored: &RecordBatch, row: usize, contributions: Vec<Contribution>) -> JobScore {
     let value = |name: &str| {
         scored
             .column_by_name(name)
@@ -92,11 +93,23 @@ pub fn response(
             .as_primitive::<Float64Type>()
             .value(row)
     };
-    let (p10, p50, p90) = (value(PRED_P10), value(PRED_P50), value(PRED_P90));
     let overestimated = scored
         .column_by_name(OVERESTIMATED)
         .expect("scored batch column")
         .as_boolean();
+    JobScore {
+        p10: value(PRED_P10),
+        p50: value(PRED_P50),
+        p90: value(PRED_P90),
+        suggested_wallclock: value(SUGGESTED_WALLCLOCK),
+        overestimated: overestimated.is_valid(row) && overestimated.value(row),
+        contributions,
+    }
+}
+
+/// The response for one scored job.
+pub fn response(score: &JobScore, context: &ResponseContext<'_>) -> PredictResponse {
+    let (p10, p50, p90) = (score.p10, score.p50, score.p90);
     PredictResponse {
         predicted_runtime_seconds: p50,
         confidence_lower: p10 as f32,
@@ -105,15 +118,16 @@ pub fn response(
         prediction_timestamp: context.timestamp,
         runtime_category: runtime_category(p50).to_owned(),
         prediction_confidence: context.coverage,
-        feature_importance: contributions
+        feature_importance: score
+            .contributions
             .iter()
             .map(|c| (c.feature.clone(), c.value))
             .collect::<HashMap<_, _>>(),
         p10_seconds: p10,
         p50_seconds: p50,
         p90_seconds: p90,
-        suggested_wallclock_seconds: value(SUGGESTED_WALLCLOCK),
-        overestimated: overestimated.is_valid(row) && overestimated.value(row),
+        suggested_wallclock_seconds: score.suggested_wallclock,
+        overestimated: score.overestimated,
         ..Default::default()
     }
 }

@@ -18,7 +18,6 @@ use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 use crate::auth::BearerAuth;
-use crate::batcher::Batcher;
 use crate::config::EdgeConfig;
 use crate::metrics::{HttpState, Metrics, router};
 use crate::service::{EdgeState, Limits, PredictorService};
@@ -131,11 +130,6 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
             top_contributions: config.top_contributions,
         },
         started: Instant::now(),
-        batcher: Batcher::start(
-            Arc::clone(&live),
-            config.scoring_threads,
-            config.top_contributions,
-        ),
     });
     let auth = BearerAuth::new(config.auth_token.as_deref(), Arc::clone(&metrics));
     let predictor = JobRuntimePredictorServer::with_interceptor(PredictorService::new(state), auth);

@@ -14,7 +14,6 @@ use rtp_proto::v1::{
 use rtp_scoring::LiveModel;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::batcher::Batcher;
 use crate::metrics::Metrics;
 use crate::rpc;
 
@@ -38,8 +37,6 @@ pub struct EdgeState {
     pub limits: Limits,
     /// When the server started.
     pub started: Instant,
-    /// The queue in front of the scoring threads.
-    pub batcher: Batcher,
 }
 
 /// The gRPC service.

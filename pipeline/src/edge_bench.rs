@@ -17,7 +17,8 @@ use futures::StreamExt;
 use rtp_bundle::BundleStore;
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
-use rtp_scoring::{AdviceOptions, Overlay, Scorer};
+use rtp_scoring::job_input::conform;
+use rtp_scoring::{AdviceOptions, JobRecord, Overlay, Scorer};
 use tonic::transport::Channel;
 
 use crate::error::{PipelineError, Result};
@@ -34,8 +35,6 @@ pub struct EdgeBenchOptions {
     pub warmup: Duration,
     /// Jobs per PredictBatch call.
     pub batch_jobs: usize,
-    /// The edge's scoring threads.
-    pub scoring_threads: usize,
     /// Contributions per prediction, for the edge and the baseline.
     pub top_contributions: usize,
 }
@@ -135,11 +134,12 @@ pub async fn bench_edge(
     options: &EdgeBenchOptions,
 ) -> Result<(Vec<EdgeBenchRow>, String)> {
     let jobs = Arc::new(wire_jobs(replay, count)?);
-    let mut rows = vec![
-        in_process(store, replay, count, options.top_contributions, options).await?,
-        in_process(store, replay, count, 0, options).await?,
-    ];
-    let threads = options.scoring_threads.to_string();
+    let mut rows = Vec::new();
+    for top in [options.top_contributions, 0] {
+        for form in [InProcess::OneRowBatch, InProcess::RowForm] {
+            rows.push(in_process(store, replay, count, top, form, options).await?);
+        }
+    }
     let top = options.top_contributions.to_string();
     let server = ServerProcess::spawn(
         "rtp-edge-api",
@@ -147,7 +147,6 @@ pub async fn bench_edge(
             ("RTP_EDGE_LISTEN", "127.0.0.1:0".as_ref()),
             ("RTP_EDGE_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
             ("RTP_BUNDLE_DIR", store.root().as_os_str()),
-            ("RTP_EDGE_SCORING_THREADS", threads.as_ref()),
             ("RTP_EDGE_TOP_CONTRIBUTIONS", top.as_ref()),
         ],
     )?;
@@ -166,10 +165,9 @@ pub async fn bench_edge(
     }
     let cpu = server.cpu_seconds();
     let summary = format!(
-        "rtp bench edge: {} distinct jobs, top {} contributions, {} scoring thread(s); {:.1} s per line after {:.1} s warm-up, {} threads available; server CPU {cpu:.1} s in total",
+        "rtp bench edge: {} distinct jobs, top {} contributions; {:.1} s per line after {:.1} s warm-up, {} threads available; server CPU {cpu:.1} s in total",
         jobs.len(),
         options.top_contributions,
-        options.scoring_threads,
         options.duration.as_secs_f64(),
         options.warmup.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -205,13 +203,23 @@ impl Mode {
     }
 }
 
-/// The single-job scoring the edge does per Predict, on this thread, from
-/// the same jobs as Arrow rows (no wire conversion).
+/// How the in-process baseline scores a single job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InProcess {
+    /// `Scorer::score_explained` on a one-row batch (the vectorised path).
+    OneRowBatch,
+    /// `Scorer::score_job`, the feature SQL in row form (what Predict does).
+    RowForm,
+}
+
+/// Single-job scoring on this thread, from the same jobs as Arrow rows (no
+/// wire conversion).
 async fn in_process(
     store: &BundleStore,
     replay: &JobReplay,
     count: usize,
     top: usize,
+    form: InProcess,
     options: &EdgeBenchOptions,
 ) -> Result<EdgeBenchRow> {
     let scorer = Scorer::load_latest(store, AdviceOptions::default())
@@ -220,6 +228,17 @@ async fn in_process(
     let rows: Vec<RecordBatch> = (0..count.min(4096) as u64)
         .map(|i| replay.batch(i, 1, replay.span_s()))
         .collect();
+    let scoring = |e: rtp_scoring::ScoringError| PipelineError::Config(format!("scoring: {e}"));
+    let conformed = rows
+        .iter()
+        .map(|r| conform(r, 0).map(|c| c.batch))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(scoring)?;
+    let jobs = conformed
+        .iter()
+        .map(|r| JobRecord::from_conformed(r, 0))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(scoring)?;
     let mut latencies = Vec::new();
     let warm_until = Instant::now() + options.warmup;
     let deadline = warm_until + options.duration;
@@ -229,15 +248,28 @@ async fn in_process(
         if started >= deadline {
             break;
         }
-        scorer
-            .score_explained(&rows[i % rows.len()], &mut Overlay::default(), top)
-            .map_err(|e| PipelineError::Config(format!("scoring: {e}")))?;
+        match form {
+            InProcess::OneRowBatch => {
+                scorer
+                    .score_explained(&rows[i % rows.len()], &mut Overlay::default(), top)
+                    .map_err(scoring)?;
+            }
+            InProcess::RowForm => {
+                scorer
+                    .score_job(&jobs[i % jobs.len()], &mut Overlay::default(), top)
+                    .map_err(scoring)?;
+            }
+        }
         if started >= warm_until {
             latencies.push(started.elapsed().as_nanos() as u64);
         }
         i += 1;
     }
-    let mode = format!("in-process Scorer, 1 job, top {top} contributions");
+    let how = match form {
+        InProcess::OneRowBatch => "one-row batch",
+        InProcess::RowForm => "row form",
+    };
+    let mode = format!("in-process, 1 job, {how}, top {top} contributions");
     Ok(row(mode, 1, 1, latencies, options.duration))
 }
 

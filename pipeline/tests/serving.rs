@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{
     SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampSecondType};
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::ArrowWriter;
 use rtp_bundle::BundleStore;
@@ -20,6 +20,7 @@ use rtp_pipeline::evaluate::eligible_rows;
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::publish::{BundleSources, publish};
 use rtp_pipeline::train::train;
+use rtp_scoring::job_input::conform;
 use rtp_scoring::{AdviceOptions, JobRecord, Overlay, Scorer};
 
 use crate::util::{config, feature_options, features, generated_jobs, read_batches};
@@ -132,42 +133,6 @@ fn assert_same_features(served: &RecordBatch, batch_rows: &RecordBatch) {
         compared += 1;
     }
     assert_eq!(compared, batch_rows.num_columns());
-}
-
-/// Row `row` of job rows as a submit tool would describe the job.
-fn job_record(jobs: &RecordBatch, row: usize) -> JobRecord<'_> {
-    let text = |name: &str| {
-        let c = jobs.column_by_name(name).unwrap().as_string::<i32>();
-        c.is_valid(row).then(|| c.value(row))
-    };
-    let float = |name: &str| {
-        let c = jobs
-            .column_by_name(name)
-            .unwrap()
-            .as_primitive::<Float64Type>();
-        c.is_valid(row).then(|| c.value(row))
-    };
-    let int = |name: &str| {
-        let c = cast(jobs.column_by_name(name).unwrap(), &DataType::Int64).unwrap();
-        let c = c.as_primitive::<Int64Type>();
-        c.is_valid(row).then(|| c.value(row))
-    };
-    JobRecord {
-        job_key: int("job_key"),
-        job_id: text("job_id").unwrap_or(""),
-        user: text("user"),
-        account: text("account"),
-        partition: text("partition"),
-        qos: text("qos"),
-        name: text("name"),
-        work_dir: text("work_dir"),
-        wallclock_req_s: float("wallclock_req_s"),
-        nodes_req: int("nodes_req"),
-        processors_req: int("processors_req"),
-        gpus_req: int("gpus_req"),
-        mem_req_mb: float("mem_req_mb"),
-        submit_time_s: int("submit_time"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -287,8 +252,9 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
 
     // Single jobs in row form: the predictions of the batch, to rounding.
     let mut overlay = Overlay::default();
+    let conformed = conform(&fresh, 0).unwrap();
     for row in 0..NEW_ROWS {
-        let job = job_record(&fresh, row);
+        let job = JobRecord::from_conformed(&conformed.batch, row).unwrap();
         let one = scorer.score_job(&job, &mut overlay, 0).unwrap();
         let column = |name: &str| {
             scored

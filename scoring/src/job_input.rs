@@ -12,7 +12,9 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, new_null_array,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use datafusion::arrow::datatypes::{
+    DataType, Float64Type, Int64Type, TimeUnit, TimestampSecondType,
+};
 use rtp_bundle::job_schema::{col, job_schema};
 
 use crate::error::{Result, ScoringError};
@@ -242,7 +244,55 @@ pub struct JobRecord<'a> {
     pub submit_time_s: Option<i64>,
 }
 
-impl JobRecord<'_> {
+impl<'a> JobRecord<'a> {
+    /// Row `row` of job rows already conformed by [`conform`].
+    pub fn from_conformed(rows: &'a RecordBatch, row: usize) -> Result<Self> {
+        let column = |name: &str| {
+            rows.column_by_name(name)
+                .ok_or_else(|| ScoringError::column(name, "required column is missing"))
+        };
+        let text = |name: &str| -> Result<Option<&'a str>> {
+            let c = column(name)?;
+            let c = c
+                .as_string_opt::<i32>()
+                .ok_or_else(|| ScoringError::column(name, "is not conformed text"))?;
+            Ok(c.is_valid(row).then(|| c.value(row)))
+        };
+        let float = |name: &str| -> Result<Option<f64>> {
+            let c = column(name)?;
+            let c = c
+                .as_primitive_opt::<Float64Type>()
+                .ok_or_else(|| ScoringError::column(name, "is not a conformed float"))?;
+            Ok(c.is_valid(row).then(|| c.value(row)))
+        };
+        let int = |name: &str| -> Result<Option<i64>> {
+            let c = column(name)?;
+            let c = c
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| ScoringError::column(name, "is not a conformed integer"))?;
+            Ok(c.is_valid(row).then(|| c.value(row)))
+        };
+        let submit = column(col::SUBMIT_TIME)?
+            .as_primitive_opt::<TimestampSecondType>()
+            .ok_or_else(|| ScoringError::column(col::SUBMIT_TIME, "is not conformed"))?;
+        Ok(Self {
+            job_key: int(col::JOB_KEY)?,
+            job_id: text(col::JOB_ID)?.unwrap_or(""),
+            user: text(col::USER)?,
+            account: text(col::ACCOUNT)?,
+            partition: text(col::PARTITION)?,
+            qos: text(col::QOS)?,
+            name: text(col::NAME)?,
+            work_dir: text(col::WORK_DIR)?,
+            wallclock_req_s: float(col::WALLCLOCK_REQ_S)?,
+            nodes_req: int(col::NODES_REQ)?,
+            processors_req: int(col::PROCESSORS_REQ)?,
+            gpus_req: int(col::GPUS_REQ)?,
+            mem_req_mb: float(col::MEM_REQ_MB)?,
+            submit_time_s: submit.is_valid(row).then(|| submit.value(row)),
+        })
+    }
+
     /// Why the job cannot be scored, if it cannot (as for a batch row).
     pub fn problems(&self) -> Option<String> {
         problems(

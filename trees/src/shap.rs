@@ -193,6 +193,10 @@ struct PathTree {
 #[derive(Debug, Clone)]
 struct LeafPath {
     value: f64,
+    /// `value ×` every feature's share, for every set of followed features
+    /// (`table[followed · d + slot]`), when the leaf is small enough to
+    /// tabulate: a row then costs `d` additions instead of `O(d²)` work.
+    table: Option<Box<[f64]>>,
     /// Distinct features on the path, and the share of training cover that
     /// follows the path through each one's splits.
     features: Vec<u32>,
@@ -264,6 +268,7 @@ impl PathTree {
                 }
                 leaves.push(LeafPath {
                     value: node.threshold,
+                    table: None,
                     features,
                     zeros,
                     steps,
@@ -300,15 +305,63 @@ impl PathTree {
                     followed &= !(1u64 << slot);
                 }
             }
-            leaf.add(followed, &weights[d], phi);
+            match &leaf.table {
+                Some(table) => {
+                    let shares = &table[followed as usize * d..][..d];
+                    for (&f, &s) in leaf.features.iter().zip(shares) {
+                        phi[f as usize] += s;
+                    }
+                }
+                None => leaf.add(followed, &weights[d], phi),
+            }
+        }
+    }
+
+    /// Tabulates the leaves with at most [`MAX_TABLE_FEATURES`] features
+    /// while `budget` (table entries) lasts.
+    fn tabulate(&mut self, budget: &mut usize) {
+        let weights = shapley_weights();
+        for leaf in &mut self.leaves {
+            let d = leaf.features.len();
+            let size = (1usize << d) * d;
+            if d > MAX_TABLE_FEATURES || size > *budget {
+                continue;
+            }
+            *budget -= size;
+            let mut table = vec![0.0; size];
+            let mut phi = vec![0.0; d];
+            for followed in 0..1u64 << d {
+                phi.iter_mut().for_each(|p| *p = 0.0);
+                leaf.add_slots(followed, &weights[d], &mut phi);
+                table[followed as usize * d..][..d].copy_from_slice(&phi);
+            }
+            leaf.table = Some(table.into_boxed_slice());
         }
     }
 }
+
+/// Leaves with more distinct path features than this are not tabulated.
+const MAX_TABLE_FEATURES: usize = 10;
+
+/// Table entries (f64) one explained forest may use: 32 MiB.
+const TABLE_BUDGET: usize = 4 << 20;
 
 impl LeafPath {
     /// Adds the leaf's share to `phi` when the row follows the features in
     /// the bit set `followed`; `w` are the Shapley weights for `d` features.
     fn add(&self, followed: u64, w: &[f64], phi: &mut [f64]) {
+        self.shares(followed, w, |slot, share| {
+            phi[self.features[slot] as usize] += share;
+        });
+    }
+
+    /// As [`LeafPath::add`], into `phi` indexed by the path's slots.
+    fn add_slots(&self, followed: u64, w: &[f64], phi: &mut [f64]) {
+        self.shares(followed, w, |slot, share| phi[slot] += share);
+    }
+
+    /// Calls `out(slot, value × share)` for every feature of the path.
+    fn shares(&self, followed: u64, w: &[f64], mut out: impl FnMut(usize, f64)) {
         let d = self.features.len();
         // Elementary symmetric polynomials of the followed features' zeros,
         // and the product of the others' zeros.
@@ -333,7 +386,7 @@ impl LeafPath {
         } else {
             0.0
         };
-        for (slot, (&f, &z)) in self.features.iter().zip(&self.zeros).enumerate() {
+        for (slot, &z) in self.zeros.iter().enumerate() {
             let share = if followed >> slot & 1 == 1 {
                 // Take z out of the polynomials: e'_m = e_m − z e'_{m−1}.
                 let mut previous = 1.0;
@@ -357,7 +410,7 @@ impl LeafPath {
                 };
                 -z * rest * all_followed
             };
-            phi[f as usize] += self.value * share;
+            out(slot, self.value * share);
         }
     }
 }
@@ -399,13 +452,16 @@ impl TreeShap {
         // Each level keeps a copy of a path at most one longer than its own.
         let depth = depths.iter().copied().max().unwrap_or(0) as usize + 2;
         let buffer = depth * (depth + 1) / 2 + depth;
+        let mut budget = TABLE_BUDGET;
         let tables = roots
             .iter()
             .map(|&r| {
                 if walk.node(r).flags & flag::LEAF != 0 {
                     None
                 } else {
-                    PathTree::build(&walk, r)
+                    let mut tree = PathTree::build(&walk, r)?;
+                    tree.tabulate(&mut budget);
+                    Some(tree)
                 }
             })
             .collect();
@@ -568,6 +624,17 @@ mod tests {
         assert!(shap.tables.iter().all(Option::is_some));
         let mut walked = shap.clone();
         walked.tables.iter_mut().for_each(|t| *t = None);
+        // Leaves are tabulated; the same leaves computed per row agree.
+        assert!(
+            shap.tables
+                .iter()
+                .flatten()
+                .all(|t| t.leaves.iter().all(|l| l.table.is_some()))
+        );
+        let mut computed = shap.clone();
+        for tree in computed.tables.iter_mut().flatten() {
+            tree.leaves.iter_mut().for_each(|l| l.table = None);
+        }
         for row in [
             [0.1f32, 0.1],
             [0.3, 0.1],
@@ -577,8 +644,10 @@ mod tests {
         ] {
             let a = shap.contributions(&row).unwrap();
             let b = walked.contributions(&row).unwrap();
-            for (x, y) in a.iter().zip(&b) {
+            let c = computed.contributions(&row).unwrap();
+            for ((x, y), z) in a.iter().zip(&b).zip(&c) {
                 assert!((x - y).abs() < 1e-12, "{row:?}: {a:?} vs {b:?}");
+                assert!((x - z).abs() < 1e-12, "{row:?}: {a:?} vs {c:?}");
             }
             let total: f64 = a.iter().sum();
             let predicted = shap.forest().predict_row(&row).unwrap();

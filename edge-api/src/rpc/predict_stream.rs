@@ -35,7 +35,7 @@ pub fn handle(state: Arc<EdgeState>, mut requests: Streaming<PredictRequest>) ->
                 }
             };
             let started = Instant::now();
-            let answer = answer(&state, request).await;
+            let answer = answer(&state, request);
             let predicted = answer.error.is_empty();
             state.metrics.observe_message(METHOD, started, predicted);
             if tx.send(Ok(answer)).await.is_err() {
@@ -48,7 +48,7 @@ pub fn handle(state: Arc<EdgeState>, mut requests: Streaming<PredictRequest>) ->
     Box::pin(ReceiverStream::new(rx))
 }
 
-async fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
+fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
     let job_id = request
         .features
         .as_ref()
@@ -56,7 +56,7 @@ async fn answer(state: &EdgeState, request: PredictRequest) -> PredictResponse {
         .unwrap_or_default();
     let explain = request.explain.unwrap_or(true);
     let (nodes, wallclock_s) = demand(request.features.as_ref());
-    let mut answer = match predict_one(state, request.features, "features", explain).await {
+    let mut answer = match predict_one(state, request.features, "features", explain) {
         Ok(answer) => {
             state.metrics.record_prediction(nodes, wallclock_s, &answer);
             answer

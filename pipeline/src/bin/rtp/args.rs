@@ -194,9 +194,6 @@ pub enum BenchTarget {
         /// Jobs per PredictBatch call.
         #[arg(long, default_value_t = 100)]
         batch_jobs: usize,
-        /// The edge's scoring threads (scoring_threads in configs/edge-api.toml).
-        #[arg(long, default_value_t = 1)]
-        scoring_threads: usize,
         /// Contributions per prediction (top_contributions; 0 = none).
         #[arg(long, default_value_t = 5)]
         top_contributions: usize,

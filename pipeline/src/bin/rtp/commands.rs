@@ -301,7 +301,6 @@ pub fn run(cli: Cli) -> Result<()> {
                     duration,
                     warmup,
                     batch_jobs,
-                    scoring_threads,
                     top_contributions,
                     pool_rows,
                     seed,
@@ -316,7 +315,6 @@ pub fn run(cli: Cli) -> Result<()> {
                 duration: Duration::from_secs_f64(duration),
                 warmup: Duration::from_secs_f64(warmup),
                 batch_jobs,
-                scoring_threads,
                 top_contributions,
             };
             let count = (pool_rows as usize).min(20_000);
