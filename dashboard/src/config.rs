@@ -78,15 +78,7 @@ struct RawLive {
     scrape_timeout_s: f64,
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use rtp_service_support::LogFormat;
 
 /// How the predict page reaches the gRPC edge.
 #[derive(Debug, Clone)]

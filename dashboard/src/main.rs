@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use rtp_dashboard::config::ENV_OVERRIDES;
-use rtp_dashboard::{DashboardConfig, LogFormat, start};
+use rtp_dashboard::{DashboardConfig, start};
 
 /// Web dashboard of rt-predictor.
 #[derive(Debug, Parser)]
@@ -22,15 +22,7 @@ async fn main() -> anyhow::Result<()> {
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
     let config =
         DashboardConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RTP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-    }
+    rtp_service_support::init_logging(config.log_format);
     let mut server = start(&config).await?;
     println!(
         "rtp-dashboard: http://{}/ (edge {}, Flight {}, metrics on http://{}/metrics)",

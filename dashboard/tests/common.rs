@@ -3,40 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use rtp_dashboard::DashboardConfig;
-use rtp_pipeline::config::{PipelineConfig, RunInput};
 
-/// A bundle store with one evaluated bundle trained on generated jobs
-/// (LightGBM only), made once per test binary.
+/// The trained test bundle's directory (see [`test_bundles`]).
 pub fn trained_store() -> &'static Path {
-    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let root = dir.path().to_owned();
-            // chain::run is async; train on a runtime of its own.
-            std::thread::spawn(move || {
-                let mut config = PipelineConfig::default_config().unwrap();
-                config.features.sql_dir = test_support::sql_dir();
-                config.train.set_members("lightgbm").unwrap();
-                config.run.input = RunInput::Generate {
-                    rows: 6000,
-                    seed: 11,
-                };
-                config.run.work_dir = root.join("work");
-                config.run.bundle_dir = root.join("bundles");
-                tokio::runtime::Runtime::new()
-                    .unwrap()
-                    .block_on(rtp_pipeline::chain::run(&config))
-                    .unwrap();
-            })
-            .join()
-            .unwrap();
-            dir
-        })
-        .path()
+    test_bundles::trained_store(11)
 }
 
 /// The trained bundle store.

@@ -51,15 +51,7 @@ struct RawTls {
     key: PathBuf,
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
+pub use rtp_service_support::LogFormat;
 
 /// PEM files of the server's TLS identity.
 #[derive(Debug, Clone, PartialEq, Eq)]

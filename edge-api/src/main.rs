@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use rtp_edge_api::config::ENV_OVERRIDES;
-use rtp_edge_api::{EdgeConfig, LogFormat, start};
+use rtp_edge_api::{EdgeConfig, start};
 
 /// gRPC prediction edge for rt-predictor bundles.
 #[derive(Debug, Parser)]
@@ -22,15 +22,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
     let config = EdgeConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RTP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-    }
+    rtp_service_support::init_logging(config.log_format);
     let mut server = start(&config).await?;
     let scheme = if server.tls { "grpc+tls" } else { "grpc" };
     println!(

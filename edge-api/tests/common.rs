@@ -2,10 +2,8 @@
 //! edges on loopback ports, clients and jobs.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use rtp_edge_api::{EdgeConfig, RunningServer, start};
-use rtp_pipeline::config::{PipelineConfig, RunInput};
 use rtp_proto::v1::JobFeatures;
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 use tonic::transport::Channel;
@@ -13,56 +11,15 @@ use tonic::transport::Channel;
 /// Submit times of test jobs: after the generated history.
 pub const SUBMIT: i64 = 1_900_000_000;
 
-/// A bundle store with one bundle trained on generated jobs (LightGBM
-/// only), made once per test binary.
-pub fn trained_store() -> &'static Path {
-    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let root = dir.path().to_owned();
-            // chain::run is async; train on a runtime of its own.
-            std::thread::spawn(move || {
-                let mut config = PipelineConfig::default_config().unwrap();
-                config.features.sql_dir = test_support::sql_dir();
-                config.train.set_members("lightgbm").unwrap();
-                config.run.input = RunInput::Generate {
-                    rows: 6000,
-                    seed: 5,
-                };
-                config.run.work_dir = root.join("work");
-                config.run.bundle_dir = root.join("bundles");
-                tokio::runtime::Runtime::new()
-                    .unwrap()
-                    .block_on(rtp_pipeline::chain::run(&config))
-                    .unwrap();
-            })
-            .join()
-            .unwrap();
-            dir
-        })
-        .path()
-}
+/// Seed of the generated jobs the test bundle is trained on.
+const SEED: u64 = 5;
 
 /// A copy of the trained bundle store in `dir`, for tests that change it.
 pub fn store_copy(dir: &Path) -> PathBuf {
-    let to = dir.join("bundles");
-    copy_dir(&trained_store().join("bundles"), &to);
-    to
+    test_bundles::store_copy(SEED, dir)
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
+pub use test_bundles::copy_dir;
 
 /// The default configuration on ephemeral loopback ports, serving `bundles`.
 pub fn config(bundles: &Path) -> EdgeConfig {

@@ -19,12 +19,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RTP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    rtp_service_support::init_logging(rtp_service_support::LogFormat::Text);
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
     let config = FlightConfig::load(args.config.as_deref(), &overrides).context("configuration")?;

@@ -59,12 +59,12 @@ enum Compare {
 
 #[derive(Debug, Clone, Copy)]
 enum Truth {
-    IsTrue,
-    IsFalse,
-    IsUnknown,
-    IsNotTrue,
-    IsNotFalse,
-    IsNotUnknown,
+    True,
+    False,
+    Unknown,
+    NotTrue,
+    NotFalse,
+    NotUnknown,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -206,12 +206,12 @@ impl Compiler<'_> {
             Expr::Not(e) => Node::Not(self.boxed(e)?),
             Expr::IsNull(e) => Node::IsNull(self.boxed(e)?, true),
             Expr::IsNotNull(e) => Node::IsNull(self.boxed(e)?, false),
-            Expr::IsTrue(e) => Node::Truth(Truth::IsTrue, self.boxed(e)?),
-            Expr::IsFalse(e) => Node::Truth(Truth::IsFalse, self.boxed(e)?),
-            Expr::IsUnknown(e) => Node::Truth(Truth::IsUnknown, self.boxed(e)?),
-            Expr::IsNotTrue(e) => Node::Truth(Truth::IsNotTrue, self.boxed(e)?),
-            Expr::IsNotFalse(e) => Node::Truth(Truth::IsNotFalse, self.boxed(e)?),
-            Expr::IsNotUnknown(e) => Node::Truth(Truth::IsNotUnknown, self.boxed(e)?),
+            Expr::IsTrue(e) => Node::Truth(Truth::True, self.boxed(e)?),
+            Expr::IsFalse(e) => Node::Truth(Truth::False, self.boxed(e)?),
+            Expr::IsUnknown(e) => Node::Truth(Truth::Unknown, self.boxed(e)?),
+            Expr::IsNotTrue(e) => Node::Truth(Truth::NotTrue, self.boxed(e)?),
+            Expr::IsNotFalse(e) => Node::Truth(Truth::NotFalse, self.boxed(e)?),
+            Expr::IsNotUnknown(e) => Node::Truth(Truth::NotUnknown, self.boxed(e)?),
             Expr::Negative(e) => {
                 let ty = self.ty(e)?;
                 if !(ty.is_signed_integer() || ty.is_floating()) {
@@ -435,12 +435,12 @@ impl Node {
             Self::Truth(test, e) => {
                 let v = truthy(&e.eval(slots)?);
                 Value::Bool(match test {
-                    Truth::IsTrue => v == Some(true),
-                    Truth::IsFalse => v == Some(false),
-                    Truth::IsUnknown => v.is_none(),
-                    Truth::IsNotTrue => v != Some(true),
-                    Truth::IsNotFalse => v != Some(false),
-                    Truth::IsNotUnknown => v.is_some(),
+                    Truth::True => v == Some(true),
+                    Truth::False => v == Some(false),
+                    Truth::Unknown => v.is_none(),
+                    Truth::NotTrue => v != Some(true),
+                    Truth::NotFalse => v != Some(false),
+                    Truth::NotUnknown => v.is_some(),
                 })
             }
             Self::Negative(e, ty) => match e.eval(slots)? {
