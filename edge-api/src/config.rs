@@ -12,7 +12,8 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/edge-api.toml");
 
 /// Environment variables the binary maps onto keys (dotted paths).
-pub const ENV_OVERRIDES: [(&str, &str); 8] = [
+pub const ENV_OVERRIDES: [(&str, &str); 9] = [
+    ("RTP_EDGE_WORKER_THREADS", "worker_threads"),
     ("RTP_EDGE_TOP_CONTRIBUTIONS", "top_contributions"),
     ("RTP_EDGE_LISTEN", "listen"),
     ("RTP_EDGE_METRICS_LISTEN", "metrics_listen"),
@@ -32,6 +33,7 @@ struct RawConfig {
     watch_interval_s: f64,
     max_batch_jobs: usize,
     top_contributions: usize,
+    worker_threads: usize,
     log_format: LogFormat,
     auth: RawAuth,
     tls: RawTls,
@@ -77,6 +79,8 @@ pub struct EdgeConfig {
     pub max_batch_jobs: usize,
     /// Contributions returned per prediction.
     pub top_contributions: usize,
+    /// Threads answering calls; 0 = one per core.
+    pub worker_threads: usize,
     /// Log line format.
     pub log_format: LogFormat,
     /// The bearer token callers must present, if any.
@@ -127,6 +131,7 @@ impl TryFrom<RawConfig> for EdgeConfig {
             watch_interval: std::time::Duration::from_secs_f64(raw.watch_interval_s),
             max_batch_jobs: raw.max_batch_jobs,
             top_contributions: raw.top_contributions,
+            worker_threads: raw.worker_threads,
             log_format: raw.log_format,
             auth_token: (!token.is_empty()).then_some(token),
             tls,
@@ -159,6 +164,7 @@ mod tests {
                 ("tls.key", "k.pem".into()),
                 ("listen", "127.0.0.1:1".into()),
                 ("max_batch_jobs", "3".into()),
+                ("worker_threads", "1".into()),
             ],
         )
         .unwrap();
@@ -166,6 +172,7 @@ mod tests {
         assert_eq!(config.tls.unwrap().key, PathBuf::from("k.pem"));
         assert_eq!(config.listen.port(), 1);
         assert_eq!(config.max_batch_jobs, 3);
+        assert_eq!(config.worker_threads, 1);
     }
 
     #[test]

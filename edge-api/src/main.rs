@@ -17,13 +17,30 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
     let config = EdgeConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
     rtp_service_support::init_logging(config.log_format);
-    let mut server = start(&config).await?;
+    // One worker: a single-threaded runtime, no hand-offs between threads.
+    let runtime = match config.worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+    .context("starting the async runtime")?;
+    runtime.block_on(serve(&config))
+}
+
+async fn serve(config: &EdgeConfig) -> anyhow::Result<()> {
+    let mut server = start(config).await?;
     let scheme = if server.tls { "grpc+tls" } else { "grpc" };
     println!(
         "rtp-edge-api: gRPC on {scheme}://{}, metrics on http://{}/metrics, serving {}",

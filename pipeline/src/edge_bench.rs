@@ -20,6 +20,8 @@ use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
 use rtp_scoring::job_input::conform;
 use rtp_scoring::{AdviceOptions, JobRecord, Overlay, Scorer};
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::error::{PipelineError, Result};
 use crate::flight_bench::{JobReplay, ServerProcess};
@@ -35,6 +37,10 @@ pub struct EdgeBenchOptions {
     pub warmup: Duration,
     /// Jobs per PredictBatch call.
     pub batch_jobs: usize,
+    /// The edge's worker threads (0 = one per core).
+    pub server_threads: usize,
+    /// The load generator's threads.
+    pub client_threads: usize,
     /// Contributions per prediction, for the edge and the baseline.
     pub top_contributions: usize,
 }
@@ -141,6 +147,7 @@ pub async fn bench_edge(
         }
     }
     let top = options.top_contributions.to_string();
+    let server_threads = options.server_threads.to_string();
     let server = ServerProcess::spawn(
         "rtp-edge-api",
         &[
@@ -148,10 +155,12 @@ pub async fn bench_edge(
             ("RTP_EDGE_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
             ("RTP_BUNDLE_DIR", store.root().as_os_str()),
             ("RTP_EDGE_TOP_CONTRIBUTIONS", top.as_ref()),
+            ("RTP_EDGE_WORKER_THREADS", server_threads.as_ref()),
         ],
     )?;
     let endpoint = format!("http://{}", server.grpc);
     let modes = [
+        Mode::Floor,
         Mode::Unary(true),
         Mode::Unary(false),
         Mode::Stream,
@@ -160,14 +169,17 @@ pub async fn bench_edge(
     ];
     for mode in modes {
         for &c in &options.concurrency {
-            rows.push(measure(&endpoint, mode, c.max(1), &jobs, options).await?);
+            let load = measure(&endpoint, mode, c.max(1), &jobs, options);
+            rows.push(on_load_runtime(options.client_threads, load)??);
         }
     }
     let cpu = server.cpu_seconds();
     let summary = format!(
-        "rtp bench edge: {} distinct jobs, top {} contributions; {:.1} s per line after {:.1} s warm-up, {} threads available; server CPU {cpu:.1} s in total",
+        "rtp bench edge: {} distinct jobs, top {} contributions; {} server thread(s), {} load thread(s); {:.1} s per line after {:.1} s warm-up, {} threads available; server CPU {cpu:.1} s in total",
         jobs.len(),
         options.top_contributions,
+        options.server_threads,
+        options.client_threads,
         options.duration.as_secs_f64(),
         options.warmup.as_secs_f64(),
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -175,8 +187,40 @@ pub async fn bench_edge(
     Ok((rows, summary))
 }
 
+/// Runs `load` on a runtime of its own with `threads` workers (1: a
+/// single-threaded runtime), so the load generator's share of the machine
+/// is chosen, not whatever the caller's runtime has.
+fn on_load_runtime<T: Send>(
+    threads: usize,
+    load: impl std::future::Future<Output = T> + Send,
+) -> Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = if threads <= 1 {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                } else {
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(threads)
+                        .enable_all()
+                        .build()
+                };
+                runtime
+                    .map(|r| r.block_on(load))
+                    .map_err(PipelineError::io("starting the load runtime"))
+            })
+            .join()
+            .map_err(|_| PipelineError::Config("the load thread panicked".into()))?
+    })
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Mode {
+    /// The standard health Check on the same connections: what a call
+    /// costs with no scoring at all, the floor under every Predict.
+    Floor,
     /// Predict, with or without contributions.
     Unary(bool),
     Stream,
@@ -187,6 +231,7 @@ enum Mode {
 impl Mode {
     fn name(self) -> String {
         match self {
+            Self::Floor => "grpc.health.v1 Check (no scoring)".into(),
             Self::Unary(true) => "Predict".into(),
             Self::Unary(false) => "Predict, explain=false".into(),
             Self::Stream => "PredictStream (1 in flight per stream)".into(),
@@ -280,7 +325,7 @@ async fn measure(
     jobs: &Arc<Vec<JobFeatures>>,
     options: &EdgeBenchOptions,
 ) -> Result<EdgeBenchRow> {
-    let mut clients = Vec::with_capacity(concurrency);
+    let mut channels = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let channel = Channel::from_shared(endpoint.to_owned())
             .map_err(|e| PipelineError::Config(format!("{endpoint}: {e}")))?
@@ -288,18 +333,20 @@ async fn measure(
             .connect()
             .await
             .map_err(|e| PipelineError::Config(format!("connecting to {endpoint}: {e}")))?;
-        clients.push(JobRuntimePredictorClient::new(channel));
+        channels.push(channel);
     }
     let warm_until = Instant::now() + options.warmup;
     let deadline = warm_until + options.duration;
-    let workers: Vec<_> = clients
+    let workers: Vec<_> = channels
         .into_iter()
         .enumerate()
-        .map(|(w, client)| {
+        .map(|(w, channel)| {
             let jobs = Arc::clone(jobs);
             let first = w * jobs.len() / concurrency;
             tokio::spawn(async move {
+                let client = JobRuntimePredictorClient::new(channel.clone());
                 match mode {
+                    Mode::Floor => health(HealthClient::new(channel), warm_until, deadline).await,
                     Mode::Unary(explain) => {
                         unary(client, &jobs, first, explain, warm_until, deadline).await
                     }
@@ -351,6 +398,25 @@ async fn unary(
             ..Default::default()
         };
         client.predict(request).await?;
+        if started >= warm_until {
+            latencies.push(started.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok(latencies)
+}
+
+async fn health(
+    mut client: HealthClient<Channel>,
+    warm_until: Instant,
+    deadline: Instant,
+) -> Latencies {
+    let mut latencies = Vec::new();
+    loop {
+        let started = Instant::now();
+        if started >= deadline {
+            break;
+        }
+        client.check(HealthCheckRequest::default()).await?;
         if started >= warm_until {
             latencies.push(started.elapsed().as_nanos() as u64);
         }

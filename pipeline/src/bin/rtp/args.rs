@@ -194,6 +194,13 @@ pub enum BenchTarget {
         /// Jobs per PredictBatch call.
         #[arg(long, default_value_t = 100)]
         batch_jobs: usize,
+        /// The edge's worker threads (worker_threads in configs/edge-api.toml;
+        /// 0 = one per core).
+        #[arg(long, default_value_t = 1)]
+        server_threads: usize,
+        /// Threads of the load generator (1 = a single-threaded runtime).
+        #[arg(long, default_value_t = 1)]
+        client_threads: usize,
         /// Contributions per prediction (top_contributions; 0 = none).
         #[arg(long, default_value_t = 5)]
         top_contributions: usize,

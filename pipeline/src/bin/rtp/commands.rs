@@ -301,6 +301,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     duration,
                     warmup,
                     batch_jobs,
+                    server_threads,
+                    client_threads,
                     top_contributions,
                     pool_rows,
                     seed,
@@ -315,6 +317,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 duration: Duration::from_secs_f64(duration),
                 warmup: Duration::from_secs_f64(warmup),
                 batch_jobs,
+                server_threads,
+                client_threads,
                 top_contributions,
             };
             let count = (pool_rows as usize).min(20_000);
