@@ -250,12 +250,17 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
         }
     }
 
-    // Single jobs in row form: the predictions of the batch, to rounding.
+    // Single jobs in row form, and as one-row batches: the predictions of
+    // the batch, to rounding.
     let mut overlay = Overlay::default();
+    let mut batched_overlay = Overlay::default();
     let conformed = conform(&fresh, 0).unwrap();
     for row in 0..NEW_ROWS {
         let job = JobRecord::from_conformed(&conformed.batch, row).unwrap();
         let one = scorer.score_job(&job, &mut overlay, 0).unwrap();
+        let batched = scorer
+            .score_job_in_batch(&job, &mut batched_overlay, 0)
+            .unwrap();
         let column = |name: &str| {
             scored
                 .batch
@@ -264,18 +269,25 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
                 .as_primitive::<Float64Type>()
                 .value(row)
         };
-        for (name, got) in [
-            ("pred_p10", one.p10),
-            ("pred_p50", one.p50),
-            ("pred_p90", one.p90),
-            ("suggested_wallclock", one.suggested_wallclock),
+        for (name, got, in_batch) in [
+            ("pred_p10", one.p10, batched.p10),
+            ("pred_p50", one.p50, batched.p50),
+            ("pred_p90", one.p90, batched.p90),
+            (
+                "suggested_wallclock",
+                one.suggested_wallclock,
+                batched.suggested_wallclock,
+            ),
         ] {
             let want = column(name);
-            assert!(
-                (got - want).abs() <= 1e-12 * want.abs().max(1.0),
-                "{name} of new job {row}: one at a time {got} vs batch {want}"
-            );
+            for (how, got) in [("in row form", got), ("as a one-row batch", in_batch)] {
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                    "{name} of new job {row}: one at a time {how} {got} vs batch {want}"
+                );
+            }
         }
+        assert_eq!(batched.overestimated, one.overestimated);
         let over = scored
             .batch
             .column_by_name("overestimated")

@@ -106,11 +106,15 @@ impl KeyedState {
     }
 
     /// The position of statistic `stat` and its type.
-    pub fn stat_column(&self, stat: &str) -> Option<(usize, &DataType)> {
+    pub fn stat_column(&self, stat: &str) -> Result<(usize, &DataType)> {
         self.stats
             .iter()
             .position(|(n, _)| n == stat)
             .map(|i| (i, self.stats[i].1.data_type()))
+            .ok_or_else(|| ScoringError::State {
+                table: self.table.clone(),
+                message: format!("no statistic `{stat}`"),
+            })
     }
 
     /// Statistic number `stat` (see [`KeyedState::stat_column`]) of `row`;

@@ -108,13 +108,7 @@ impl RowPlan {
             .position(|n| n == "submit_s")
             .ok_or_else(|| not_row_level(JOB_BASE_VIEW, "job_base has no `submit_s`"))?;
         let stat = |table: &crate::entity_state::KeyedState, name: &str| {
-            table
-                .stat_column(name)
-                .map(|(i, ty)| (i, ty.clone()))
-                .ok_or_else(|| ScoringError::State {
-                    table: name.into(),
-                    message: format!("no statistic `{name}`"),
-                })
+            table.stat_column(name).map(|(i, ty)| (i, ty.clone()))
         };
         let (last_submit_stat, _) = stat(&state.history, LAST_SUBMIT_STAT)?;
         let (pending_stat, _) = stat(&state.queue, PENDING_COUNT)?;

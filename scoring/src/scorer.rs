@@ -203,6 +203,13 @@ impl Scorer {
     /// Feature rows for client job rows that are all valid, in row order,
     /// recording them in `overlay`.
     pub fn features(&self, jobs: &RecordBatch, overlay: &mut Overlay) -> Result<RecordBatch> {
+        let rows = Self::conform_valid(jobs, overlay)?;
+        self.program.features(&rows, &self.state, overlay)
+    }
+
+    /// Conformed job rows, numbered on from `overlay`; the first bad row
+    /// fails them all.
+    fn conform_valid(jobs: &RecordBatch, overlay: &mut Overlay) -> Result<RecordBatch> {
         let rows = conform(jobs, overlay.rows_seen)?;
         overlay.rows_seen += jobs.num_rows() as i64;
         if let Some((row, e)) = rows
@@ -213,7 +220,7 @@ impl Scorer {
         {
             return Err(ScoringError::column("row", format!("{row}: {e}")));
         }
-        self.program.features(&rows.batch, &self.state, overlay)
+        Ok(rows.batch)
     }
 
     /// The ensemble.
@@ -271,14 +278,14 @@ impl Scorer {
         overlay: &mut Overlay,
         top: usize,
     ) -> Result<JobScore> {
+        if self.program.row_form().is_err() {
+            return self.score_job_in_batch(job, overlay, top);
+        }
         if let Some(problem) = job.problems() {
             return Err(ScoringError::column("row", problem));
         }
         let values = job.values(overlay.rows_seen);
         overlay.rows_seen += 1;
-        if self.program.row_form().is_err() {
-            return self.score_job_as_batch(&values, overlay, top);
-        }
         let features = self.program.features_row(&values, &self.state, overlay)?;
         let inputs = self.input.row(&self.row_inputs, &features);
         let log_q = self.ensemble.log_quantiles_row(&inputs)?;
@@ -310,15 +317,15 @@ impl Scorer {
         })
     }
 
-    /// [`Scorer::score_job`] for SQL without a row form: a one-row batch.
-    fn score_job_as_batch(
+    /// [`Scorer::score_job`] through the vectorised path, as a one-row
+    /// batch: what single jobs take when the SQL has no row form.
+    pub fn score_job_in_batch(
         &self,
-        values: &[Value],
+        job: &JobRecord<'_>,
         overlay: &mut Overlay,
         top: usize,
     ) -> Result<JobScore> {
-        let batch = rows_batch(&[values.to_vec()])?;
-        overlay.rows_seen -= 1; // the batch numbers its row itself
+        let batch = rows_batch(&[job.values(overlay.rows_seen)])?;
         let scored = self.score_explained(&batch, overlay, top)?;
         let b = &scored.batch;
         if let Some(e) = b
@@ -355,19 +362,10 @@ impl Scorer {
         jobs: &RecordBatch,
         overlay: &mut Overlay,
     ) -> Result<RecordBatch> {
-        let rows = conform(jobs, overlay.rows_seen)?;
-        overlay.rows_seen += jobs.num_rows() as i64;
-        if let Some((row, e)) = rows
-            .errors
-            .iter()
-            .enumerate()
-            .find_map(|(i, e)| e.as_ref().map(|e| (i, e)))
-        {
-            return Err(ScoringError::column("row", format!("{row}: {e}")));
-        }
+        let rows = Self::conform_valid(jobs, overlay)?;
         let mut out = Vec::with_capacity(jobs.num_rows());
         for row in 0..jobs.num_rows() {
-            let values = row_values(&rows.batch, row)?;
+            let values = row_values(&rows, row)?;
             out.push(self.program.features_row(&values, &self.state, overlay)?);
         }
         let types = self.program.output_types();
