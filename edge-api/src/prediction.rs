@@ -3,13 +3,8 @@
 
 use std::collections::HashMap;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::Float64Type;
 use rtp_proto::v1::{JobFeatures, PredictResponse};
-use rtp_scoring::scorer::{
-    ERROR, OVERESTIMATED, PRED_P10, PRED_P50, PRED_P90, SUGGESTED_WALLCLOCK,
-};
-use rtp_scoring::{Contribution, JobScore, Overlay, Scorer, ScoringError};
+use rtp_scoring::{JobScore, Overlay, Scorer, ScoringError};
 
 use crate::job_request::job_rows;
 
@@ -41,21 +36,12 @@ pub fn score_jobs(
 ) -> Result<Vec<Result<PredictResponse, String>>, ScoringError> {
     let rows = job_rows(jobs.iter().copied(), now_s);
     let scored = scorer.score_explained(&rows, overlay, top)?;
-    let errors = scored
-        .batch
-        .column_by_name(ERROR)
-        .expect("scored batch column")
-        .as_string::<i32>();
     let context = ResponseContext::of(scorer, now_s);
     Ok(jobs
         .iter()
         .enumerate()
         .map(|(row, job)| {
-            if errors.is_valid(row) {
-                return Err(errors.value(row).to_owned());
-            }
-            let contributions = scored.contributions.get(row).cloned().unwrap_or_default();
-            let mut answer = response(&job_score(&scored.batch, row, contributions), &context);
+            let mut answer = response(&scored.job_score(row)?, &context);
             answer.job_id.clone_from(&job.job_id);
             Ok(answer)
         })
@@ -81,29 +67,6 @@ impl<'a> ResponseContext<'a> {
             timestamp,
             coverage: scorer.manifest().interval.nominal_coverage,
         }
-    }
-}
-
-/// Row `row` of a scored batch, which must have been scored (no row error).
-fn job_score(scored: &RecordBatch, row: usize, contributions: Vec<Contribution>) -> JobScore {
-    let value = |name: &str| {
-        scored
-            .column_by_name(name)
-            .expect("scored batch column")
-            .as_primitive::<Float64Type>()
-            .value(row)
-    };
-    let overestimated = scored
-        .column_by_name(OVERESTIMATED)
-        .expect("scored batch column")
-        .as_boolean();
-    JobScore {
-        p10: value(PRED_P10),
-        p50: value(PRED_P50),
-        p90: value(PRED_P90),
-        suggested_wallclock: value(SUGGESTED_WALLCLOCK),
-        overestimated: overestimated.is_valid(row) && overestimated.value(row),
-        contributions,
     }
 }
 

@@ -26,6 +26,13 @@ pub struct Limits {
     pub top_contributions: usize,
 }
 
+impl Limits {
+    /// Contributions to compute for a call that asked for them or not.
+    pub fn top(&self, explain: bool) -> usize {
+        if explain { self.top_contributions } else { 0 }
+    }
+}
+
 /// What every RPC reads.
 #[derive(Debug)]
 pub struct EdgeState {

@@ -92,6 +92,28 @@ pub struct Scored {
     pub contributions: Vec<Vec<Contribution>>,
 }
 
+impl Scored {
+    /// Row `row` as a [`JobScore`], or why it was not scored.
+    pub fn job_score(&self, row: usize) -> std::result::Result<JobScore, String> {
+        let b = &self.batch;
+        let column = |name: &str| b.column_by_name(name).expect("scored batch column");
+        let errors = column(ERROR).as_string::<i32>();
+        if errors.is_valid(row) {
+            return Err(errors.value(row).to_owned());
+        }
+        let value = |name: &str| column(name).as_primitive::<Float64Type>().value(row);
+        let over = column(OVERESTIMATED).as_boolean();
+        Ok(JobScore {
+            p10: value(PRED_P10),
+            p50: value(PRED_P50),
+            p90: value(PRED_P90),
+            suggested_wallclock: value(SUGGESTED_WALLCLOCK),
+            overestimated: over.is_valid(row) && over.value(row),
+            contributions: self.contributions.get(row).cloned().unwrap_or_default(),
+        })
+    }
+}
+
 /// Time spent per scoring step.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Timings {
@@ -327,32 +349,9 @@ impl Scorer {
     ) -> Result<JobScore> {
         let batch = rows_batch(&[job.values(overlay.rows_seen)])?;
         let scored = self.score_explained(&batch, overlay, top)?;
-        let b = &scored.batch;
-        if let Some(e) = b
-            .column_by_name(ERROR)
-            .map(|c| c.as_string::<i32>())
-            .filter(|c| c.is_valid(0))
-        {
-            return Err(ScoringError::column("row", e.value(0)));
-        }
-        let value = |name: &str| {
-            b.column_by_name(name)
-                .expect("scored batch column")
-                .as_primitive::<Float64Type>()
-                .value(0)
-        };
-        let over = b
-            .column_by_name(OVERESTIMATED)
-            .expect("scored batch column")
-            .as_boolean();
-        Ok(JobScore {
-            p10: value(PRED_P10),
-            p50: value(PRED_P50),
-            p90: value(PRED_P90),
-            suggested_wallclock: value(SUGGESTED_WALLCLOCK),
-            overestimated: over.is_valid(0) && over.value(0),
-            contributions: scored.contributions.into_iter().next().unwrap_or_default(),
-        })
+        scored
+            .job_score(0)
+            .map_err(|e| ScoringError::column("row", e))
     }
 
     /// As [`Scorer::features`], but evaluating each row in row form; for

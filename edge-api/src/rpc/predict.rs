@@ -48,11 +48,7 @@ pub fn predict_one(
 ) -> Result<PredictResponse, Status> {
     validate(features.as_ref(), path).map_err(|e| Status::invalid_argument(e.to_string()))?;
     let job = features.expect("validated");
-    let top = if explain {
-        state.limits.top_contributions
-    } else {
-        0
-    };
+    let top = state.limits.top(explain);
     let scorer = state.live.current();
     let now = now_s();
     let score = scorer

@@ -73,11 +73,7 @@ fn predict_batch(
     let mut predictions = Vec::with_capacity(valid.len());
     if !valid.is_empty() {
         let jobs: Vec<&JobFeatures> = valid.iter().map(|&i| &request.jobs[i]).collect();
-        let top = if request.explain.unwrap_or(true) {
-            state.limits.top_contributions
-        } else {
-            0
-        };
+        let top = state.limits.top(request.explain.unwrap_or(true));
         let answers = score_jobs(
             &state.live.current(),
             &jobs,
