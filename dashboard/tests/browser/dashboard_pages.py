@@ -184,16 +184,32 @@ def analytics(driver: webdriver.Chrome) -> None:
     shot(driver, "analytics")
 
 
+LIVE_SNAPSHOT_JS = """
+const at = document.getElementById('live-at');
+return {
+  at: at ? at.textContent.trim() : null,
+  services: document.querySelectorAll('.service').length,
+  down: document.querySelectorAll('.service-down').length,
+  rates: Array.from(document.querySelectorAll('.service .rate'), e => e.textContent.trim()),
+};
+"""
+
+
+def live_snapshot(driver: webdriver.Chrome) -> dict:
+    # htmx swaps the polled fragment at any moment; one script reads it whole,
+    # so no element can be replaced between finding it and reading it.
+    return driver.execute_script(LIVE_SNAPSHOT_JS)
+
+
 def live(driver: webdriver.Chrome) -> None:
     open_page(driver, "/live", "live")
-    first = driver.find_element(By.ID, "live-at").text
-    services = driver.find_elements(By.CSS_SELECTOR, ".service")
-    check(len(services) == 2, "live: edge and Flight shown")
-    check(not driver.find_elements(By.CSS_SELECTOR, ".service-down"), "live: both services answer")
+    first = live_snapshot(driver)
+    check(first["services"] == 2, "live: edge and Flight shown")
+    check(first["down"] == 0, "live: both services answer")
     # htmx polls the fragment; wait for a newer reading to be swapped in.
-    WebDriverWait(driver, WAIT_S).until(lambda d: d.find_element(By.ID, "live-at").text != first)
+    WebDriverWait(driver, WAIT_S).until(lambda d: live_snapshot(d)["at"] not in (None, first["at"]))
     check(True, "live: the reading refreshes by polling")
-    rates = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".service .rate")]
+    rates = live_snapshot(driver)["rates"]
     check(len(rates) == 2 and all("/s" in r for r in rates), f"live: rates shown ({rates})")
     no_console_errors(driver, "live")
     shot(driver, "live")
