@@ -52,7 +52,7 @@ fn versions(batch: &RecordBatch) -> Vec<String> {
 }
 
 async fn wait_for_version(server: &rtp_flight_server::RunningServer, version: &str) {
-    for _ in 0..100 {
+    for _ in 0..300 {
         if server.live.current().version() == version {
             return;
         }
