@@ -13,6 +13,14 @@ pub(crate) fn number_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Resul
     Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// Shortest actual runtime a relative error is taken against: a job that
+/// ran for two seconds would otherwise weigh like thousands of hour-long ones.
+pub const MAPE_FLOOR_S: f64 = 60.0;
+
 /// Version of the bundle layout written by this crate.
 pub const FORMAT_VERSION: u32 = 3;
 
@@ -181,6 +189,11 @@ pub struct TrainingSummary {
     pub rows: u64,
     /// Rows of the temporal validation slice (early stopping, calibration).
     pub validation_rows: u64,
+    /// The blend's quality on the validation slice, with its calibrated
+    /// interval. The slice chose the stopping rounds, weights and margin, so
+    /// this is optimistic; the evaluation's test metrics are the honest ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<QualityMetrics>,
     /// Job states eligible for training.
     pub states: Vec<String>,
     /// First submit time of the training rows, epoch seconds (cluster clock).
@@ -234,6 +247,11 @@ pub struct QualityMetrics {
     /// Share predicted below the actual runtime.
     #[serde(deserialize_with = "number_or_nan")]
     pub under_rate: f64,
+    /// Mean absolute percentage error, percent: mean of
+    /// |pred − actual| / max(actual, [`MAPE_FLOOR_S`]) × 100.
+    /// NaN in bundles written before it was recorded.
+    #[serde(default = "nan", deserialize_with = "number_or_nan")]
+    pub mape_pct: f64,
     /// Share of actual runtimes inside the predicted p10–p90 interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage_p10_p90: Option<f64>,
@@ -253,11 +271,21 @@ mod tests {
             within_2x: 0.6,
             within_10min: 0.2,
             under_rate: 0.4,
+            mape_pct: 35.0,
             coverage_p10_p90: None,
         };
         let json = serde_json::to_string(&m).unwrap();
         assert!(!json.contains("coverage"), "{json}");
         let back: QualityMetrics = serde_json::from_str(&json).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn metrics_written_before_mape_read_it_as_nan() {
+        let json = r#"{"mae_h":1.0,"medae_min":2.0,"rmse_h":3.0,"r2":0.5,
+            "within_2x":0.6,"within_10min":0.2,"under_rate":0.4}"#;
+        let m: QualityMetrics = serde_json::from_str(json).unwrap();
+        assert!(m.mape_pct.is_nan());
+        assert_eq!(m.mae_h, 1.0);
     }
 }

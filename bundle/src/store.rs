@@ -261,6 +261,7 @@ mod tests {
             training: TrainingSummary {
                 rows: 10,
                 validation_rows: 2,
+                validation: None,
                 states: vec!["COMPLETED".into()],
                 first_submit_s: 0,
                 last_submit_s: 1,

@@ -278,9 +278,20 @@ async fn model_info_health_and_metrics_describe_the_serving_model() {
     assert!(info.is_loaded);
     assert_eq!(info.predictions_served, 5);
     assert!(info.average_latency_ms > 0.0);
-    let expected_mae = manifest.evaluation.as_ref().unwrap().model.mae_h * 3600.0;
-    assert!((info.test_mae - expected_mae).abs() < 1e-9);
-    assert!(info.validation_mae.is_nan());
+    let test = &manifest.evaluation.as_ref().unwrap().model;
+    let validation = manifest.training.validation.as_ref().unwrap();
+    assert!((info.test_mae - test.mae_h * 3600.0).abs() < 1e-9);
+    assert!((info.validation_mae - validation.mae_h * 3600.0).abs() < 1e-9);
+    assert_eq!(info.test_mape, test.mape_pct);
+    assert_eq!(info.validation_mape, validation.mape_pct);
+    for value in [
+        info.test_mae,
+        info.validation_mae,
+        info.test_mape,
+        info.validation_mape,
+    ] {
+        assert!(value.is_finite() && value > 0.0, "{info:?}");
+    }
     assert_eq!(info.ensemble_weights.get("lightgbm@p50"), Some(&1.0));
 
     let health = client

@@ -197,6 +197,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         training: TrainingSummary {
             rows: model.train_rows as u64,
             validation_rows: model.validation_rows as u64,
+            validation: Some(model.validation),
             states: sources.states.names(),
             first_submit_s: model.submit_span.0,
             last_submit_s: model.submit_span.1,

@@ -76,6 +76,16 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
     let evaluation = m.evaluation.as_ref().unwrap();
     assert_eq!(evaluation.n_test, report.evaluation.n_test);
     assert!(m.training.rows > 0 && m.training.validation_rows > 0);
+    // The validation slice's quality is recorded; its interval was
+    // calibrated on that very slice, so it covers about the nominal share.
+    let validation = m.training.validation.as_ref().unwrap();
+    assert!(
+        validation.mae_h > 0.0 && validation.mape_pct > 0.0,
+        "{validation:?}"
+    );
+    let coverage = validation.coverage_p10_p90.unwrap();
+    assert!((0.75..=0.9).contains(&coverage), "{validation:?}");
+    assert!(evaluation.model.mape_pct.is_finite() && evaluation.model.mape_pct > 0.0);
 
     // A bundle loads into exactly the predictions of the model it was
     // published from.

@@ -121,6 +121,7 @@ fn evaluate_writes_the_metrics_json() {
         "within_2x",
         "within_10min",
         "under_rate",
+        "mape_pct",
     ];
     for predictor in [
         &value["model"],

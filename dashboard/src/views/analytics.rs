@@ -72,9 +72,9 @@ pub struct PredictorRow {
     pub name: String,
     /// `model`, `member` or `baseline`.
     pub kind: &'static str,
-    /// Formatted metrics: MAE h, MedAE min, within 2×, within 10 min,
-    /// under-prediction rate, coverage.
-    pub cells: [String; 6],
+    /// Formatted metrics: MAE h, MedAE min, MAPE %, within 2×, within
+    /// 10 min, under-prediction rate, coverage.
+    pub cells: [String; 7],
 }
 
 /// One runtime bucket.
@@ -104,6 +104,7 @@ fn predictor(name: &str, kind: &'static str, m: &QualityMetrics) -> PredictorRow
         cells: [
             fixed(m.mae_h, 3),
             fixed(m.medae_min, 1),
+            fixed(m.mape_pct, 0),
             percent(m.within_2x),
             percent(m.within_10min),
             percent(m.under_rate),

@@ -1,11 +1,13 @@
 //! `GetModelInfo`: the serving bundle as its manifest describes it.
 //!
-//! Errors are in seconds, measured on the bundle's held-out test jobs.
-//! The pipeline records no validation-slice errors and no MAPE (relative
-//! errors of seconds-long jobs swamp it), so those fields are NaN.
+//! MAE is in seconds and MAPE in percent (relative to the actual runtime,
+//! floored at a minute). Test metrics come from the held-out evaluation the
+//! bundle was published with; validation metrics from the temporal slice
+//! that early-stopped and calibrated it. A bundle without them answers NaN.
 
 use std::collections::HashMap;
 
+use rtp_bundle::QualityMetrics;
 use rtp_proto::v1::GetModelInfoResponse;
 
 use crate::service::EdgeState;
@@ -26,20 +28,20 @@ pub fn handle(state: &EdgeState) -> GetModelInfoResponse {
             weights.insert(key, *weight);
         }
     }
-    let test_mae = manifest
-        .evaluation
-        .as_ref()
-        .map_or(f64::NAN, |e| e.model.mae_h * 3600.0);
+    let test = manifest.evaluation.as_ref().map(|e| &e.model);
+    let validation = manifest.training.validation.as_ref();
+    let mae_s = |m: Option<&QualityMetrics>| m.map_or(f64::NAN, |m| m.mae_h * 3600.0);
+    let mape = |m: Option<&QualityMetrics>| m.map_or(f64::NAN, |m| m.mape_pct);
     let (served, mean_ms) = state.metrics.served();
     let answer = GetModelInfoResponse {
         model_type: format!("quantile gradient-boosted trees: {}", members.join("+")),
         model_version: manifest.version.clone(),
         training_date: manifest.created.clone(),
         training_samples: manifest.training.rows as i64,
-        validation_mae: f64::NAN,
-        validation_mape: f64::NAN,
-        test_mae,
-        test_mape: f64::NAN,
+        validation_mae: mae_s(validation),
+        validation_mape: mape(validation),
+        test_mae: mae_s(test),
+        test_mape: mape(test),
         feature_names: manifest.features.iter().map(|f| f.name.clone()).collect(),
         num_features: manifest.features.len() as i32,
         is_loaded: true,

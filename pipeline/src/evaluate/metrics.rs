@@ -2,6 +2,7 @@
 //! errors are on the point (p50) prediction in seconds.
 
 use rtp_bundle::QualityMetrics;
+use rtp_bundle::manifest::MAPE_FLOOR_S;
 
 /// Quality of `pred` against `actual` (seconds), with interval coverage when
 /// `interval` is given.
@@ -17,6 +18,7 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
             within_2x: f64::NAN,
             within_10min: f64::NAN,
             under_rate: f64::NAN,
+            mape_pct: f64::NAN,
             coverage_p10_p90: interval.map(|_| f64::NAN),
         };
     }
@@ -37,6 +39,10 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
     });
     let within_10min = share(&|i| abs_err[i] <= 600.0);
     let under_rate = share(&|i| pred[i] < actual[i]);
+    let mape = (0..n)
+        .map(|i| abs_err[i] / actual[i].max(MAPE_FLOOR_S))
+        .sum::<f64>()
+        / nf;
     let coverage = interval.map(|(lo, hi)| share(&|i| lo[i] <= actual[i] && actual[i] <= hi[i]));
     abs_err.sort_by(f64::total_cmp);
     let medae = if n % 2 == 1 {
@@ -56,6 +62,7 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
         within_2x,
         within_10min,
         under_rate,
+        mape_pct: mape * 100.0,
         coverage_p10_p90: coverage,
     }
 }
@@ -77,6 +84,12 @@ mod tests {
         assert_eq!(q.within_2x, 0.5); // 1.5x and 1x are within; 0.4x and 2.5x not
         assert_eq!(q.within_10min, 0.75);
         assert_eq!(q.under_rate, 0.25);
+        // 50/100, 600/1000, 0/3600, 10800/7200
+        let mape = (0.5 + 0.6 + 0.0 + 1.5) / 4.0 * 100.0;
+        assert!((q.mape_pct - mape).abs() < 1e-9, "{}", q.mape_pct);
+        // a 5 s job predicted at 65 s is 100 % off, not 1,200 %
+        let short = quality(&[65.0], &[5.0], None);
+        assert!((short.mape_pct - 100.0).abs() < 1e-9);
         assert_eq!(q.coverage_p10_p90, Some(0.75));
         let perfect = quality(&actual, &actual, None);
         assert_eq!(perfect.r2, 1.0);

@@ -10,12 +10,13 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
         summary.protocol, summary.n_test
     );
     out.push_str(&format!(
-        "{:<14} {:>8} {:>10} {:>8} {:>7} {:>9} {:>12} {:>10} {:>9}\n",
+        "{:<14} {:>8} {:>10} {:>8} {:>7} {:>8} {:>9} {:>12} {:>10} {:>9}\n",
         "predictor",
         "mae_h",
         "medae_min",
         "rmse_h",
         "r2",
+        "mape_pct",
         "within_2x",
         "within_10min",
         "under_rate",
@@ -23,12 +24,13 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
     ));
     let row = |name: &str, m: &QualityMetrics| {
         format!(
-            "{:<14} {:>8.3} {:>10.2} {:>8.3} {:>7.3} {:>9.3} {:>12.3} {:>10.3} {:>9}\n",
+            "{:<14} {:>8.3} {:>10.2} {:>8.3} {:>7.3} {:>8.1} {:>9.3} {:>12.3} {:>10.3} {:>9}\n",
             name,
             m.mae_h,
             m.medae_min,
             m.rmse_h,
             m.r2,
+            m.mape_pct,
             m.within_2x,
             m.within_10min,
             m.under_rate,

@@ -15,7 +15,7 @@ mod python_members;
 
 use std::collections::BTreeMap;
 
-use rtp_bundle::{Ensemble, LoadedMember, MemberKind};
+use rtp_bundle::{Ensemble, LoadedMember, MemberKind, QualityMetrics};
 use rtp_trees::Forest;
 
 pub use codes::{CategoryCodes, fit_codes, label, model_matrix};
@@ -81,6 +81,9 @@ pub struct TrainedModel {
     pub train_rows: usize,
     /// Rows of the validation slice.
     pub validation_rows: usize,
+    /// The calibrated blend's quality on the validation slice (before any
+    /// refit on it).
+    pub validation: QualityMetrics,
     /// First and last submit time of the training rows.
     pub submit_span: (i64, i64),
 }
@@ -201,6 +204,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
     }
     let (margin, raw_validation_coverage) =
         conformal_margin(&blended[0], &blended[2], valid_y, options.interval_coverage);
+    let validation = validation_quality(frame, &rows[n_fit..], &blended, margin);
     let ensemble = Ensemble::new(QUANTILES.to_vec(), x.cols, loaded, weights)?;
     Ok(TrainedModel {
         feature_names,
@@ -218,11 +222,25 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
             n_fit
         },
         validation_rows: n_valid,
+        validation,
         submit_span: (
             frame.submit_s[rows[0]],
             frame.submit_s[*rows.last().unwrap()],
         ),
     })
+}
+
+/// Quality of the blended, calibrated validation predictions (`blended`
+/// holds one log-unit vector per quantile for `valid_rows`).
+fn validation_quality(
+    frame: &FeatureFrame,
+    valid_rows: &[usize],
+    blended: &[Vec<f64>],
+    margin: f64,
+) -> QualityMetrics {
+    let p = seconds(frame, valid_rows, blended, margin);
+    let actual: Vec<f64> = valid_rows.iter().map(|&r| frame.run_time_s[r]).collect();
+    crate::evaluate::quality(&p.p50, &actual, Some((&p.p10, &p.p90)))
 }
 
 /// Loads a member's models into the native engine and compares its
