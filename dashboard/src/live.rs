@@ -2,6 +2,10 @@
 //! percentiles of the edge and the Flight server, computed from two
 //! successive scrapes of their Prometheus endpoints (the window between two
 //! polls), the way `rate()` and `histogram_quantile()` would.
+//!
+//! One sampler scrapes on a fixed period while the dashboard runs, so every
+//! viewer sees the same windows and the sparkline holds the last
+//! [`HISTORY`] readings from before the page was opened.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -11,7 +15,7 @@ use crate::prom_text::{Sample, parse};
 use crate::scrape::get_text;
 
 /// Rates kept per service for the sparkline.
-const HISTORY: usize = 60;
+pub const HISTORY: usize = 60;
 
 /// Which service a target is; they expose different metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +79,20 @@ struct Target {
     history: VecDeque<f64>,
 }
 
+/// Every service at one moment.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// When the scrapes finished.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Per service, edge first.
+    pub services: Vec<ServiceHealth>,
+}
+
 /// Scrapes the services and turns counters into rates.
 #[derive(Debug)]
 pub struct LiveMonitor {
     targets: Mutex<Vec<Target>>,
+    latest: Mutex<Option<Reading>>,
     urls: Vec<(ServiceKind, String)>,
     timeout: Duration,
 }
@@ -101,14 +115,45 @@ impl LiveMonitor {
             .collect();
         Self {
             targets: Mutex::new(targets),
+            latest: Mutex::new(None),
             urls,
             timeout,
         }
     }
 
-    /// Scrapes every service now and reports each over the window since the
-    /// previous poll.
-    pub async fn poll(&self) -> Vec<ServiceHealth> {
+    /// The newest reading, or a fresh one if there is none yet.
+    pub async fn reading(&self) -> Reading {
+        let latest = self.latest.lock().expect("live reading lock").clone();
+        match latest {
+            Some(reading) => reading,
+            None => self.poll().await,
+        }
+    }
+
+    /// Scrapes every `every` until the task is dropped or aborted.
+    pub async fn sample(&self, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        // A slow scrape delays the next one rather than bunching them up.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.poll().await;
+        }
+    }
+
+    /// Scrapes every service now, reports each over the window since the
+    /// previous poll, and keeps the result as the newest reading.
+    pub async fn poll(&self) -> Reading {
+        let services = self.scrape().await;
+        let reading = Reading {
+            at: chrono::Utc::now(),
+            services,
+        };
+        *self.latest.lock().expect("live reading lock") = Some(reading.clone());
+        reading
+    }
+
+    async fn scrape(&self) -> Vec<ServiceHealth> {
         let scrapes =
             futures::future::join_all(self.urls.iter().map(|(_, url)| get_text(url, self.timeout)))
                 .await;

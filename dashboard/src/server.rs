@@ -162,13 +162,19 @@ pub async fn start(config: &DashboardConfig) -> Result<RunningServer, ServerErro
         })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let sampler = {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move { state.live.sample(state.config.poll_interval).await })
+    };
     let app = router(state);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })
-            .await
+            .await;
+        sampler.abort();
+        served
     });
     tracing::info!(%addr, "dashboard listening");
     Ok(RunningServer {

@@ -3,6 +3,7 @@
 //! per-row errors, downloads, metrics and probes.
 
 use crate::common::{Stack, get, multipart, request, session, upload_csv};
+use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_render_with_the_model_and_assets() {
@@ -247,11 +248,20 @@ async fn uploads_score_good_rows_report_bad_ones_and_respect_the_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_live_page_reads_both_services_and_survives_one_down() {
-    let stack = Stack::start(|_| {}).await;
+    let stack = Stack::start(|c| c.poll_interval = Duration::from_millis(200)).await;
     let addr = stack.dashboard.addr;
+    // The sampler runs before anyone opens the page, so the first view
+    // already draws the rate's recent history.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let live = get(addr, "/live/partial", &[("hx-request", "true")]).await;
     assert_eq!(live.status, 200);
     assert_eq!(live.body.matches("class=\"card service\"").count(), 2);
+    assert_eq!(
+        live.body.matches("<path class=\"spark\"").count(),
+        2,
+        "{}",
+        live.body
+    );
     assert!(!live.body.contains("service-down"), "{}", live.body);
     let plain = get(addr, "/live/partial", &[]).await;
     assert_eq!(plain.status, 303);
@@ -262,14 +272,17 @@ async fn the_live_page_reads_both_services_and_survives_one_down() {
         dashboard,
     } = stack;
     flight.shutdown().await.unwrap();
-    let live = get(addr, "/live/partial", &[("hx-request", "true")]).await;
-    assert_eq!(live.status, 200);
-    assert_eq!(
-        live.body.matches("service-down").count(),
-        1,
-        "{}",
-        live.body
-    );
+    // The next sample finds the Flight server gone; the page keeps serving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = get(addr, "/live/partial", &[("hx-request", "true")]).await;
+        assert_eq!(live.status, 200);
+        if live.body.matches("service-down").count() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", live.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(get(addr, "/healthz", &[]).await.status, 200);
     let ready = get(addr, "/readyz", &[]).await;
     assert_eq!(ready.status, 200);

@@ -50,15 +50,25 @@ impl Service {
         })?;
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
+        // The banner starts with the binary's name; anything printed before
+        // it is passed through, not mistaken for it.
+        let prefix = format!("{name}:");
         let mut banner = String::new();
-        reader
-            .read_line(&mut banner)
-            .map_err(PipelineError::io(&binary))?;
-        if banner.is_empty() {
-            let status = child.wait().map_err(PipelineError::io(&binary))?;
-            return Err(PipelineError::Config(format!(
-                "{name} exited before listening ({status}); its log is above"
-            )));
+        loop {
+            banner.clear();
+            let read = reader
+                .read_line(&mut banner)
+                .map_err(PipelineError::io(&binary))?;
+            if read == 0 {
+                let status = child.wait().map_err(PipelineError::io(&binary))?;
+                return Err(PipelineError::Config(format!(
+                    "{name} exited before listening ({status}); its log is above"
+                )));
+            }
+            if banner.starts_with(&prefix) {
+                break;
+            }
+            print!("{banner}");
         }
         // Keep forwarding what it prints after the banner.
         std::thread::spawn(move || {

@@ -44,16 +44,25 @@ fn up_trains_when_empty_serves_all_three_and_stops_them() {
             ("RTP_EDGE_LISTEN", "127.0.0.1:0"),
             ("RTP_EDGE_METRICS_LISTEN", "127.0.0.1:0"),
             ("RTP_DASHBOARD_LISTEN", "127.0.0.1:0"),
-            ("RTP_LOG", "warn"),
         ])
+        // The services log at their default level, as a user would see them.
+        .env_remove("RTP_LOG")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let (lines, output) = mpsc::channel::<String>();
     let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log_lines = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = lines.send(line);
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = log_lines.send(format!("log: {line}"));
         }
     });
     let mut seen = Vec::new();
@@ -106,7 +115,12 @@ fn up_trains_when_empty_serves_all_three_and_stops_them() {
         assert!(Instant::now() < deadline, "rtp up did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let rest: Vec<String> = output.try_iter().collect();
+    // Everything it and its services printed, up to the pipes' ends.
+    let mut rest = Vec::new();
+    let drained = Instant::now() + Duration::from_secs(30);
+    while let Ok(line) = output.recv_timeout(drained.saturating_duration_since(Instant::now())) {
+        rest.push(line);
+    }
     let rest = rest.join("\n");
     assert!(status.success(), "{rest}");
     for name in ["rtp-dashboard", "rtp-edge-api", "rtp-flight-server"] {

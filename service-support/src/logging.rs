@@ -1,6 +1,7 @@
 //! Log lines of the service binaries: human-readable text or one JSON
 //! object per line (for log shippers), filtered by `RTP_LOG` (default
-//! `info`).
+//! `info`), on standard error. Standard output carries only the line a
+//! service prints once it listens, which `rtp up` reads for the addresses.
 
 use serde::Deserialize;
 
@@ -22,7 +23,11 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Json => tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
+            .with_writer(std::io::stderr)
             .init(),
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
     }
 }

@@ -95,12 +95,12 @@ fn service_view(h: &ServiceHealth) -> ServiceView {
 }
 
 async fn reading(state: &State) -> LiveView {
-    let services = state.live.poll().await;
+    let reading = state.live.reading().await;
     LiveView {
-        services: services.iter().map(service_view).collect(),
+        services: reading.services.iter().map(service_view).collect(),
         every: format!("{}s", state.config.poll_interval.as_secs_f64()),
         poll_url: Route::LivePartial.path(),
-        at: chrono::Utc::now().format("%H:%M:%S UTC").to_string(),
+        at: reading.at.format("%H:%M:%S UTC").to_string(),
     }
 }
 
