@@ -65,21 +65,29 @@ pub fn load_sql_files(dir: &Path) -> Result<Vec<SqlFile>, BundleError> {
         .into_iter()
         .map(|path| {
             let sql = std::fs::read_to_string(&path).map_err(BundleError::io(&path))?;
-            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-            let table = stem
-                .split_once('_')
-                .filter(|(prefix, _)| prefix.chars().all(|c| c.is_ascii_digit()))
-                .map_or(stem.as_ref(), |(_, rest)| rest)
-                .to_owned();
-            let is_view = first_keywords(&sql).starts_with("CREATE VIEW");
-            Ok(SqlFile {
-                path,
-                table,
-                sql,
-                is_view,
-            })
+            Ok(SqlFile::new(path, sql))
         })
         .collect()
+}
+
+impl SqlFile {
+    /// The file at `path` holding `sql`; the table it defines is named after
+    /// the file.
+    pub fn new(path: PathBuf, sql: String) -> Self {
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let table = stem
+            .split_once('_')
+            .filter(|(prefix, _)| prefix.chars().all(|c| c.is_ascii_digit()))
+            .map_or(stem.as_ref(), |(_, rest)| rest)
+            .to_owned();
+        let is_view = first_keywords(&sql).starts_with("CREATE VIEW");
+        Self {
+            path,
+            table,
+            sql,
+            is_view,
+        }
+    }
 }
 
 /// The first two words of the SQL after comments, upper-cased.

@@ -91,9 +91,29 @@ pub struct FeatureTables {
     pub plans: std::collections::BTreeMap<String, String>,
 }
 
-/// Reads the SQL files of `dir` in name order.
+include!(concat!(env!("OUT_DIR"), "/built_in_sql.rs"));
+
+/// The default `features.sql_dir`.
+pub const DEFAULT_SQL_DIR: &str = "sql";
+
+/// Reads the SQL files of `dir` in name order. When `dir` is the default
+/// `sql` and the working directory has none, the SQL `rtp` was built with
+/// is used, so `rtp` runs from anywhere; any other missing directory is an
+/// error.
 pub fn load_sql_files(dir: &Path) -> Result<Vec<SqlFile>> {
+    if dir == Path::new(DEFAULT_SQL_DIR) && !dir.exists() {
+        tracing::info!("no sql/ in the working directory: using the feature SQL built into rtp");
+        return Ok(built_in_sql_files());
+    }
     Ok(rtp_bundle::feature_sql::load_sql_files(dir)?)
+}
+
+/// The feature SQL `rtp` was built with (the repository's `sql/`).
+pub fn built_in_sql_files() -> Vec<SqlFile> {
+    BUILT_IN_SQL
+        .iter()
+        .map(|(name, sql)| SqlFile::new(Path::new(DEFAULT_SQL_DIR).join(name), (*sql).to_owned()))
+        .collect()
 }
 
 /// A DataFusion session configured by `options`, local or on Ballista.

@@ -50,6 +50,83 @@ fn ingest_reports_counts_and_strict_names_the_line() {
 }
 
 #[test]
+fn the_chain_runs_outside_the_repository_with_the_built_in_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rtp"));
+        cmd.current_dir(dir.path());
+        cmd
+    };
+    succeed(elsewhere().args([
+        "generate",
+        "--rows",
+        "3000",
+        "--seed",
+        "5",
+        "--out",
+        "gen.parquet",
+    ]));
+    succeed(elsewhere().args(["ingest", "gen.parquet", "--out", "jobs.parquet"]));
+    succeed(elsewhere().args([
+        "features",
+        "--jobs",
+        "jobs.parquet",
+        "--out",
+        "features.parquet",
+    ]));
+    succeed(elsewhere().args([
+        "--members",
+        "lightgbm",
+        "train",
+        "--features",
+        "features.parquet",
+        "--bundle-dir",
+        "bundles",
+    ]));
+    // The bundle carries exactly the repository's SQL.
+    let latest = std::fs::read_to_string(dir.path().join("bundles/latest")).unwrap();
+    let version = dir.path().join("bundles").join(latest.trim());
+    let sql_dir = test_support::sql_dir();
+    let mut names: Vec<_> = std::fs::read_dir(&sql_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".sql"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in &names {
+        assert_eq!(
+            std::fs::read_to_string(version.join("sql").join(name)).unwrap(),
+            std::fs::read_to_string(sql_dir.join(name)).unwrap(),
+            "{name:?}"
+        );
+    }
+
+    // A configured directory that is missing is an error naming it, once.
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[features]\nsql_dir = \"my_sql\"\n",
+    )
+    .unwrap();
+    let output = elsewhere()
+        .args([
+            "--config",
+            "c.toml",
+            "features",
+            "--jobs",
+            "jobs.parquet",
+            "--out",
+            "f2.parquet",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("my_sql"), "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+}
+
+#[test]
 fn generate_is_deterministic_per_seed() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, seed: &str| {
