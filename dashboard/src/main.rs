@@ -1,6 +1,7 @@
 //! `rtp-dashboard`: serves the web dashboard until interrupted.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -17,11 +18,14 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    rtp_service_support::exit_code("rtp-dashboard", run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
-    let config =
-        DashboardConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
+    let config = DashboardConfig::load(args.config.as_deref(), &overrides)?;
     rtp_service_support::init_logging(config.log_format);
     let mut server = start(&config).await?;
     println!(

@@ -2,6 +2,7 @@
 //! until interrupted.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -17,10 +18,14 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    rtp_service_support::exit_code("rtp-edge-api", run())
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
-    let config = EdgeConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
+    let config = EdgeConfig::load(args.config.as_deref(), &overrides)?;
     rtp_service_support::init_logging(config.log_format);
     // One worker: a single-threaded runtime, no hand-offs between threads.
     let runtime = match config.worker_threads {

@@ -2,6 +2,7 @@
 //! Arrow Flight until interrupted.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -18,11 +19,15 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    rtp_service_support::exit_code("rtp-flight-server", run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     rtp_service_support::init_logging(rtp_service_support::LogFormat::Text);
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
-    let config = FlightConfig::load(args.config.as_deref(), &overrides).context("configuration")?;
+    let config = FlightConfig::load(args.config.as_deref(), &overrides)?;
     let mut server = start(&config).await?;
     println!(
         "rtp-flight-server: Flight on grpc://{}, metrics on http://{}/metrics, serving {}",

@@ -136,3 +136,52 @@ fn up_trains_when_empty_serves_all_three_and_stops_them() {
         "the dashboard still listens"
     );
 }
+
+#[test]
+fn each_service_names_what_stops_it_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-bundles");
+    let beside_rtp =
+        |name: &str| std::path::Path::new(env!("CARGO_BIN_EXE_rtp")).with_file_name(name);
+    let cases = [
+        (
+            "rtp-edge-api",
+            "RTP_BUNDLE_DIR",
+            missing.display().to_string(),
+            "no bundle has been published",
+        ),
+        (
+            "rtp-flight-server",
+            "RTP_BUNDLE_DIR",
+            missing.display().to_string(),
+            "no bundle has been published",
+        ),
+        (
+            "rtp-dashboard",
+            "RTP_DASHBOARD_LISTEN",
+            "not-an-address".to_owned(),
+            "`listen` from the environment",
+        ),
+    ];
+    for (name, var, value, cause) in cases {
+        let output = Command::new(beside_rtp(name))
+            .env(var, &value)
+            .env("RTP_LOG", "off")
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success(),
+            "{name} started with {var}={value}"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with(&format!("{name}: error: ")), "{stderr}");
+        assert_eq!(stderr.matches(cause).count(), 1, "{stderr}");
+        assert!(!stderr.contains("Caused by"), "{stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{name} printed a banner: {stderr}"
+        );
+    }
+}

@@ -81,6 +81,13 @@ pub fn load<T: DeserializeOwned>(
     for (key, value) in overrides {
         set_dotted(&mut table, key, value);
     }
+    // A bad value may come from the environment rather than a file; say so.
+    let origin = if overrides.is_empty() {
+        origin
+    } else {
+        let keys: Vec<String> = overrides.iter().map(|(k, _)| format!("`{k}`")).collect();
+        format!("{origin} with {} from the environment", keys.join(", "))
+    };
     let raw: T = table
         .try_into()
         .map_err(|e: toml::de::Error| invalid(&origin, e.to_string()))?;
@@ -180,7 +187,25 @@ mod tests {
         assert_eq!(raw.nested.factor, 3.0);
         assert_eq!(raw.nested.token, "s3cret");
         assert_eq!(raw.listen, "0.0.0.0:9");
-        assert_eq!(layered.origin, path.display().to_string());
+        assert_eq!(
+            layered.origin,
+            format!(
+                "{} with `nested.token`, `listen` from the environment",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_says_so() {
+        let err = load::<Raw>(DEFAULTS, None, &[("threads", "many".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("configuration with `threads` from the environment: ")
+                && err.contains("threads"),
+            "{err}"
+        );
     }
 
     #[test]

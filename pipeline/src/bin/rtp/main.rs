@@ -28,22 +28,8 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", describe(&err));
+            eprintln!("error: {}", rtp_service_support::describe(err.as_ref()));
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error and its causes. A cause is left out when the text already
-/// says it: most messages embed their source.
-fn describe(err: &anyhow::Error) -> String {
-    let mut text = err.to_string();
-    for cause in err.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
 }
