@@ -6,7 +6,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -181,6 +181,20 @@ fn client_batches(input: Streaming<FlightData>) -> FlightRecordBatchStream {
         .map_err(FlightError::from)
         .try_filter(|d| futures::future::ready(!d.data_header.is_empty()));
     FlightRecordBatchStream::new_from_flight_data(data)
+}
+
+/// How long a failed exchange keeps reading what the client still sends.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Reads the rest of a failed exchange's input, so that the error reaches
+/// the client after it has finished sending. Arrow C++'s Flight client (as
+/// in pyarrow) closes its side when a read fails, and aborts the process if
+/// that close races a write still in progress on another thread.
+async fn drain(batches: &mut FlightRecordBatchStream) {
+    let _ = tokio::time::timeout(DRAIN_LIMIT, async {
+        while batches.next().await.is_some() {}
+    })
+    .await;
 }
 
 /// A decoding failure of client data, as the client should see it.
@@ -413,19 +427,23 @@ impl FlightService for ScoringService {
         tokio::spawn(async move {
             let mut overlay = Overlay::default();
             while let Some(batch) = batches.next().await {
-                let batch = match batch {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let status = service.fail("DoExchange", decode_status(e));
-                        let _ = tx.send(Err(FlightError::Tonic(Box::new(status)))).await;
-                        return;
+                let result = match batch {
+                    Ok(batch) => {
+                        let (result, next) = service.score(&scorer, batch, overlay).await;
+                        overlay = next;
+                        result.map(|scored| scored.batch)
+                    }
+                    Err(e) => Err(decode_status(e)),
+                };
+                let item = match result {
+                    Ok(batch) => Ok(batch),
+                    Err(status) => {
+                        drain(&mut batches).await;
+                        Err(FlightError::Tonic(Box::new(
+                            service.fail("DoExchange", status),
+                        )))
                     }
                 };
-                let (result, next) = service.score(&scorer, batch, overlay).await;
-                overlay = next;
-                let item = result
-                    .map(|scored| scored.batch)
-                    .map_err(|s| FlightError::Tonic(Box::new(service.fail("DoExchange", s))));
                 let failed = item.is_err();
                 if tx.send(item).await.is_err() || failed {
                     return; // the client went away, or the stream ended in error

@@ -226,3 +226,30 @@ async fn a_stream_is_scored_batch_by_batch_as_it_arrives() {
     assert_eq!(rest.iter().map(RecordBatch::num_rows).sum::<usize>(), 100);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_exchange_answers_once_the_client_has_sent_everything() {
+    // Arrow C++ clients (pyarrow) abort if the call ends while they are
+    // still writing, so the error waits for the client's end of stream.
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let mut client = client(&server).await;
+    let input = jobs(20, SUBMIT);
+    let without = input.project(&[0, 1, 2, 3, 4, 5, 7]).unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(4);
+    let stream = FlightDataEncoderBuilder::new()
+        .build(tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok));
+    tx.send(without.slice(0, 10)).await.unwrap();
+    let mut out: FlightRecordBatchStream = client.do_exchange(stream).await.unwrap();
+    let early = tokio::time::timeout(std::time::Duration::from_millis(500), out.next()).await;
+    assert!(
+        early.is_err(),
+        "answered before the client finished: {early:?}"
+    );
+    tx.send(without.slice(10, 10)).await.unwrap();
+    drop(tx);
+    let err = out.next().await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("nodes_req"), "{err}");
+    assert!(out.next().await.is_none());
+    server.shutdown().await.unwrap();
+}
