@@ -10,12 +10,13 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/flight-server.toml");
 
 /// Environment variables the binary maps onto keys.
-pub const ENV_OVERRIDES: [(&str, &str); 5] = [
+pub const ENV_OVERRIDES: [(&str, &str); 6] = [
     ("RTP_FLIGHT_LISTEN", "listen"),
     ("RTP_FLIGHT_METRICS_LISTEN", "metrics_listen"),
     ("RTP_BUNDLE_DIR", "bundle_dir"),
     ("RTP_FLIGHT_SHARED_DIR", "scale_out.shared_dir"),
     ("RTP_FLIGHT_ADVERTISE", "scale_out.advertise"),
+    ("RTP_FLIGHT_LOG_FORMAT", "log_format"),
 ];
 
 /// The Flight server's settings.
@@ -34,6 +35,8 @@ pub struct FlightConfig {
     pub max_stored_mib: u64,
     /// Largest gRPC message, MiB.
     pub max_message_mib: usize,
+    /// How log lines are written.
+    pub log_format: rtp_service_support::LogFormat,
     /// How suggestions are made.
     pub advice: AdviceOptions,
     /// Scoring shared tables across replicas.
@@ -87,6 +90,33 @@ mod tests {
         let config = FlightConfig::load(None, &[]).unwrap();
         assert!(config.listen.ip().is_loopback());
         assert!(config.metrics_listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn the_log_format_comes_from_the_environment_too() {
+        let pick = |value: &str| {
+            let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| {
+                if var == "RTP_FLIGHT_LOG_FORMAT" {
+                    Ok(value.to_owned())
+                } else {
+                    Err(())
+                }
+            });
+            FlightConfig::load(None, &overrides)
+        };
+        assert_eq!(
+            FlightConfig::load(None, &[]).unwrap().log_format,
+            rtp_service_support::LogFormat::Text
+        );
+        assert_eq!(
+            pick("json").unwrap().log_format,
+            rtp_service_support::LogFormat::Json
+        );
+        let err = pick("xml").unwrap_err().to_string();
+        assert!(
+            err.contains("log_format") && err.contains("environment"),
+            "{err}"
+        );
     }
 
     #[test]

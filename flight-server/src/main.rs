@@ -24,10 +24,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    rtp_service_support::init_logging(rtp_service_support::LogFormat::Text);
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
     let config = FlightConfig::load(args.config.as_deref(), &overrides)?;
+    rtp_service_support::init_logging(config.log_format);
     let mut server = start(&config).await?;
     println!(
         "rtp-flight-server: Flight on grpc://{}, metrics on http://{}/metrics, serving {}",
