@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
-    DataType, Float64Type, Int64Type, TimeUnit, TimestampSecondType,
+    ArrowPrimitiveType, DataType, Float64Type, Int64Type, TimeUnit, TimestampSecondType,
 };
 use rtp_bundle::job_schema::{col, job_schema};
 
@@ -244,37 +244,38 @@ pub struct JobRecord<'a> {
     pub submit_time_s: Option<i64>,
 }
 
+/// Column `name` of conformed job rows.
+fn conformed_column<'a>(rows: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    rows.column_by_name(name)
+        .ok_or_else(|| ScoringError::column(name, "required column is missing"))
+}
+
+/// The value of primitive column `name` at `row`, or `None` where it is null.
+fn primitive_at<T: ArrowPrimitiveType>(
+    rows: &RecordBatch,
+    row: usize,
+    name: &str,
+    wrong_type: &str,
+) -> Result<Option<T::Native>> {
+    let c = conformed_column(rows, name)?
+        .as_primitive_opt::<T>()
+        .ok_or_else(|| ScoringError::column(name, wrong_type))?;
+    Ok(c.is_valid(row).then(|| c.value(row)))
+}
+
 impl<'a> JobRecord<'a> {
     /// Row `row` of job rows already conformed by [`conform`].
     pub fn from_conformed(rows: &'a RecordBatch, row: usize) -> Result<Self> {
-        let column = |name: &str| {
-            rows.column_by_name(name)
-                .ok_or_else(|| ScoringError::column(name, "required column is missing"))
-        };
         let text = |name: &str| -> Result<Option<&'a str>> {
-            let c = column(name)?;
-            let c = c
+            let c = conformed_column(rows, name)?
                 .as_string_opt::<i32>()
                 .ok_or_else(|| ScoringError::column(name, "is not conformed text"))?;
             Ok(c.is_valid(row).then(|| c.value(row)))
         };
-        let float = |name: &str| -> Result<Option<f64>> {
-            let c = column(name)?;
-            let c = c
-                .as_primitive_opt::<Float64Type>()
-                .ok_or_else(|| ScoringError::column(name, "is not a conformed float"))?;
-            Ok(c.is_valid(row).then(|| c.value(row)))
-        };
-        let int = |name: &str| -> Result<Option<i64>> {
-            let c = column(name)?;
-            let c = c
-                .as_primitive_opt::<Int64Type>()
-                .ok_or_else(|| ScoringError::column(name, "is not a conformed integer"))?;
-            Ok(c.is_valid(row).then(|| c.value(row)))
-        };
-        let submit = column(col::SUBMIT_TIME)?
-            .as_primitive_opt::<TimestampSecondType>()
-            .ok_or_else(|| ScoringError::column(col::SUBMIT_TIME, "is not conformed"))?;
+        let float =
+            |name: &str| primitive_at::<Float64Type>(rows, row, name, "is not a conformed float");
+        let int =
+            |name: &str| primitive_at::<Int64Type>(rows, row, name, "is not a conformed integer");
         Ok(Self {
             job_key: int(col::JOB_KEY)?,
             job_id: text(col::JOB_ID)?.unwrap_or(""),
@@ -289,7 +290,12 @@ impl<'a> JobRecord<'a> {
             processors_req: int(col::PROCESSORS_REQ)?,
             gpus_req: int(col::GPUS_REQ)?,
             mem_req_mb: float(col::MEM_REQ_MB)?,
-            submit_time_s: submit.is_valid(row).then(|| submit.value(row)),
+            submit_time_s: primitive_at::<TimestampSecondType>(
+                rows,
+                row,
+                col::SUBMIT_TIME,
+                "is not conformed",
+            )?,
         })
     }
 
