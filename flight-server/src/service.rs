@@ -190,11 +190,22 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// the client after it has finished sending. Arrow C++'s Flight client (as
 /// in pyarrow) closes its side when a read fails, and aborts the process if
 /// that close races a write still in progress on another thread.
+///
+/// The drain ends at the first error as well as at the end of the stream:
+/// once the transport has failed (a message over the size limit, a reset)
+/// tonic's stream yields an error on every poll without waiting, so a loop
+/// that skipped errors would spin forever and starve its own timeout.
 async fn drain(batches: &mut FlightRecordBatchStream) {
     let _ = tokio::time::timeout(DRAIN_LIMIT, async {
-        while batches.next().await.is_some() {}
+        while let Some(Ok(_)) = batches.next().await {}
     })
     .await;
+}
+
+/// Whether a decoding error means the transport itself failed, so nothing
+/// more can be read from the client: the stream is answered at once.
+fn transport_failed(e: &FlightError) -> bool {
+    matches!(e, FlightError::Tonic(_))
 }
 
 /// A decoding failure of client data, as the client should see it.
@@ -432,6 +443,11 @@ impl FlightService for ScoringService {
                         let (result, next) = service.score(&scorer, batch, overlay).await;
                         overlay = next;
                         result.map(|scored| scored.batch)
+                    }
+                    Err(e) if transport_failed(&e) => {
+                        let status = service.fail("DoExchange", decode_status(e));
+                        let _ = tx.send(Err(FlightError::Tonic(Box::new(status)))).await;
+                        return;
                     }
                     Err(e) => Err(decode_status(e)),
                 };

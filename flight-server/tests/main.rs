@@ -4,5 +4,6 @@
 mod common;
 mod flight;
 mod pyarrow_client;
+mod regression;
 mod reload;
 mod scale_out;

@@ -1,0 +1,156 @@
+//! Regression tests named after the defects they pin down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use datafusion::arrow::array::{
+    Array, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use futures::TryStreamExt;
+use rtp_flight_server::start;
+
+use crate::common::{client, config, http_get, jobs, store_copy};
+
+/// A far-future submit time: after any history the bundle has.
+const SUBMIT: i64 = 1_900_000_000;
+
+/// Long enough for any honest answer on a loaded machine; a hang fails.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn with_column(batch: &RecordBatch, name: &str, column: Arc<dyn Array>) -> RecordBatch {
+    let i = batch.schema().index_of(name).unwrap();
+    let mut columns = batch.columns().to_vec();
+    columns[i] = column;
+    RecordBatch::try_new(batch.schema(), columns).unwrap()
+}
+
+/// Exchanges `batch` as one Flight message, however large.
+async fn exchange_unsplit(
+    client: &mut arrow_flight::FlightClient,
+    batch: RecordBatch,
+) -> Result<Vec<RecordBatch>, FlightError> {
+    let input = FlightDataEncoderBuilder::new()
+        .with_max_flight_data_size(usize::MAX)
+        .build(futures::stream::iter([Ok(batch)]));
+    client.do_exchange(input).await?.try_collect().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_exchange_message_is_refused_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&store_copy(dir.path()));
+    config.max_message_mib = 1;
+    let server = start(&config).await.unwrap();
+
+    // One row whose job id alone is over the 1 MiB message limit: it cannot
+    // be split, so it reaches the server as one oversized message.
+    let one = jobs(1, SUBMIT);
+    let huge = with_column(
+        &one,
+        "job_id",
+        Arc::new(StringArray::from(vec!["x".repeat(3 << 20)])),
+    );
+    let mut refused_client = client(&server).await;
+    let answer = tokio::time::timeout(PATIENCE, exchange_unsplit(&mut refused_client, huge))
+        .await
+        .expect("the oversized exchange hung instead of being refused");
+    let err = answer.unwrap_err();
+    let FlightError::Tonic(status) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status}");
+
+    // The same for a whole batch of ordinary rows sent as one message.
+    let big = jobs(40_000, SUBMIT);
+    let answer = tokio::time::timeout(PATIENCE, exchange_unsplit(&mut refused_client, big))
+        .await
+        .expect("the oversized batch hung instead of being refused");
+    assert!(answer.is_err());
+
+    // The server still answers probes and exchanges, and stops when told.
+    let health = tokio::time::timeout(PATIENCE, http_get(server.metrics_addr, "/healthz"))
+        .await
+        .expect("/healthz hung after an oversized message");
+    assert!(health.contains(server.live.current().version()), "{health}");
+    let mut fresh = client(&server).await;
+    let scored = tokio::time::timeout(PATIENCE, exchange_unsplit(&mut fresh, jobs(10, SUBMIT)))
+        .await
+        .expect("a later exchange hung")
+        .unwrap();
+    assert_eq!(scored.iter().map(RecordBatch::num_rows).sum::<usize>(), 10);
+    tokio::time::timeout(PATIENCE, server.shutdown())
+        .await
+        .expect("the server did not stop after an oversized message")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nulls_in_required_columns_fail_their_row_instead_of_being_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(&config(&store_copy(dir.path()))).await.unwrap();
+    let mut client = client(&server).await;
+    let input = jobs(6, SUBMIT);
+    let input = with_column(
+        &input,
+        "wallclock_req_s",
+        Arc::new(Float64Array::from(vec![
+            None,
+            Some(3600.0),
+            Some(3600.0),
+            None,
+            Some(3600.0),
+            Some(3600.0),
+        ])),
+    );
+    let input = with_column(
+        &input,
+        "nodes_req",
+        Arc::new(Int64Array::from(vec![
+            None,
+            Some(1),
+            None,
+            None,
+            Some(2),
+            Some(1),
+        ])),
+    );
+    let input = with_column(
+        &input,
+        "processors_req",
+        Arc::new(Int64Array::from(vec![
+            Some(36),
+            Some(36),
+            Some(36),
+            Some(36),
+            None,
+            Some(36),
+        ])),
+    );
+    let out = exchange_unsplit(&mut client, input).await.unwrap();
+    let out = &out[0];
+    let errors = out.column_by_name("error").unwrap().as_string::<i32>();
+    let p50 = out.column_by_name("pred_p50").unwrap();
+    for (row, fields) in [
+        (0, &["wallclock_req_s", "nodes_req"][..]),
+        (2, &["nodes_req"][..]),
+        (3, &["wallclock_req_s", "nodes_req"][..]),
+        (4, &["processors_req"][..]),
+    ] {
+        assert!(errors.is_valid(row), "row {row} was scored with nulls");
+        for field in fields {
+            assert!(
+                errors.value(row).contains(&format!("{field} is missing")),
+                "row {row}: {}",
+                errors.value(row)
+            );
+        }
+        assert!(p50.is_null(row), "row {row} has a prediction");
+    }
+    for row in [1, 5] {
+        assert!(errors.is_null(row), "row {row}: {}", errors.value(row));
+        assert!(p50.is_valid(row));
+    }
+    server.shutdown().await.unwrap();
+}
