@@ -187,8 +187,19 @@ fn problems(
     counts: [Option<i64>; 3],
 ) -> Option<String> {
     let mut problems = Vec::new();
-    if !has_submit {
-        problems.push(format!("{} is missing", col::SUBMIT_TIME));
+    // A null in a required column is as missing as an absent column: the
+    // model would otherwise fill in a value the user never asked for.
+    let present = [
+        (col::SUBMIT_TIME, has_submit),
+        (col::WALLCLOCK_REQ_S, request.is_some()),
+        (col::NODES_REQ, counts[0].is_some()),
+        (col::PROCESSORS_REQ, counts[1].is_some()),
+    ];
+    debug_assert!(present.iter().map(|(n, _)| n).eq(REQUIRED_COLUMNS.iter()));
+    for (name, given) in present {
+        if !given {
+            problems.push(format!("{name} is missing"));
+        }
     }
     for (name, value) in [(col::WALLCLOCK_REQ_S, request), (col::MEM_REQ_MB, memory)] {
         if let Some(v) = value
