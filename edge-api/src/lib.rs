@@ -18,6 +18,7 @@ pub mod process_stats;
 pub mod rpc;
 pub mod server;
 pub mod service;
+pub mod undecodable;
 
 pub use config::{EdgeConfig, LogFormat};
 pub use server::{RunningServer, ServerError, start};

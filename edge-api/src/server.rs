@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use rtp_bundle::BundleStore;
 use rtp_proto::v1::job_runtime_predictor_server::JobRuntimePredictorServer;
+
+use crate::undecodable::CountUndecodable;
 use rtp_scoring::{LiveModel, ScoringError};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -132,7 +134,10 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
         started: Instant::now(),
     });
     let auth = BearerAuth::new(config.auth_token.as_deref(), Arc::clone(&metrics));
-    let predictor = JobRuntimePredictorServer::with_interceptor(PredictorService::new(state), auth);
+    let predictor = CountUndecodable::new(
+        JobRuntimePredictorServer::with_interceptor(PredictorService::new(state), auth),
+        Arc::clone(&metrics),
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(SERVICE_NAME, ServingStatus::Serving)

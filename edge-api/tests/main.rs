@@ -4,5 +4,6 @@
 mod common;
 mod predict;
 mod python_client;
+mod regression;
 mod reload;
 mod tls_auth;

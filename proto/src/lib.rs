@@ -4,6 +4,8 @@
 //! that server reflection publishes.
 #![allow(missing_docs, missing_debug_implementations)]
 
+pub mod codec;
+
 /// Package `rtpredictor.v1`.
 pub mod v1 {
     tonic::include_proto!("rtpredictor.v1");

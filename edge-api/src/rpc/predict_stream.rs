@@ -1,6 +1,9 @@
 //! `PredictStream`: one response per request message, in order. A message
 //! that cannot be predicted gets a response carrying `error`, and the
-//! stream goes on; only a broken transport ends it early.
+//! stream goes on. A message that does not decode, or a broken transport,
+//! ends the stream with that status after the answers to every earlier
+//! message: the caller learns which messages were not answered, never an
+//! OK that hides them.
 
 use crate::job_request::demand;
 use std::sync::Arc;
@@ -25,12 +28,22 @@ pub fn handle(state: Arc<EdgeState>, mut requests: Streaming<PredictRequest>) ->
     tokio::spawn(async move {
         let call = state.metrics.call(METHOD);
         let mut code = tonic::Code::Ok;
+        let mut received = 0u64;
         while let Some(message) = requests.next().await {
+            received += 1;
             let request = match message {
                 Ok(r) => r,
                 Err(status) => {
                     tracing::debug!(method = METHOD, %status, "request stream broke");
                     code = status.code();
+                    let ended = tonic::Status::new(
+                        status.code(),
+                        format!(
+                            "message {received}: {}; it and any later messages were not answered",
+                            status.message()
+                        ),
+                    );
+                    let _ = tx.send(Err(ended)).await;
                     break;
                 }
             };

@@ -1,0 +1,143 @@
+//! Regression tests named after the defects they pin down.
+
+use futures::StreamExt;
+use prost::Message;
+use rtp_proto::v1::{PredictRequest, PredictResponse};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+
+use crate::common::{channel, job, sample, scrape, server};
+
+/// Sends request messages as given bytes, decodes answers as the contract's.
+#[derive(Debug, Default, Clone)]
+struct RawRequests;
+
+#[derive(Debug, Default, Clone)]
+struct RawEncoder;
+
+#[derive(Debug, Default, Clone)]
+struct AnswerDecoder;
+
+impl Codec for RawRequests {
+    type Encode = Vec<u8>;
+    type Decode = PredictResponse;
+    type Encoder = RawEncoder;
+    type Decoder = AnswerDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> AnswerDecoder {
+        AnswerDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(buf, &item);
+        Ok(())
+    }
+}
+
+impl Decoder for AnswerDecoder {
+    type Item = PredictResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        buf: &mut DecodeBuf<'_>,
+    ) -> Result<Option<PredictResponse>, tonic::Status> {
+        PredictResponse::decode(buf)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+/// Bytes that are no protobuf message: a field tag whose varint never ends.
+const GARBAGE: &[u8] = b"\xff\xff\xff";
+
+fn valid(i: usize) -> Vec<u8> {
+    PredictRequest {
+        features: Some(job(i)),
+        request_id: format!("r{i}"),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn a_stream_with_a_malformed_message_ends_in_invalid_argument_not_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let mut grpc = tonic::client::Grpc::new(channel(&server).await);
+    grpc.ready().await.unwrap();
+    let messages = vec![valid(0), GARBAGE.to_vec(), valid(1), valid(2)];
+    let path = PathAndQuery::from_static("/rtpredictor.v1.JobRuntimePredictor/PredictStream");
+    let mut answers = grpc
+        .streaming(
+            tonic::Request::new(futures::stream::iter(messages)),
+            path,
+            RawRequests,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let first = answers.next().await.unwrap().unwrap();
+    assert_eq!(first.request_id, "r0");
+    assert!(first.error.is_empty(), "{first:?}");
+    let ended = answers
+        .next()
+        .await
+        .expect("the stream ended with OK after dropping messages");
+    let status = ended.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status}");
+    assert!(status.message().contains("message 2"), "{status}");
+    assert!(answers.next().await.is_none());
+
+    let metrics = scrape(&server).await;
+    assert!(
+        metrics.contains(
+            "rtp_edge_requests_total{method=\"PredictStream\",code=\"InvalidArgument\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("code=\"Internal\""), "{metrics}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_malformed_unary_predict_is_invalid_argument_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let mut grpc = tonic::client::Grpc::new(channel(&server).await);
+    grpc.ready().await.unwrap();
+    let path = PathAndQuery::from_static("/rtpredictor.v1.JobRuntimePredictor/Predict");
+    let status = grpc
+        .unary(
+            tonic::Request::new(GARBAGE.to_vec()),
+            path.clone(),
+            RawRequests,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status}");
+    grpc.ready().await.unwrap();
+    let answer = grpc
+        .unary(tonic::Request::new(valid(3)), path, RawRequests)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.request_id, "r3");
+
+    let metrics = scrape(&server).await;
+    let count = |code: &str| {
+        sample(
+            &metrics,
+            &format!("rtp_edge_requests_total{{method=\"Predict\",code=\"{code}\"}}"),
+        )
+    };
+    assert_eq!(count("InvalidArgument"), 1.0);
+    assert_eq!(count("Ok"), 1.0);
+    assert!(!metrics.contains("code=\"Internal\""), "{metrics}");
+    server.shutdown().await.unwrap();
+}
