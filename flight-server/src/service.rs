@@ -202,12 +202,6 @@ async fn drain(batches: &mut FlightRecordBatchStream) {
     .await;
 }
 
-/// Whether a decoding error means the transport itself failed, so nothing
-/// more can be read from the client: the stream is answered at once.
-fn transport_failed(e: &FlightError) -> bool {
-    matches!(e, FlightError::Tonic(_))
-}
-
 /// A decoding failure of client data, as the client should see it.
 fn decode_status(e: FlightError) -> Status {
     match e {
@@ -443,11 +437,6 @@ impl FlightService for ScoringService {
                         let (result, next) = service.score(&scorer, batch, overlay).await;
                         overlay = next;
                         result.map(|scored| scored.batch)
-                    }
-                    Err(e) if transport_failed(&e) => {
-                        let status = service.fail("DoExchange", decode_status(e));
-                        let _ = tx.send(Err(FlightError::Tonic(Box::new(status)))).await;
-                        return;
                     }
                     Err(e) => Err(decode_status(e)),
                 };
