@@ -9,8 +9,6 @@ use std::time::Instant;
 
 use rtp_bundle::BundleStore;
 use rtp_proto::v1::job_runtime_predictor_server::JobRuntimePredictorServer;
-
-use crate::undecodable::CountUndecodable;
 use rtp_scoring::{LiveModel, ScoringError};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -23,6 +21,7 @@ use crate::auth::BearerAuth;
 use crate::config::EdgeConfig;
 use crate::metrics::{HttpState, Metrics, router};
 use crate::service::{EdgeState, Limits, PredictorService};
+use crate::undecodable::CountUndecodable;
 
 /// The service name health checks and reflection report.
 pub const SERVICE_NAME: &str = "rtpredictor.v1.JobRuntimePredictor";

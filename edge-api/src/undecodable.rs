@@ -12,9 +12,15 @@ use tonic::codegen::{BoxFuture, Service, http};
 use tonic::server::NamedService;
 
 use crate::metrics::Metrics;
+use crate::rpc;
 
 /// The unary methods of `JobRuntimePredictor`, by their wire name.
-const UNARY_METHODS: [&str; 4] = ["Predict", "PredictBatch", "GetModelInfo", "HealthCheck"];
+const UNARY_METHODS: [&str; 4] = [
+    rpc::predict::METHOD,
+    rpc::predict_batch::METHOD,
+    rpc::model_info::METHOD,
+    rpc::health_check::METHOD,
+];
 
 /// Wraps a gRPC service and counts its undecodable unary requests.
 #[derive(Debug, Clone)]

@@ -10,7 +10,8 @@ use rtp_proto::v1::health_check_response::ServingStatus;
 use crate::process_stats::{cpu_percent, resident_mib};
 use crate::service::EdgeState;
 
-const METHOD: &str = "HealthCheck";
+/// The RPC's name on the wire and in metrics.
+pub const METHOD: &str = "HealthCheck";
 
 /// Answers one HealthCheck call.
 pub fn handle(state: &EdgeState) -> HealthCheckResponse {

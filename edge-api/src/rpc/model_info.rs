@@ -12,7 +12,8 @@ use rtp_proto::v1::GetModelInfoResponse;
 
 use crate::service::EdgeState;
 
-const METHOD: &str = "GetModelInfo";
+/// The RPC's name on the wire and in metrics.
+pub const METHOD: &str = "GetModelInfo";
 
 /// Answers one GetModelInfo call.
 pub fn handle(state: &EdgeState) -> GetModelInfoResponse {

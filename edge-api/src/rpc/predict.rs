@@ -13,7 +13,8 @@ use crate::rpc::{now_s, status_of};
 use crate::service::EdgeState;
 use rtp_scoring::Overlay;
 
-const METHOD: &str = "Predict";
+/// The RPC's name on the wire and in metrics.
+pub const METHOD: &str = "Predict";
 
 /// Answers one Predict call.
 pub async fn handle(state: &EdgeState, request: PredictRequest) -> Result<PredictResponse, Status> {

@@ -15,7 +15,8 @@ use crate::prediction::score_jobs;
 use crate::rpc::{now_s, status_of};
 use crate::service::EdgeState;
 
-const METHOD: &str = "PredictBatch";
+/// The RPC's name on the wire and in metrics.
+pub const METHOD: &str = "PredictBatch";
 
 /// Answers one PredictBatch call.
 pub async fn handle(
