@@ -65,12 +65,20 @@ fn valid(i: usize) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// A client of `server` that sends requests as raw bytes.
+async fn raw_client(
+    server: &rtp_edge_api::RunningServer,
+) -> tonic::client::Grpc<tonic::transport::Channel> {
+    let mut grpc = tonic::client::Grpc::new(channel(server).await);
+    grpc.ready().await.unwrap();
+    grpc
+}
+
 #[tokio::test]
 async fn a_stream_with_a_malformed_message_ends_in_invalid_argument_not_ok() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path()).await;
-    let mut grpc = tonic::client::Grpc::new(channel(&server).await);
-    grpc.ready().await.unwrap();
+    let mut grpc = raw_client(&server).await;
     let messages = vec![valid(0), GARBAGE.to_vec(), valid(1), valid(2)];
     let path = PathAndQuery::from_static("/rtpredictor.v1.JobRuntimePredictor/PredictStream");
     let mut answers = grpc
@@ -109,8 +117,7 @@ async fn a_stream_with_a_malformed_message_ends_in_invalid_argument_not_ok() {
 async fn a_malformed_unary_predict_is_invalid_argument_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path()).await;
-    let mut grpc = tonic::client::Grpc::new(channel(&server).await);
-    grpc.ready().await.unwrap();
+    let mut grpc = raw_client(&server).await;
     let path = PathAndQuery::from_static("/rtpredictor.v1.JobRuntimePredictor/Predict");
     let status = grpc
         .unary(

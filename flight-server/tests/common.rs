@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray,
+    Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use rtp_flight_server::{FlightConfig, RunningServer, start};
@@ -79,6 +79,14 @@ pub fn jobs(n: usize, start_s: i64) -> RecordBatch {
         ],
     )
     .unwrap()
+}
+
+/// `batch` with its column `name` replaced by `column`.
+pub fn with_column(batch: &RecordBatch, name: &str, column: Arc<dyn Array>) -> RecordBatch {
+    let i = batch.schema().index_of(name).unwrap();
+    let mut columns = batch.columns().to_vec();
+    columns[i] = column;
+    RecordBatch::try_new(batch.schema(), columns).unwrap()
 }
 
 /// A Flight client of `server`.

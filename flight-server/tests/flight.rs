@@ -9,7 +9,7 @@ use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::common::{client, jobs, sample, scrape, server};
+use crate::common::{client, jobs, sample, scrape, server, with_column};
 
 /// A far-future submit time: after any history the bundle has.
 const SUBMIT: i64 = 1_900_000_000;
@@ -21,13 +21,6 @@ async fn exchange(
     let input =
         FlightDataEncoderBuilder::new().build(futures::stream::iter(batches.into_iter().map(Ok)));
     client.do_exchange(input).await?.try_collect().await
-}
-
-fn replace(batch: &RecordBatch, name: &str, column: std::sync::Arc<dyn Array>) -> RecordBatch {
-    let i = batch.schema().index_of(name).unwrap();
-    let mut columns = batch.columns().to_vec();
-    columns[i] = column;
-    RecordBatch::try_new(batch.schema(), columns).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,12 +65,12 @@ async fn exchange_scores_every_row_and_bad_rows_alone() {
     let mut request: Vec<Option<f64>> = vec![Some(3600.0); 10];
     request[5] = Some(f64::NAN);
     let small = input.slice(0, 10);
-    let small = replace(
+    let small = with_column(
         &small,
         "nodes_req",
         std::sync::Arc::new(datafusion::arrow::array::Int64Array::from(nodes)),
     );
-    let small = replace(
+    let small = with_column(
         &small,
         "wallclock_req_s",
         std::sync::Arc::new(Float64Array::from(request)),

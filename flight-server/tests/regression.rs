@@ -11,20 +11,13 @@ use datafusion::arrow::array::{
 use futures::TryStreamExt;
 use rtp_flight_server::start;
 
-use crate::common::{client, config, http_get, jobs, store_copy};
+use crate::common::{client, config, http_get, jobs, store_copy, with_column};
 
 /// A far-future submit time: after any history the bundle has.
 const SUBMIT: i64 = 1_900_000_000;
 
 /// Long enough for any honest answer on a loaded machine; a hang fails.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn with_column(batch: &RecordBatch, name: &str, column: Arc<dyn Array>) -> RecordBatch {
-    let i = batch.schema().index_of(name).unwrap();
-    let mut columns = batch.columns().to_vec();
-    columns[i] = column;
-    RecordBatch::try_new(batch.schema(), columns).unwrap()
-}
 
 /// Exchanges `batch` as one Flight message, however large.
 async fn exchange_unsplit(
