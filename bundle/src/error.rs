@@ -57,6 +57,26 @@ pub enum BundleError {
     /// The manifest contradicts itself (an input or member it does not list).
     #[error("inconsistent bundle: {0}")]
     Inconsistent(String),
+    /// A bundle's files are not the ones its manifest lists.
+    #[error("bundle {dir} is not as published: {detail}; it is refused")]
+    Integrity {
+        /// The bundle's directory.
+        dir: PathBuf,
+        /// Which file and how it differs.
+        detail: String,
+    },
+    /// A manifest naming a version other than its directory's (a copied bundle).
+    #[error(
+        "{path} names version {found:?} but lies in directory {expected:?}; a bundle is published under its own version"
+    )]
+    VersionMismatch {
+        /// The manifest file.
+        path: PathBuf,
+        /// The version the manifest names.
+        found: String,
+        /// The directory's name.
+        expected: String,
+    },
     /// A version was asked for that is already published; bundles are immutable.
     #[error("bundle version {0} already exists")]
     VersionExists(String),

@@ -9,6 +9,7 @@ pub mod categories;
 pub mod ensemble;
 pub mod evaluation_details;
 pub mod feature_sql;
+pub mod integrity;
 pub mod interval;
 pub mod job_schema;
 pub mod manifest;

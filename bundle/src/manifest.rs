@@ -22,7 +22,7 @@ fn nan() -> f64 {
 pub const MAPE_FLOOR_S: f64 = 60.0;
 
 /// Version of the bundle layout written by this crate.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -64,6 +64,10 @@ pub struct Manifest {
     pub evaluation: Option<EvaluationSummary>,
     /// Gain importance per feature, summed over the LightGBM p50 model's trees.
     pub feature_importance: BTreeMap<String, f64>,
+    /// SHA-256 of every other file of the bundle, by path relative to its
+    /// directory. [`crate::StagedBundle::publish`] fills it in (whatever the
+    /// caller put here is replaced) and [`crate::BundleStore::open`] checks it.
+    pub files: BTreeMap<String, String>,
 }
 
 /// One model input.

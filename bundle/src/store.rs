@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::BundleError;
+use crate::integrity;
 use crate::manifest::{FORMAT_VERSION, MANIFEST_FILE, Manifest};
 
 const LATEST_FILE: &str = "latest";
@@ -112,8 +113,21 @@ impl BundleStore {
                 expected: FORMAT_VERSION,
             });
         }
-        let manifest = serde_json::from_value(value)
-            .map_err(|source| BundleError::Manifest { path, source })?;
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|source| BundleError::Manifest {
+                path: path.clone(),
+                source,
+            })?;
+        // Servers tell bundles apart by the manifest's version, so a copy that
+        // kept its source's version would be mistaken for the one serving.
+        if manifest.version != version {
+            return Err(BundleError::VersionMismatch {
+                path,
+                found: manifest.version,
+                expected: version.to_owned(),
+            });
+        }
+        integrity::verify(&dir, &manifest.files)?;
         Ok(LoadedBundle { dir, manifest })
     }
 
@@ -156,11 +170,22 @@ impl StagedBundle {
     /// Writes the manifest, makes the bundle durable and visible, then moves
     /// `latest` to it. Returns the published directory.
     pub fn publish(mut self, manifest: &Manifest) -> Result<PathBuf, BundleError> {
+        if manifest.version != self.version {
+            return Err(BundleError::Inconsistent(format!(
+                "manifest of version {:?} staged as {:?}",
+                manifest.version, self.version
+            )));
+        }
         let manifest_path = self.dir.join(MANIFEST_FILE);
-        let json = serde_json::to_vec_pretty(manifest).map_err(|source| BundleError::Manifest {
-            path: manifest_path.clone(),
-            source,
-        })?;
+        let manifest = Manifest {
+            files: integrity::file_digests(&self.dir)?,
+            ..manifest.clone()
+        };
+        let json =
+            serde_json::to_vec_pretty(&manifest).map_err(|source| BundleError::Manifest {
+                path: manifest_path.clone(),
+                source,
+            })?;
         write_synced(&manifest_path, &json)?;
         sync_tree(&self.dir)?;
 
@@ -269,6 +294,7 @@ mod tests {
             },
             evaluation: None,
             feature_importance: Default::default(),
+            files: Default::default(),
         }
     }
 
@@ -291,8 +317,54 @@ mod tests {
         assert_eq!(fs::read_dir(store.root()).unwrap().count(), 2); // v1 + latest
 
         let loaded = store.open_latest().unwrap();
-        assert_eq!(loaded.manifest, manifest("v1"));
+        assert_eq!(
+            loaded.manifest.files.keys().collect::<Vec<_>>(),
+            ["model.txt"]
+        );
+        assert_eq!(
+            loaded.manifest,
+            Manifest {
+                files: loaded.manifest.files.clone(),
+                ..manifest("v1")
+            }
+        );
         assert!(loaded.dir.join("model.txt").is_file());
+    }
+
+    #[test]
+    fn a_bundle_changed_or_copied_after_publishing_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = BundleStore::new(tmp.path());
+        let staged = store.stage("v1").unwrap();
+        fs::write(staged.dir().join("model.txt"), "trees\nend of trees\n").unwrap();
+        staged.publish(&manifest("v1")).unwrap();
+
+        // A copy keeps its source's version in its manifest.
+        fs::create_dir(tmp.path().join("v2")).unwrap();
+        for name in ["model.txt", MANIFEST_FILE] {
+            fs::copy(
+                tmp.path().join("v1").join(name),
+                tmp.path().join("v2").join(name),
+            )
+            .unwrap();
+        }
+        let err = store.open("v2").unwrap_err();
+        assert!(matches!(err, BundleError::VersionMismatch { .. }), "{err}");
+
+        // A file cut short after publishing.
+        fs::write(tmp.path().join("v1/model.txt"), "trees\n").unwrap();
+        let err = store.open("v1").unwrap_err();
+        assert!(
+            err.to_string().contains("model.txt (6 bytes) differs"),
+            "{err}"
+        );
+
+        // A manifest for another version cannot be published under this one.
+        let staged = store.stage("v3").unwrap();
+        assert!(matches!(
+            staged.publish(&manifest("v1")),
+            Err(BundleError::Inconsistent(_))
+        ));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use rtp_proto::v1::{PredictRequest, PredictResponse};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
-use crate::common::{channel, job, sample, scrape, server};
+use crate::common::{
+    channel, client, copy_by_hand, job, rename_manifest, sample, scrape, server, truncate,
+};
 
 /// Sends request messages as given bytes, decodes answers as the contract's.
 #[derive(Debug, Default, Clone)]
@@ -146,5 +148,48 @@ async fn a_malformed_unary_predict_is_invalid_argument_and_counted() {
     assert_eq!(count("InvalidArgument"), 1.0);
     assert_eq!(count("Ok"), 1.0);
     assert!(!metrics.contains("code=\"Internal\""), "{metrics}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bundle_changed_after_publishing_is_refused_by_the_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let store = dir.path().join("bundles");
+    let serving = server.live.current().version().to_owned();
+    let mut client = client(&server).await;
+    let ask = || PredictRequest {
+        features: Some(job(2)),
+        ..Default::default()
+    };
+    let before = client.predict(ask()).await.unwrap().into_inner();
+    let refusals_reach = async |n: u64| {
+        // Generous: the watcher polls every 200 ms, but CI machines stall.
+        for _ in 0..1200 {
+            if server.live.reload_failures() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the watcher did not refuse bundle {n}");
+    };
+
+    copy_by_hand(&store, &serving, "v-truncated", |dir| {
+        rename_manifest(dir, "v-truncated");
+        truncate(&dir.join("lightgbm_p50.txt"), 1000);
+    });
+    refusals_reach(1).await;
+    copy_by_hand(&store, &serving, "v-copied", |_| {});
+    refusals_reach(2).await;
+
+    let after = client.predict(ask()).await.unwrap().into_inner();
+    assert_eq!(after.model_version, serving);
+    assert_eq!(after.p50_seconds, before.p50_seconds);
+    let metrics = scrape(&server).await;
+    assert_eq!(sample(&metrics, "rtp_edge_model_reloads_total"), 0.0);
+    assert_eq!(
+        sample(&metrics, "rtp_edge_model_reload_failures_total"),
+        2.0
+    );
     server.shutdown().await.unwrap();
 }

@@ -1,36 +1,11 @@
 //! Hot reload through the scoring core: a newly published bundle is served
 //! without a restart; a corrupt one is refused while the old one serves.
 
-use std::path::Path;
 use std::time::Duration;
 
-use rtp_bundle::BundleStore;
 use rtp_proto::v1::PredictRequest;
 
-use crate::common::{client, job, sample, scrape, server};
-
-/// Publishes a copy of bundle `from` as `version`, after `damage`.
-fn republish(store: &Path, from: &str, version: &str, damage: impl FnOnce(&Path)) {
-    let store = BundleStore::new(store);
-    let latest = store.open(from).unwrap();
-    let staged = store.stage(version).unwrap();
-    for entry in std::fs::read_dir(&latest.dir).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "manifest.json" {
-            continue;
-        }
-        let target = staged.dir().join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            crate::common::copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    damage(staged.dir());
-    let mut manifest = latest.manifest.clone();
-    manifest.version = version.into();
-    staged.publish(&manifest).unwrap();
-}
+use crate::common::{client, job, republish, sample, scrape, server};
 
 #[tokio::test]
 async fn a_published_bundle_is_served_and_a_corrupt_one_is_refused() {

@@ -18,7 +18,7 @@ pub fn store_copy(dir: &Path) -> PathBuf {
     test_bundles::store_copy(SEED, dir)
 }
 
-pub use test_bundles::copy_dir;
+pub use test_bundles::{copy_by_hand, rename_manifest, republish, truncate};
 
 /// The default configuration on ephemeral loopback ports, serving `bundles`.
 pub fn config(bundles: &Path) -> FlightConfig {

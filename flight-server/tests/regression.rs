@@ -11,7 +11,10 @@ use datafusion::arrow::array::{
 use futures::TryStreamExt;
 use rtp_flight_server::start;
 
-use crate::common::{client, config, http_get, jobs, store_copy, with_column};
+use crate::common::{
+    client, config, copy_by_hand, http_get, jobs, rename_manifest, sample, scrape, store_copy,
+    truncate, with_column,
+};
 
 /// A far-future submit time: after any history the bundle has.
 const SUBMIT: i64 = 1_900_000_000;
@@ -145,5 +148,73 @@ async fn nulls_in_required_columns_fail_their_row_instead_of_being_scored() {
         assert!(errors.is_null(row), "row {row}: {}", errors.value(row));
         assert!(p50.is_valid(row));
     }
+    server.shutdown().await.unwrap();
+}
+
+/// The p50 column of an exchange's answers.
+fn p50s(batches: &[RecordBatch]) -> Vec<f64> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("pred_p50")
+                .unwrap()
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_changed_after_publishing_is_refused_and_the_old_model_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_copy(dir.path());
+    let mut config = config(&store);
+    config.watch_interval_s = 3600.0; // reload only when asked, to read the refusal
+    let server = start(&config).await.unwrap();
+    let serving = server.live.current().version().to_owned();
+    let mut client = client(&server).await;
+    let before = p50s(
+        &exchange_unsplit(&mut client, jobs(20, SUBMIT))
+            .await
+            .unwrap(),
+    );
+    let reload = async |client: &mut arrow_flight::FlightClient| {
+        let action = arrow_flight::Action::new("reload", "");
+        match client.do_action(action).await {
+            Ok(_) => panic!("a bundle changed after publishing was loaded"),
+            Err(e) => e.to_string(),
+        }
+    };
+
+    // Copied by hand and renamed, with the p50 model cut to 1,000 bytes.
+    copy_by_hand(&store, &serving, "v-truncated", |dir| {
+        rename_manifest(dir, "v-truncated");
+        truncate(&dir.join("lightgbm_p50.txt"), 1000);
+    });
+    let err = reload(&mut client).await;
+    assert!(
+        err.contains("lightgbm_p50.txt (1000 bytes) differs"),
+        "{err}"
+    );
+
+    // Copied by hand and left with the source's version in its manifest.
+    copy_by_hand(&store, &serving, "v-copied", |_| {});
+    let err = reload(&mut client).await;
+    assert!(err.contains("names version"), "{err}");
+
+    assert_eq!(server.live.current().version(), serving);
+    let after = p50s(
+        &exchange_unsplit(&mut client, jobs(20, SUBMIT))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after, before);
+    let metrics = scrape(&server).await;
+    assert_eq!(
+        sample(&metrics, "rtp_flight_model_reload_failures_total"),
+        2.0
+    );
+    assert_eq!(sample(&metrics, "rtp_flight_model_reloads_total"), 0.0);
     server.shutdown().await.unwrap();
 }

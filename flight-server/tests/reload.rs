@@ -2,42 +2,16 @@
 //! flight finish on the old one; a corrupt bundle is refused and the old
 //! model keeps serving.
 
-use std::path::Path;
 use std::time::Duration;
 
 use arrow_flight::Action;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use futures::{StreamExt, TryStreamExt};
-use rtp_bundle::BundleStore;
 
-use crate::common::{client, jobs, sample, scrape, server};
+use crate::common::{client, jobs, republish, sample, scrape, server};
 
 const SUBMIT: i64 = 1_900_000_000;
-
-/// Publishes a copy of bundle `from` as `version`, after `damage` has had
-/// its way with the copied files.
-fn republish(store: &Path, from: &str, version: &str, damage: impl FnOnce(&Path)) {
-    let store = BundleStore::new(store);
-    let latest = store.open(from).unwrap();
-    let staged = store.stage(version).unwrap();
-    for entry in std::fs::read_dir(&latest.dir).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_name() == "manifest.json" {
-            continue;
-        }
-        let target = staged.dir().join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            crate::common::copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    damage(staged.dir());
-    let mut manifest = latest.manifest.clone();
-    manifest.version = version.into();
-    staged.publish(&manifest).unwrap();
-}
 
 fn versions(batch: &RecordBatch) -> Vec<String> {
     let column = batch.column_by_name("model_version").unwrap();

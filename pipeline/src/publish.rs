@@ -205,6 +205,8 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         },
         evaluation: sources.evaluation,
         feature_importance: model.feature_importance.clone(),
+        // The store takes every file's digest as it publishes.
+        files: Default::default(),
     };
     Ok(staged.publish(&manifest)?)
 }

@@ -63,3 +63,47 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Publishes, through the store, a copy of bundle `from` as `version`; its
+/// files are changed by `damage` before publishing, so they are what the
+/// manifest lists.
+pub fn republish(store: &Path, from: &str, version: &str, damage: impl FnOnce(&Path)) {
+    let store = rtp_bundle::BundleStore::new(store);
+    let source = store.open(from).expect("opening the source bundle");
+    let staged = store.stage(version).expect("staging the copy");
+    copy_dir(&source.dir, staged.dir());
+    std::fs::remove_file(staged.dir().join(rtp_bundle::manifest::MANIFEST_FILE))
+        .expect("dropping the source's manifest");
+    damage(staged.dir());
+    let mut manifest = source.manifest.clone();
+    manifest.version = version.into();
+    staged.publish(&manifest).expect("publishing the copy");
+}
+
+/// Copies bundle `from` to `version` by hand, as `cp -r` would (manifest
+/// included), lets `change` alter the copy, and points `latest` at it.
+pub fn copy_by_hand(store: &Path, from: &str, version: &str, change: impl FnOnce(&Path)) {
+    let dir = store.join(version);
+    copy_dir(&store.join(from), &dir);
+    change(&dir);
+    std::fs::write(store.join("latest"), format!("{version}\n")).expect("moving latest");
+}
+
+/// Rewrites the manifest in bundle directory `dir` to name `version`, as a
+/// user renaming a copied bundle would (its file digests stay as they were).
+pub fn rename_manifest(dir: &Path, version: &str) {
+    let path = dir.join(rtp_bundle::manifest::MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).expect("reading the manifest");
+    let mut manifest: serde_json::Value = serde_json::from_str(&text).expect("a JSON manifest");
+    manifest["version"] = version.into();
+    std::fs::write(&path, manifest.to_string()).expect("writing the manifest");
+}
+
+/// Cuts the file at `path` to its first `len` bytes, as a crashed copy leaves it.
+pub fn truncate(path: &Path, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len))
+        .expect("truncating the file");
+}

@@ -57,12 +57,14 @@ impl Forest {
         let mut header: HashMap<&str, &str> = HashMap::new();
         let mut flags = Vec::new();
         let mut first_tree = None;
+        let mut ended = false;
         for line in lines.by_ref() {
             if line.starts_with("Tree=") {
                 first_tree = Some(line);
                 break;
             }
             if line == "end of trees" {
+                ended = true;
                 break;
             }
             match line.split_once('=') {
@@ -118,23 +120,42 @@ impl Forest {
             block.clear();
             Ok(())
         };
-        for line in lines {
-            if line.starts_with("Tree=") || line == "end of trees" {
-                if in_tree {
-                    finish(&mut block)?;
+        // The header loop stops at the end marker when there are no trees.
+        if !ended {
+            for line in lines {
+                if line.starts_with("Tree=") || line == "end of trees" {
+                    if in_tree {
+                        finish(&mut block)?;
+                    }
+                    in_tree = line.starts_with("Tree=");
+                    if !in_tree {
+                        ended = true;
+                        break;
+                    }
+                } else if in_tree && let Some((k, v)) = line.split_once('=') {
+                    block.insert(k, v);
                 }
-                in_tree = line.starts_with("Tree=");
-                if !in_tree {
-                    break;
-                }
-            } else if in_tree && let Some((k, v)) = line.split_once('=') {
-                block.insert(k, v);
             }
         }
+        // LightGBM always writes the end marker, so a text without it was cut
+        // short; its last trees are gone and its predictions would be wrong.
         if in_tree {
             return Err(parse_err(
-                "model text ends inside a tree (no `end of trees`)",
+                "model text ends inside a tree (no `end of trees`): the file is truncated",
             ));
+        }
+        if !ended {
+            return Err(parse_err(format!(
+                "model text ends after {tree} trees without `end of trees`: the file is truncated"
+            )));
+        }
+        if let Some(sizes) = header.get("tree_sizes") {
+            let listed = sizes.split_whitespace().count();
+            if listed != tree {
+                return Err(parse_err(format!(
+                    "the header's `tree_sizes` lists {listed} trees, the text holds {tree}"
+                )));
+            }
         }
         Forest {
             format: FORMAT,

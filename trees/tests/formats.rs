@@ -121,11 +121,37 @@ fn lightgbm_features_it_cannot_evaluate_are_refused() {
         Forest::from_lightgbm_text(&LIGHTGBM.replace("num_class=1", "num_class=3")),
         "num_class",
     );
-    let truncated = LIGHTGBM.split("end of trees").next().unwrap();
-    assert!(matches!(
-        Forest::from_lightgbm_text(truncated),
-        Err(TreeModelError::Parse { .. })
-    ));
+}
+
+fn truncated(result: Result<Forest, TreeModelError>, what: &str) {
+    match result {
+        Err(e @ TreeModelError::Parse { .. }) => {
+            assert!(e.to_string().contains(what), "{e}")
+        }
+        other => panic!("expected a parse error naming {what:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn lightgbm_text_cut_short_is_refused_wherever_it_ends() {
+    let inside_a_tree = LIGHTGBM.split("end of trees").next().unwrap();
+    truncated(Forest::from_lightgbm_text(inside_a_tree), "truncated");
+    // Cut within the header: a file that parses, with no trees at all.
+    let header_only = LIGHTGBM.split("Tree=0").next().unwrap();
+    truncated(Forest::from_lightgbm_text(header_only), "truncated");
+    // Cut at every line: no prefix short of the end marker loads.
+    let end = LIGHTGBM.find("end of trees").unwrap();
+    for (at, _) in LIGHTGBM[..end].match_indices('\n') {
+        assert!(
+            Forest::from_lightgbm_text(&LIGHTGBM[..at]).is_err(),
+            "a prefix of {at} bytes loaded"
+        );
+    }
+    let one_tree_dropped = LIGHTGBM.replace("tree_sizes=1 1", "tree_sizes=1 1 1");
+    truncated(
+        Forest::from_lightgbm_text(&one_tree_dropped),
+        "`tree_sizes` lists 3 trees, the text holds 2",
+    );
 }
 
 fn xgboost(booster: &str, objective: &str) -> String {
