@@ -11,6 +11,7 @@ use rtp_trees::Forest;
 
 use crate::error::BundleError;
 use crate::manifest::{Manifest, MemberKind};
+use crate::parity::ParitySample;
 
 /// One member with its models loaded.
 #[derive(Debug, Clone)]
@@ -82,7 +83,8 @@ impl Ensemble {
         })
     }
 
-    /// Loads the models of the bundle in `dir` described by `manifest`.
+    /// Loads the models of the bundle in `dir` described by `manifest`, and
+    /// refuses them unless they reproduce the bundle's parity sample.
     pub fn load(dir: &Path, manifest: &Manifest) -> Result<Self, BundleError> {
         let quantiles: Vec<f64> = manifest.blend.iter().map(|b| b.quantile).collect();
         let mut members = Vec::with_capacity(manifest.members.len());
@@ -136,7 +138,10 @@ impl Ensemble {
                     .collect()
             })
             .collect();
-        Self::new(quantiles, manifest.features.len(), members, weights)
+        let ensemble = Self::new(quantiles, manifest.features.len(), members, weights)?;
+        let features: Vec<String> = manifest.features.iter().map(|f| f.name.clone()).collect();
+        ParitySample::read(&dir.join(&manifest.parity_file))?.check(&ensemble, &features)?;
+        Ok(ensemble)
     }
 
     /// The quantiles predicted, in order.

@@ -57,6 +57,22 @@ pub enum BundleError {
     /// The manifest contradicts itself (an input or member it does not list).
     #[error("inconsistent bundle: {0}")]
     Inconsistent(String),
+    /// The native engine does not reproduce a model's recorded predictions.
+    #[error(
+        "{member} p{quantile} model predicts up to {diff:e} (relative) away from what its library predicted on the {rows} rows recorded at training (tolerance {tolerance:e}); refused"
+    )]
+    Parity {
+        /// The member.
+        member: crate::manifest::MemberKind,
+        /// The quantile of the model.
+        quantile: f64,
+        /// The largest difference found.
+        diff: f64,
+        /// The largest allowed.
+        tolerance: f64,
+        /// Rows compared.
+        rows: usize,
+    },
     /// A bundle's files are not the ones its manifest lists.
     #[error("bundle {dir} is not as published: {detail}; it is refused")]
     Integrity {

@@ -13,6 +13,7 @@ pub mod integrity;
 pub mod interval;
 pub mod job_schema;
 pub mod manifest;
+pub mod parity;
 pub mod store;
 
 mod error;

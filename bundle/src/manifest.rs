@@ -58,6 +58,9 @@ pub struct Manifest {
     pub queue_file: String,
     /// Directory with the feature SQL files the models were trained with.
     pub sql_dir: String,
+    /// JSON file of training rows with each library's predictions, replayed
+    /// through the native engine on every load ([`crate::parity`]).
+    pub parity_file: String,
     /// What the models were trained on.
     pub training: TrainingSummary,
     /// Held-out quality, when the bundle was made by an evaluation run.

@@ -283,6 +283,7 @@ mod tests {
             history_file: "history_state.parquet".into(),
             queue_file: "queue_state.parquet".into(),
             sql_dir: "sql".into(),
+            parity_file: "parity_sample.json".into(),
             training: TrainingSummary {
                 rows: 10,
                 validation_rows: 2,

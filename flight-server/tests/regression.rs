@@ -12,8 +12,8 @@ use futures::TryStreamExt;
 use rtp_flight_server::start;
 
 use crate::common::{
-    client, config, copy_by_hand, http_get, jobs, rename_manifest, sample, scrape, store_copy,
-    truncate, with_column,
+    client, config, copy_by_hand, http_get, jobs, rename_manifest, republish, sample, scrape,
+    store_copy, truncate, with_column,
 };
 
 /// A far-future submit time: after any history the bundle has.
@@ -203,6 +203,29 @@ async fn a_bundle_changed_after_publishing_is_refused_and_the_old_model_keeps_se
     let err = reload(&mut client).await;
     assert!(err.contains("names version"), "{err}");
 
+    // Published through the store, so every digest matches, but with every
+    // leaf of the p50 model moved: it parses, and its parity sample fails.
+    republish(&store, &serving, "v-edited", |dir| {
+        let path = dir.join("lightgbm_p50.txt");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited: Vec<String> = text
+            .lines()
+            .map(|line| match line.strip_prefix("leaf_value=") {
+                Some(values) => {
+                    let moved: Vec<String> = values
+                        .split_whitespace()
+                        .map(|v| (v.parse::<f64>().unwrap() + 0.5).to_string())
+                        .collect();
+                    format!("leaf_value={}", moved.join(" "))
+                }
+                None => line.to_owned(),
+            })
+            .collect();
+        std::fs::write(&path, edited.join("\n") + "\n").unwrap();
+    });
+    let err = reload(&mut client).await;
+    assert!(err.contains("lightgbm p0.5 model predicts"), "{err}");
+
     assert_eq!(server.live.current().version(), serving);
     let after = p50s(
         &exchange_unsplit(&mut client, jobs(20, SUBMIT))
@@ -213,7 +236,7 @@ async fn a_bundle_changed_after_publishing_is_refused_and_the_old_model_keeps_se
     let metrics = scrape(&server).await;
     assert_eq!(
         sample(&metrics, "rtp_flight_model_reload_failures_total"),
-        2.0
+        3.0
     );
     assert_eq!(sample(&metrics, "rtp_flight_model_reloads_total"), 0.0);
     server.shutdown().await.unwrap();

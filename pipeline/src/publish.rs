@@ -26,6 +26,8 @@ pub const HISTORY_FILE: &str = "history_state.parquet";
 pub const QUEUE_FILE: &str = "queue_state.parquet";
 /// Directory of the feature SQL inside a bundle.
 pub const SQL_DIR: &str = "sql";
+/// Name of the parity sample file inside a bundle.
+pub const PARITY_FILE: &str = "parity_sample.json";
 
 /// Everything a bundle is made from.
 #[derive(Debug)]
@@ -154,6 +156,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         let to = staged.dir().join(name);
         std::fs::copy(from, &to).map_err(PipelineError::io(from))?;
     }
+    model.parity_sample.write(&staged.dir().join(PARITY_FILE))?;
     let sql_files = load_sql_files(sources.sql_dir)?;
     let sql_dir = staged.dir().join(SQL_DIR);
     std::fs::create_dir(&sql_dir).map_err(PipelineError::io(&sql_dir))?;
@@ -194,6 +197,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         history_file: HISTORY_FILE.into(),
         queue_file: QUEUE_FILE.into(),
         sql_dir: SQL_DIR.into(),
+        parity_file: PARITY_FILE.into(),
         training: TrainingSummary {
             rows: model.train_rows as u64,
             validation_rows: model.validation_rows as u64,

@@ -9,7 +9,6 @@ mod blend;
 mod codes;
 mod lightgbm_member;
 mod member;
-mod parity;
 mod python_env;
 mod python_members;
 
@@ -21,7 +20,8 @@ use rtp_trees::Forest;
 pub use codes::{CategoryCodes, fit_codes, label, model_matrix};
 use member::TrainingMatrix;
 pub use member::{FittedModel, MemberFit};
-pub use parity::max_rel_diff;
+pub use rtp_bundle::parity::max_rel_diff;
+use rtp_bundle::parity::{self, ParitySample, QuantileParity};
 
 use crate::config::TrainOptions;
 use crate::error::{PipelineError, Result};
@@ -34,16 +34,6 @@ pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
 
 /// Fewest training rows worth fitting a model on.
 const MIN_TRAIN_ROWS: usize = 50;
-
-/// Largest relative difference allowed between native and library
-/// predictions: LightGBM predicts in double precision, XGBoost and CatBoost
-/// in single.
-fn parity_tolerance(kind: MemberKind) -> f64 {
-    match kind {
-        MemberKind::Lightgbm => 1e-9,
-        MemberKind::Xgboost | MemberKind::Catboost => 1e-5,
-    }
-}
 
 /// A trained member with its checks and its own interval calibration.
 #[derive(Debug, Clone)]
@@ -86,6 +76,8 @@ pub struct TrainedModel {
     pub validation: QualityMetrics,
     /// First and last submit time of the training rows.
     pub submit_span: (i64, i64),
+    /// The first parity rows with each library's predictions, for the bundle.
+    pub parity_sample: ParitySample,
 }
 
 /// Predictions for a set of rows, in seconds.
@@ -187,6 +179,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
             margin,
         });
     }
+    let parity_sample = parity_sample(&x, &feature_names, &members, matrix.parity_rows);
 
     let mut weights = Vec::with_capacity(QUANTILES.len());
     let mut blended = Vec::with_capacity(QUANTILES.len());
@@ -227,7 +220,46 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
             frame.submit_s[rows[0]],
             frame.submit_s[*rows.last().unwrap()],
         ),
+        parity_sample,
     })
+}
+
+/// The first rows of the parity check, with what each library predicted for
+/// them: servers replay them through the native engine on every load.
+fn parity_sample(
+    x: &crate::lgbm::ColumnMajor,
+    feature_names: &[String],
+    members: &[TrainedMember],
+    parity_rows: usize,
+) -> ParitySample {
+    let rows = parity_rows.min(parity::SAMPLE_ROWS);
+    ParitySample {
+        features: feature_names.to_vec(),
+        columns: (0..x.cols)
+            .map(|j| {
+                x.column(j)[..rows]
+                    .iter()
+                    .map(|&v| (!v.is_nan()).then_some(v))
+                    .collect()
+            })
+            .collect(),
+        members: members
+            .iter()
+            .map(|m| {
+                let quantiles = m
+                    .fit
+                    .models
+                    .iter()
+                    .zip(&m.fit.library_parity)
+                    .map(|(model, library)| QuantileParity {
+                        quantile: model.quantile,
+                        library: library[..rows].to_vec(),
+                    })
+                    .collect();
+                (m.fit.kind.name().to_owned(), quantiles)
+            })
+            .collect(),
+    }
 }
 
 /// Quality of the blended, calibrated validation predictions (`blended`
@@ -256,7 +288,7 @@ fn load_and_check(
         .iter()
         .map(|&j| &x.column(j)[..parity_rows])
         .collect();
-    let tolerance = parity_tolerance(fit.kind);
+    let tolerance = parity::tolerance(fit.kind);
     let mut forests = Vec::with_capacity(fit.models.len());
     let mut worst = 0.0f64;
     for (model, library) in fit.models.iter().zip(&fit.library_parity) {
