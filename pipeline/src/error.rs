@@ -30,6 +30,17 @@ pub enum PipelineError {
         /// Why the row was rejected.
         reason: String,
     },
+    /// An input file cannot be read past a point (a truncated or corrupt
+    /// compressed file, bytes that are not text): nothing is written.
+    #[error("{path}:{line}: unreadable: {reason}; nothing was written")]
+    Unreadable {
+        /// Input file.
+        path: PathBuf,
+        /// 1-based line that could not be read.
+        line: u64,
+        /// What the reader reported.
+        reason: String,
+    },
     /// An input lacks a column the format requires.
     #[error("{path}: missing required column `{column}`")]
     MissingColumn {

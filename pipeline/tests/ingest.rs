@@ -213,3 +213,87 @@ fn generated_eagle_parquet_streams_through_ingest() {
         assert!((0.0..=30.0).contains(&over), "TIMEOUT overran by {over}s");
     }
 }
+
+/// `n` good Eagle CSV rows (distinct job ids) behind the fixture's header.
+fn eagle_csv(n: usize) -> String {
+    let fixture = std::fs::read_to_string(test_support::fixture("eagle_broken.csv")).unwrap();
+    let mut lines = fixture.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let rest = row.split_once(',').unwrap().1;
+    let mut text = format!("{header}\n");
+    for i in 0..n {
+        text.push_str(&format!("{},{rest}\n", 900_000 + i));
+    }
+    text
+}
+
+#[test]
+fn a_truncated_gzip_input_fails_naming_its_line_and_writes_nothing() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(eagle_csv(5000).as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let out = dir.path().join("jobs.parquet");
+
+    // An earlier good run's table and quarantine.
+    let whole = dir.path().join("whole.csv.gz");
+    std::fs::write(&whole, &gz).unwrap();
+    ingest(
+        std::slice::from_ref(&whole),
+        &out,
+        &IngestOptions::default(),
+    )
+    .unwrap();
+    std::fs::write(quarantine_path_for(&out), "file,line,field,reason,raw\n").unwrap();
+    let before = std::fs::read(&out).unwrap();
+
+    let cut = dir.path().join("cut.csv.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let err = ingest(std::slice::from_ref(&cut), &out, &IngestOptions::default()).unwrap_err();
+    let PipelineError::Unreadable { line, .. } = &err else {
+        panic!("expected an unreadable input, got {err}")
+    };
+    // Rows before the cut were read (so the line is well past the header).
+    assert!(*line > 100 && *line < 5002, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:{line}: unreadable", cut.display()))
+    );
+    // Nothing partial is left, and the earlier run's files are as they were.
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    assert!(quarantine_path_for(&out).is_file());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("partial")), "{names:?}");
+}
+
+#[test]
+fn random_bytes_as_csv_fail_at_line_one_and_leave_no_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("noise.csv");
+    // Deterministic noise that is not UTF-8.
+    let noise: Vec<u8> = (0..3000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8 | 0x80)
+        .collect();
+    std::fs::write(&input, noise).unwrap();
+    let out = dir.path().join("jobs.parquet");
+    let options = IngestOptions {
+        format: InputFormat::Eagle,
+        ..Default::default()
+    };
+    let err = ingest(std::slice::from_ref(&input), &out, &options).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:1: unreadable: header", input.display())),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the input remains"
+    );
+}

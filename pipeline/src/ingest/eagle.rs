@@ -96,18 +96,22 @@ fn record_from_text(values: &[Option<&str>]) -> Result<JobRecord, RowProblem> {
 
 /// Streams rows of an Eagle CSV file.
 pub(crate) struct EagleCsvReader {
+    path: PathBuf,
     records: csv::StringRecordsIntoIter<Box<dyn Read>>,
     positions: Vec<Option<usize>>,
     width: usize,
+    /// Line the last record ended on, for errors that carry no position.
+    last_line: u64,
 }
 
 impl EagleCsvReader {
     /// Opens `path` and maps its header.
     pub fn open(path: &Path, input: Box<dyn Read>) -> Result<Self> {
         let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-        let header = reader.headers().map_err(|e| PipelineError::Io {
+        let header = reader.headers().map_err(|e| PipelineError::Unreadable {
             path: path.to_owned(),
-            source: std::io::Error::other(e),
+            line: 1,
+            reason: format!("header: {e}"),
         })?;
         let names: Vec<String> = header
             .iter()
@@ -126,9 +130,11 @@ impl EagleCsvReader {
             }
         }
         Ok(Self {
+            path: path.to_owned(),
             width: names.len(),
             records: reader.into_records(),
             positions,
+            last_line: 1,
         })
     }
 }
@@ -139,8 +145,18 @@ impl Iterator for EagleCsvReader {
     fn next(&mut self) -> Option<Self::Item> {
         let record = match self.records.next()? {
             Ok(record) => record,
+            // The file itself cannot be read on (a truncated .gz): the rest
+            // of its rows are unknown, so this is no bad row but a failed input.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                return Some(Err(PipelineError::Unreadable {
+                    path: self.path.clone(),
+                    line: self.last_line + 1,
+                    reason: e.to_string(),
+                }));
+            }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(self.last_line + 1, |p| p.line());
+                self.last_line = line;
                 return Some(Ok(Row::Bad(BadRow {
                     line,
                     field: "(row)".into(),
@@ -149,7 +165,8 @@ impl Iterator for EagleCsvReader {
                 })));
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(self.last_line + 1, |p| p.line());
+        self.last_line = line;
         let raw = record.iter().collect::<Vec<_>>().join(",");
         if record.len() != self.width {
             let problem = RowProblem::field_count(self.width, record.len());

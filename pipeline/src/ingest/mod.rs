@@ -243,7 +243,13 @@ impl Iterator for NumberedLines {
         loop {
             let text = match self.lines.next()? {
                 Ok(t) => t,
-                Err(e) => return Some(Err(PipelineError::io(&self.path)(e))),
+                Err(e) => {
+                    return Some(Err(PipelineError::Unreadable {
+                        path: self.path.clone(),
+                        line: self.line + 1,
+                        reason: e.to_string(),
+                    }));
+                }
             };
             self.line += 1;
             if !text.trim().is_empty() {

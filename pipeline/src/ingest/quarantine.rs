@@ -31,27 +31,36 @@ pub fn quarantine_path_for(out: &Path) -> PathBuf {
 }
 
 /// Appends bad rows to a CSV file, created on the first one.
+///
+/// Like the job table, it is written beside its place and put there by
+/// [`Quarantine::finish`], so a failed run leaves the earlier run's pair of
+/// files as they were.
 #[derive(Debug)]
 pub struct Quarantine {
     path: PathBuf,
+    partial: PathBuf,
     writer: Option<csv::Writer<BufWriter<File>>>,
 }
 
 impl Quarantine {
-    /// A quarantine at `path`; a stale file from an earlier run is removed.
+    /// A quarantine that [`Quarantine::finish`] puts at `path`.
     pub fn new(path: PathBuf) -> Result<Self> {
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(PipelineError::io(&path)(e)),
-        }
-        Ok(Self { path, writer: None })
+        let name = path.file_name().map_or_else(
+            || "quarantine.csv".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let partial = path.with_file_name(format!(".{name}.partial"));
+        Ok(Self {
+            path,
+            partial,
+            writer: None,
+        })
     }
 
     /// Records one bad row of `source`.
     pub fn record(&mut self, source: &Path, row: &BadRow) -> Result<()> {
         if self.writer.is_none() {
-            let file = File::create(&self.path).map_err(PipelineError::io(&self.path))?;
+            let file = File::create(&self.partial).map_err(PipelineError::io(&self.partial))?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
             w.write_record(["file", "line", "field", "reason", "raw"])
                 .map_err(|e| csv_error(&self.path, e))?;
@@ -69,14 +78,33 @@ impl Quarantine {
         Ok(())
     }
 
-    /// Flushes; returns the file's path if any row was recorded.
-    pub fn finish(self) -> Result<Option<PathBuf>> {
-        match self.writer {
-            Some(mut w) => {
-                w.flush().map_err(PipelineError::io(&self.path))?;
-                Ok(Some(self.path))
-            }
-            None => Ok(None),
+    /// Puts the file in place (or removes an earlier run's when no row was
+    /// recorded); returns its path if any row was recorded.
+    pub fn finish(mut self) -> Result<Option<PathBuf>> {
+        let Some(writer) = self.writer.take() else {
+            return match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(PipelineError::io(&self.path)(e))
+                }
+                _ => Ok(None),
+            };
+        };
+        let file = writer
+            .into_inner()
+            .map_err(|e| PipelineError::io(&self.partial)(e.into_error()))?
+            .into_inner()
+            .map_err(|e| PipelineError::io(&self.partial)(e.into_error()))?;
+        file.sync_all().map_err(PipelineError::io(&self.partial))?;
+        std::fs::rename(&self.partial, &self.path).map_err(PipelineError::io(&self.path))?;
+        Ok(Some(self.path.clone()))
+    }
+}
+
+impl Drop for Quarantine {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            // Best effort: an unfinished quarantine is never read.
+            let _ = std::fs::remove_file(&self.partial);
         }
     }
 }

@@ -29,8 +29,14 @@ pub fn parquet_properties() -> WriterProperties {
 
 /// Streams [`JobRecord`]s into a canonical job table, assigning `job_key`s in
 /// arrival order.
+///
+/// Rows go to a hidden file beside the table, renamed over it only by
+/// [`JobTableWriter::finish`]: a run that fails leaves an earlier table as it
+/// was and no partial one behind.
 pub struct JobTableWriter {
     path: PathBuf,
+    partial: PathBuf,
+    finished: bool,
     writer: ArrowWriter<File>,
     columns: Columns,
     buffered: usize,
@@ -70,13 +76,20 @@ struct Columns {
 }
 
 impl JobTableWriter {
-    /// Creates (truncates) `path`.
+    /// Starts the table that [`JobTableWriter::finish`] puts at `path`.
     pub fn create(path: &Path, batch_rows: usize) -> Result<Self> {
-        let file = File::create(path).map_err(PipelineError::io(path))?;
+        let name = path.file_name().map_or_else(
+            || "jobs.parquet".into(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let partial = path.with_file_name(format!(".{name}.partial"));
+        let file = File::create(&partial).map_err(PipelineError::io(&partial))?;
         let writer = ArrowWriter::try_new(file, job_schema(), Some(parquet_properties()))
             .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
         Ok(Self {
             path: path.to_owned(),
+            partial,
+            finished: false,
             writer,
             columns: Columns::default(),
             buffered: 0,
@@ -156,14 +169,30 @@ impl JobTableWriter {
         Ok(())
     }
 
-    /// Flushes and closes the file; returns the number of rows written.
+    /// Flushes and closes the table, makes it durable and puts it in place;
+    /// returns the number of rows written.
     pub fn finish(mut self) -> Result<u64> {
         self.flush()?;
         let rows = self.rows();
-        self.writer.close().map_err(PipelineError::arrow(format!(
+        self.writer.finish().map_err(PipelineError::arrow(format!(
             "closing {}",
             self.path.display()
         )))?;
+        self.writer
+            .inner_mut()
+            .sync_all()
+            .map_err(PipelineError::io(&self.partial))?;
+        std::fs::rename(&self.partial, &self.path).map_err(PipelineError::io(&self.path))?;
+        self.finished = true;
         Ok(rows)
+    }
+}
+
+impl Drop for JobTableWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Best effort: a partial table is never read, only left behind.
+            let _ = std::fs::remove_file(&self.partial);
+        }
     }
 }
