@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use rtp_bundle::job_schema::col;
 use rtp_proto::v1::JobFeatures;
 use rtp_scoring::JobRecord;
+use rtp_scoring::job_input::{MAX_SUBMIT_TIME_S, MAX_WALLCLOCK_REQ_S};
 
 /// The nodes and wallclock a job requests, for the node-hour counters.
 pub fn demand(job: Option<&JobFeatures>) -> (i32, f64) {
@@ -68,6 +69,12 @@ pub fn validate(job: Option<&JobFeatures>, path: &str) -> Result<(), FieldError>
             );
         }
         w if w < 0.0 => return fail("wallclock_req", format!("must be positive, got {w}")),
+        w if w > MAX_WALLCLOCK_REQ_S => {
+            return fail(
+                "wallclock_req",
+                format!("must be at most {MAX_WALLCLOCK_REQ_S:e} seconds, got {w:e}"),
+            );
+        }
         _ => {}
     }
     if !job.mem_req.is_finite() || job.mem_req < 0.0 {
@@ -82,10 +89,13 @@ pub fn validate(job: Option<&JobFeatures>, path: &str) -> Result<(), FieldError>
             format!("must not be negative, got {}", job.gpus_req),
         );
     }
-    if job.submit_time < 0 {
+    if !(0..=MAX_SUBMIT_TIME_S).contains(&job.submit_time) {
         return fail(
             "submit_time",
-            format!("must be Unix seconds (0 = now), got {}", job.submit_time),
+            format!(
+                "must be Unix seconds between 1970 and 9999 (0 = now), got {}",
+                job.submit_time
+            ),
         );
     }
     Ok(())
@@ -250,7 +260,7 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named_with_their_path() {
-        let cases: [(Spoil, &str); 7] = [
+        let cases: [(Spoil, &str); 9] = [
             (|j| j.nodes_req = 0, "features.nodes_req: missing"),
             (
                 |j| j.processors_req = -4,
@@ -267,6 +277,14 @@ mod tests {
             (|j| j.mem_req = -1.0, "features.mem_req"),
             (|j| j.gpus_req = -1, "features.gpus_req"),
             (|j| j.submit_time = -1, "features.submit_time"),
+            (
+                |j| j.wallclock_req = 1e300,
+                "features.wallclock_req: must be at most 1e9 seconds, got 1e300",
+            ),
+            (
+                |j| j.submit_time = i64::MAX,
+                "features.submit_time: must be Unix seconds between 1970 and 9999",
+            ),
         ];
         for (spoil, expected) in cases {
             let mut j = job();

@@ -28,6 +28,14 @@ pub const REQUIRED_COLUMNS: [&str; 4] = [
     col::PROCESSORS_REQ,
 ];
 
+/// Longest wallclock request taken, seconds (about 31 years: longer than
+/// any machine lives). Beyond it a request is an input error, not a job.
+pub const MAX_WALLCLOCK_REQ_S: f64 = 1e9;
+
+/// Latest submit time taken, Unix seconds (9999-12-31T23:59:59Z): later
+/// times have no calendar date, and adding a runtime to them overflows.
+pub const MAX_SUBMIT_TIME_S: i64 = 253_402_300_799;
+
 /// Columns describing the job's outcome, ignored when scoring.
 const OUTCOME_COLUMNS: [&str; 3] = [col::START_TIME, col::END_TIME, col::RUN_TIME_S];
 
@@ -154,7 +162,7 @@ fn dictionary_of_strings(ty: &DataType) -> bool {
 /// Why each row cannot be scored, if it cannot.
 fn row_errors(batch: &RecordBatch) -> Vec<Option<String>> {
     let column = |name: &str| batch.column_by_name(name).expect("conformed column");
-    let submit = column(col::SUBMIT_TIME);
+    let submit = column(col::SUBMIT_TIME).as_primitive::<TimestampSecondType>();
     let request = column(col::WALLCLOCK_REQ_S).as_primitive::<Float64Type>();
     let memory = column(col::MEM_REQ_MB).as_primitive::<Float64Type>();
     let counts: Vec<&datafusion::arrow::array::PrimitiveArray<Int64Type>> =
@@ -169,7 +177,7 @@ fn row_errors(batch: &RecordBatch) -> Vec<Option<String>> {
         .map(|row| {
             let count = |i: usize| counts[i].is_valid(row).then(|| counts[i].value(row));
             problems(
-                submit.is_valid(row),
+                submit.is_valid(row).then(|| submit.value(row)),
                 float(request, row),
                 float(memory, row),
                 [count(0), count(1), count(2)],
@@ -181,7 +189,7 @@ fn row_errors(batch: &RecordBatch) -> Vec<Option<String>> {
 /// Why a job cannot be scored, if it cannot: the same rules for rows of a
 /// batch and for single jobs.
 fn problems(
-    has_submit: bool,
+    submit: Option<i64>,
     request: Option<f64>,
     memory: Option<f64>,
     counts: [Option<i64>; 3],
@@ -190,7 +198,7 @@ fn problems(
     // A null in a required column is as missing as an absent column: the
     // model would otherwise fill in a value the user never asked for.
     let present = [
-        (col::SUBMIT_TIME, has_submit),
+        (col::SUBMIT_TIME, submit.is_some()),
         (col::WALLCLOCK_REQ_S, request.is_some()),
         (col::NODES_REQ, counts[0].is_some()),
         (col::PROCESSORS_REQ, counts[1].is_some()),
@@ -207,6 +215,18 @@ fn problems(
         {
             problems.push(format!("{name} must be a non-negative number, got {v}"));
         }
+    }
+    if let Some(w) = request.filter(|&w| w > MAX_WALLCLOCK_REQ_S) {
+        problems.push(format!(
+            "{} must be at most {MAX_WALLCLOCK_REQ_S:e} s, got {w:e}",
+            col::WALLCLOCK_REQ_S
+        ));
+    }
+    if let Some(t) = submit.filter(|t| !(0..=MAX_SUBMIT_TIME_S).contains(t)) {
+        problems.push(format!(
+            "{} must be Unix seconds between 1970 and 9999, got {t}",
+            col::SUBMIT_TIME
+        ));
     }
     for (name, value) in [col::NODES_REQ, col::PROCESSORS_REQ, col::GPUS_REQ]
         .into_iter()
@@ -313,7 +333,7 @@ impl<'a> JobRecord<'a> {
     /// Why the job cannot be scored, if it cannot (as for a batch row).
     pub fn problems(&self) -> Option<String> {
         problems(
-            self.submit_time_s.is_some(),
+            self.submit_time_s,
             self.wallclock_req_s,
             self.mem_req_mb,
             [self.nodes_req, self.processors_req, self.gpus_req],
@@ -428,6 +448,34 @@ mod tests {
             submit.data_type(),
             &DataType::Timestamp(TimeUnit::Second, None)
         );
+    }
+
+    #[test]
+    fn requests_and_submit_times_beyond_any_real_job_are_refused() {
+        let rows = conform(
+            &request(Arc::new(Int32Array::from(vec![1, 1])), vec![1e9, 1e300]),
+            0,
+        )
+        .unwrap();
+        assert_eq!(rows.errors[0], None);
+        let err = rows.errors[1].as_deref().unwrap();
+        assert!(
+            err.contains("wallclock_req_s must be at most 1e9 s"),
+            "{err}"
+        );
+
+        let job = |submit| JobRecord {
+            submit_time_s: Some(submit),
+            wallclock_req_s: Some(3600.0),
+            nodes_req: Some(1),
+            processors_req: Some(36),
+            ..Default::default()
+        };
+        assert_eq!(job(MAX_SUBMIT_TIME_S).problems(), None);
+        for bad in [MAX_SUBMIT_TIME_S + 1, i64::MAX, -1] {
+            let err = job(bad).problems().unwrap();
+            assert!(err.contains("submit_time must be Unix seconds"), "{err}");
+        }
     }
 
     #[test]
