@@ -74,6 +74,7 @@ pub struct Metrics {
     model_created: Gauge<f64, AtomicU64>,
     reloads: Counter,
     reload_failures: Counter,
+    store_readable: Gauge,
     /// Single predictions answered (Predict calls and stream messages that
     /// were predicted), for GetModelInfo's mean latency.
     singles: AtomicU64,
@@ -106,6 +107,7 @@ impl Metrics {
         let model_created = Gauge::<f64, AtomicU64>::default();
         let reloads = Counter::default();
         let reload_failures = Counter::default();
+        let store_readable = Gauge::default();
         registry.register(
             "requests",
             "Finished gRPC calls by method and status code",
@@ -163,6 +165,11 @@ impl Metrics {
             "Bundles refused at reload (the old model kept serving)",
             reload_failures.clone(),
         );
+        registry.register(
+            "model_store_readable",
+            "1 while the bundle store's latest pointer can be read; 0 when new bundles cannot arrive",
+            store_readable.clone(),
+        );
         Self {
             registry,
             requests,
@@ -178,6 +185,7 @@ impl Metrics {
             model_created,
             reloads,
             reload_failures,
+            store_readable,
             singles: AtomicU64::new(0),
             singles_nanos: AtomicU64::new(0),
         }
@@ -264,6 +272,7 @@ impl Metrics {
         }
         catch_up(&self.reloads, live.reloads());
         catch_up(&self.reload_failures, live.reload_failures());
+        self.store_readable.set(i64::from(live.store_readable()));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -191,5 +191,7 @@ async fn a_bundle_changed_after_publishing_is_refused_by_the_watcher() {
         sample(&metrics, "rtp_edge_model_reload_failures_total"),
         2.0
     );
+    // Refused bundles are no unreadable store.
+    assert_eq!(sample(&metrics, "rtp_edge_model_store_readable"), 1.0);
     server.shutdown().await.unwrap();
 }

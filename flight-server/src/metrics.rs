@@ -55,6 +55,7 @@ pub struct Metrics {
     model_version: Family<VersionLabels, Gauge>,
     reloads: Counter,
     reload_failures: Counter,
+    store_readable: Gauge,
     stored_bytes: Gauge,
 }
 
@@ -79,6 +80,7 @@ impl Metrics {
         let model_version = Family::<VersionLabels, Gauge>::default();
         let reloads = Counter::default();
         let reload_failures = Counter::default();
+        let store_readable = Gauge::default();
         let stored_bytes = Gauge::default();
         registry.register("rows_scored", "Job rows scored", rows.clone());
         registry.register(
@@ -124,6 +126,11 @@ impl Metrics {
             reload_failures.clone(),
         );
         registry.register(
+            "model_store_readable",
+            "1 while the bundle store's latest pointer can be read; 0 when new bundles cannot arrive",
+            store_readable.clone(),
+        );
+        registry.register(
             "stored_table_bytes",
             "Memory held by tables stored with DoPut",
             stored_bytes.clone(),
@@ -141,6 +148,7 @@ impl Metrics {
             model_version,
             reloads,
             reload_failures,
+            store_readable,
             stored_bytes,
         }
     }
@@ -165,6 +173,7 @@ impl Metrics {
             .set(1);
         catch_up(&self.reloads, live.reloads());
         catch_up(&self.reload_failures, live.reload_failures());
+        self.store_readable.set(i64::from(live.store_readable()));
         self.stored_bytes.set(stored_bytes as i64);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

@@ -241,3 +241,40 @@ async fn a_bundle_changed_after_publishing_is_refused_and_the_old_model_keeps_se
     assert_eq!(sample(&metrics, "rtp_flight_model_reloads_total"), 0.0);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_store_that_disappears_is_reported_and_the_model_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_copy(dir.path());
+    let server = start(&config(&store)).await.unwrap();
+    let mut client = client(&server).await;
+    let readable = async || sample(&scrape(&server).await, "rtp_flight_model_store_readable");
+    assert_eq!(readable().await, 1.0);
+
+    let moved = dir.path().join("moved");
+    std::fs::rename(&store, &moved).unwrap();
+    let mut seen = 1.0;
+    for _ in 0..1200 {
+        seen = readable().await;
+        if seen == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, 0.0, "the watcher did not notice the store was gone");
+    let scored = exchange_unsplit(&mut client, jobs(10, SUBMIT))
+        .await
+        .unwrap();
+    assert_eq!(scored.iter().map(RecordBatch::num_rows).sum::<usize>(), 10);
+
+    std::fs::rename(&moved, &store).unwrap();
+    for _ in 0..1200 {
+        seen = readable().await;
+        if seen == 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, 1.0, "the watcher did not notice the store was back");
+    server.shutdown().await.unwrap();
+}

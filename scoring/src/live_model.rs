@@ -5,7 +5,7 @@
 //! fails to load is refused: the old model keeps serving and the failure is
 //! counted and logged.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -23,6 +23,8 @@ pub struct LiveModel {
     current: RwLock<Arc<Scorer>>,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
+    /// Whether the watcher's last look at `latest` succeeded.
+    store_readable: AtomicBool,
     /// Serialises reloads, so two triggers do not load the same bundle twice.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -51,6 +53,7 @@ impl LiveModel {
             current: RwLock::new(Arc::new(scorer)),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
+            store_readable: AtomicBool::new(true),
             reloading: tokio::sync::Mutex::new(()),
         })
     }
@@ -73,6 +76,33 @@ impl LiveModel {
     /// Refused bundles so far.
     pub fn reload_failures(&self) -> u64 {
         self.reload_failures.load(Ordering::Relaxed)
+    }
+
+    /// Whether the bundle store's `latest` could be read when last checked.
+    /// While it cannot, the serving model keeps serving, but no new bundle
+    /// can reach it.
+    pub fn store_readable(&self) -> bool {
+        self.store_readable.load(Ordering::Relaxed)
+    }
+
+    /// Records the outcome of a look at `latest`, logging each change once.
+    fn note_store(&self, looked: &std::result::Result<String, rtp_bundle::BundleError>) {
+        let readable = looked.is_ok();
+        let was = self.store_readable.swap(readable, Ordering::Relaxed);
+        match looked {
+            Err(e) if was => tracing::error!(
+                store = %self.store.root().display(),
+                serving = %self.current().version(),
+                error = %e,
+                "bundle store unreadable; the serving model is kept, no new bundle can be loaded"
+            ),
+            Ok(latest) if !was => tracing::info!(
+                store = %self.store.root().display(),
+                %latest,
+                "bundle store readable again"
+            ),
+            _ => {}
+        }
     }
 
     /// Loads the bundle `latest` names, if it is not the one serving, and
@@ -118,7 +148,9 @@ impl LiveModel {
             let mut last_seen = live.store.latest_version().ok();
             loop {
                 ticker.tick().await;
-                let latest = live.store.latest_version().ok();
+                let looked = live.store.latest_version();
+                live.note_store(&looked);
+                let latest = looked.ok();
                 if latest.is_some() && latest != last_seen {
                     last_seen = latest;
                     // Failures are counted and logged by reload.
