@@ -12,7 +12,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/edge-api.toml");
 
 /// Environment variables the binary maps onto keys (dotted paths).
-pub const ENV_OVERRIDES: [(&str, &str); 9] = [
+pub const ENV_OVERRIDES: [(&str, &str); 10] = [
     ("RTP_EDGE_WORKER_THREADS", "worker_threads"),
     ("RTP_EDGE_TOP_CONTRIBUTIONS", "top_contributions"),
     ("RTP_EDGE_LISTEN", "listen"),
@@ -20,6 +20,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 9] = [
     ("RTP_BUNDLE_DIR", "bundle_dir"),
     ("RTP_EDGE_LOG_FORMAT", "log_format"),
     ("RTP_EDGE_TOKEN", "auth.token"),
+    ("RTP_EDGE_ALLOW_PLAINTEXT", "auth.allow_plaintext"),
     ("RTP_EDGE_TLS_CERT", "tls.cert"),
     ("RTP_EDGE_TLS_KEY", "tls.key"),
 ];
@@ -44,6 +45,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawAuth {
     token: String,
+    allow_plaintext: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +126,19 @@ impl TryFrom<RawConfig> for EdgeConfig {
             _ => return Err("tls.cert and tls.key must be given together".into()),
         };
         let token = raw.auth.token.trim().to_owned();
+        // Off loopback, a token without TLS is readable by anyone on the path.
+        if !token.is_empty()
+            && tls.is_none()
+            && !raw.listen.ip().is_loopback()
+            && !raw.auth.allow_plaintext
+        {
+            return Err(format!(
+                "auth.token is set but TLS is not, so the token would cross the network in \
+                 plaintext on {}: set tls.cert and tls.key, listen on loopback behind a TLS \
+                 proxy, or set auth.allow_plaintext = true",
+                raw.listen
+            ));
+        }
         Ok(Self {
             listen: raw.listen,
             metrics_listen: raw.metrics_listen,
@@ -173,6 +188,33 @@ mod tests {
         assert_eq!(config.listen.port(), 1);
         assert_eq!(config.max_batch_jobs, 3);
         assert_eq!(config.worker_threads, 1);
+    }
+
+    #[test]
+    fn a_token_without_tls_off_loopback_needs_an_explicit_yes() {
+        let token = ("auth.token", "s3cret".to_owned());
+        let public = ("listen", "0.0.0.0:50051".to_owned());
+        let err = EdgeConfig::load(None, &[token.clone(), public.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("plaintext on 0.0.0.0:50051"), "{err}");
+        // On loopback, with TLS, or when explicitly allowed, it starts.
+        EdgeConfig::load(None, std::slice::from_ref(&token)).unwrap();
+        EdgeConfig::load(
+            None,
+            &[
+                token.clone(),
+                public.clone(),
+                ("tls.cert", "c.pem".into()),
+                ("tls.key", "k.pem".into()),
+            ],
+        )
+        .unwrap();
+        EdgeConfig::load(
+            None,
+            &[token, public, ("auth.allow_plaintext", "true".into())],
+        )
+        .unwrap();
     }
 
     #[test]

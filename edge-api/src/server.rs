@@ -188,6 +188,9 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
             .await
     });
     let watcher = live.watch(config.watch_interval);
+    if config.auth_token.is_some() && tls.is_none() {
+        tracing::warn!(%grpc_addr, "the bearer token is accepted over plaintext; use TLS, or a TLS proxy in front of a loopback address");
+    }
     tracing::info!(%grpc_addr, %metrics_addr, tls = tls.is_some(), auth = config.auth_token.is_some(),
         version = live.current().version(), "serving");
     Ok(RunningServer {
