@@ -44,3 +44,115 @@ pub fn shared_data(name: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// Iterations a fuzz target runs: `RTP_FUZZ_ITERATIONS` when set (for a
+/// longer run), else `default` (the short run of the test suite).
+pub fn fuzz_iterations(default: usize) -> usize {
+    std::env::var("RTP_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Seeded, structure-unaware mutations of valid inputs: byte flips, cuts,
+/// repeats and insertions of values parsers tend to mishandle. The same seed
+/// gives the same inputs, so a failure names its seed and iteration and
+/// reproduces exactly.
+#[derive(Debug, Clone)]
+pub struct Mutator {
+    state: u64,
+}
+
+/// Tokens inserted by [`Mutator::mutate`]: edges of numbers and separators.
+const TOKENS: [&str; 22] = [
+    "-1",
+    "0",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e308",
+    "1e-320",
+    "-9223372036854775808",
+    "99999999999999999999",
+    "\n",
+    "\r\n",
+    ",",
+    "|",
+    ":",
+    ";",
+    "\"",
+    "\0",
+    "\u{FFFD}",
+    "[",
+    "}",
+    "=",
+    "Tree=",
+];
+
+impl Mutator {
+    /// A mutator whose choices follow from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// SplitMix64: small, and good enough to spread choices.
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// `input` changed in one to four places.
+    pub fn mutate(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = input.to_vec();
+        for _ in 0..1 + self.below(4) {
+            let at = self.below(out.len() + 1);
+            match self.below(6) {
+                0 if at < out.len() => out[at] ^= 1 << self.below(8),
+                1 => out.truncate(at),
+                2 => {
+                    let end = (at + 1 + self.below(64)).min(out.len());
+                    out.drain(at..end);
+                }
+                3 => {
+                    let end = (at + 1 + self.below(256)).min(out.len());
+                    let copy = out[at..end].to_vec();
+                    out.splice(at..at, copy);
+                }
+                4 if at < out.len() => out[at] = self.next() as u8,
+                _ => {
+                    let token = TOKENS[self.below(TOKENS.len())].as_bytes();
+                    out.splice(at..at, token.iter().copied());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Runs `target` on `iterations` mutations of each of `seeds`; a panic names
+/// the seed input, the iteration and the bytes that caused it.
+pub fn fuzz(name: &str, seeds: &[Vec<u8>], iterations: usize, mut target: impl FnMut(&[u8])) {
+    for (s, seed) in seeds.iter().enumerate() {
+        let mut mutator = Mutator::new(0x5EED ^ s as u64);
+        for i in 0..iterations {
+            let input = mutator.mutate(seed);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target(&input)));
+            if outcome.is_err() {
+                let shown = String::from_utf8_lossy(&input[..input.len().min(4096)]).into_owned();
+                panic!("fuzz target {name}: seed input {s}, iteration {i} panicked on {shown:?}");
+            }
+        }
+    }
+}

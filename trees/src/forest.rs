@@ -373,6 +373,9 @@ fn oblivious_tree(
     leaves[tree.first_leaf as usize + index]
 }
 
+/// Most features a model may read: far beyond any model of job features.
+pub const MAX_FEATURES: usize = 1 << 20;
+
 impl Forest {
     /// The format the model was loaded from.
     pub fn format(&self) -> ModelFormat {
@@ -518,6 +521,14 @@ impl Forest {
     /// Checks a finished forest: references in range, every walk finite.
     pub(crate) fn validated(mut self) -> crate::Result<Self> {
         let bad = |detail: String| Err(TreeModelError::parse(self.format, detail));
+        // Per-feature tables are built below; a header claiming more
+        // features than any model has would only exhaust memory.
+        if self.num_features > MAX_FEATURES {
+            return bad(format!(
+                "the model claims {} features, more than the {MAX_FEATURES} this engine takes",
+                self.num_features
+            ));
+        }
         match &self.body {
             Body::Binary {
                 roots,

@@ -159,7 +159,7 @@ impl Forest {
         }
         Forest {
             format: FORMAT,
-            num_features: max_feature_idx + 1,
+            num_features: max_feature_idx.saturating_add(1),
             feature_names,
             base: 0.0,
             scale: 1.0,

@@ -22,6 +22,9 @@ const IDENTITY_OBJECTIVES: [&str; 5] = [
     "reg:linear",
 ];
 
+/// Largest category code taken (XGBoost codes are small dense integers).
+const MAX_CATEGORY: u32 = 1 << 24;
+
 fn parse_err(detail: impl Into<String>) -> TreeModelError {
     TreeModelError::parse(FORMAT, detail)
 }
@@ -160,6 +163,12 @@ fn append_tree(tree: &Value, t: usize, builder: &mut BinaryBuilder) -> crate::Re
         Some(_) => numbers(tree, "split_type", t)?,
         None => vec![0.0; n],
     };
+    if split_type.len() != n {
+        return Err(parse_err(format!(
+            "tree {t}: `split_type` has {} values for {n} nodes",
+            split_type.len()
+        )));
+    }
     // category sets, by node id
     let mut sets: Vec<Option<Vec<u32>>> = vec![None; n];
     if split_type.iter().any(|&s| s != 0.0) {
@@ -174,11 +183,24 @@ fn append_tree(tree: &Value, t: usize, builder: &mut BinaryBuilder) -> crate::Re
                 )));
             };
             let (start, size) = (start as usize, size as usize);
-            let Some(values) = categories.get(start..start + size) else {
+            let Some(values) = start
+                .checked_add(size)
+                .and_then(|end| categories.get(start..end))
+            else {
                 return Err(parse_err(format!(
                     "tree {t}: category segment out of range"
                 )));
             };
+            // Category codes index a bitset: a code past any real category
+            // count would only allocate.
+            if let Some(&bad) = values
+                .iter()
+                .find(|&&c| !(0.0..=f64::from(MAX_CATEGORY)).contains(&c))
+            {
+                return Err(parse_err(format!(
+                    "tree {t}: category {bad} out of range (0..={MAX_CATEGORY})"
+                )));
+            }
             if let Some(slot) = sets.get_mut(node as usize) {
                 *slot = Some(values.iter().map(|&c| c as u32).collect());
             }

@@ -268,3 +268,77 @@ fn inputs_of_the_wrong_shape_are_errors() {
     let mut out = [0.0; 2];
     assert!(forest.predict_columns(&[&a, &b], &mut out).is_err());
 }
+
+/// Evaluates a loaded model on a few awkward rows; small models only, since
+/// a mutated header may claim any number of features.
+fn evaluate_if_small(forest: &Forest) {
+    let n = forest.num_features();
+    if n > 64 {
+        return;
+    }
+    let values = [0.0, NAN, -1.0, 1e30, f32::MIN_POSITIVE, 7.0];
+    let columns: Vec<Vec<f32>> = (0..n)
+        .map(|f| {
+            (0..values.len())
+                .map(|r| values[(r + f) % values.len()])
+                .collect()
+        })
+        .collect();
+    let columns: Vec<&[f32]> = columns.iter().map(Vec::as_slice).collect();
+    let mut out = vec![0.0; values.len()];
+    // An input error is an answer; only a panic fails.
+    let _ = forest.predict_columns(&columns, &mut out);
+}
+
+#[test]
+fn fuzz_model_loaders_refuse_or_load_but_never_panic() {
+    let iterations = test_support::fuzz_iterations(1500);
+    type Loader = fn(&str) -> Result<Forest, TreeModelError>;
+    let targets: [(&str, String, Loader); 3] = [
+        ("lightgbm", LIGHTGBM.to_owned(), Forest::from_lightgbm_text),
+        (
+            "xgboost",
+            xgboost("gbtree", "reg:quantileerror"),
+            Forest::from_xgboost_json,
+        ),
+        ("catboost", catboost("", ""), Forest::from_catboost_json),
+    ];
+    for (name, seed, load) in targets {
+        test_support::fuzz(name, &[seed.into_bytes()], iterations, |input| {
+            if let Ok(forest) = load(&String::from_utf8_lossy(input)) {
+                evaluate_if_small(&forest);
+            }
+        });
+    }
+}
+
+/// Inputs the fuzz target found that once panicked.
+#[test]
+fn fuzz_findings_are_refused_with_a_reason() {
+    let base = xgboost("gbtree", "reg:quantileerror");
+    let short_split_type = base.replace(r#""split_type":[0,1,0,0,0]"#, r#""split_type":[0]"#);
+    let huge_feature_count = base.replace(
+        r#""num_feature":"2","num_target""#,
+        r#""num_feature":"999999999999999999992","num_target""#,
+    );
+    let huge_category = base.replace(r#""categories":[2,5]"#, r#""categories":[2,5e12]"#);
+    for (text, reason) in [
+        (short_split_type, "`split_type` has 1 values for 5 nodes"),
+        (
+            huge_feature_count,
+            "more than the 1048576 this engine takes",
+        ),
+        (huge_category, "out of range"),
+    ] {
+        assert_ne!(
+            text, base,
+            "the fixture no longer holds the pattern for {reason}"
+        );
+        match Forest::from_xgboost_json(&text) {
+            Err(e) => assert!(e.to_string().contains(reason), "{e}"),
+            Ok(_) => panic!("loaded a model that should say {reason:?}"),
+        }
+    }
+    let lightgbm = LIGHTGBM.replace("max_feature_idx=1", "max_feature_idx=18446744073709551615");
+    assert!(Forest::from_lightgbm_text(&lightgbm).is_err());
+}
