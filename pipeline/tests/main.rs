@@ -4,6 +4,7 @@ mod bundle;
 mod cli;
 mod ensemble;
 mod features;
+mod fuzz;
 mod ingest;
 mod model;
 mod plans;

@@ -89,10 +89,24 @@ impl SwfReader {
         let known = |x: i64| (x >= 0).then_some(x);
         let submit = known(v[1])
             .ok_or_else(|| RowProblem::new("submit_time", "unknown submit time (-1)"))?;
-        let submit_time = self.epoch_offset + submit;
-        let start_time = known(v[2]).map(|wait| submit_time + wait);
+        // Field values are free-form integers; a sum past i64 is no time.
+        let overflow = |field: &str| RowProblem::new(field, "time out of range");
+        let submit_time = self
+            .epoch_offset
+            .checked_add(submit)
+            .ok_or_else(|| overflow("submit_time"))?;
+        let start_time = known(v[2])
+            .map(|wait| {
+                submit_time
+                    .checked_add(wait)
+                    .ok_or_else(|| overflow("wait_time"))
+            })
+            .transpose()?;
         let run = known(v[3]);
-        let end_time = start_time.zip(run).map(|(s, r)| s + r);
+        let end_time = start_time
+            .zip(run)
+            .map(|(s, r)| s.checked_add(r).ok_or_else(|| overflow("run_time")))
+            .transpose()?;
         let processors = known(v[7]).or(known(v[4]));
         // Requested memory is KB per processor.
         let mem_req_mb = known(v[9])

@@ -81,8 +81,11 @@ pub fn parse_slurm_duration(s: &str) -> Result<Option<f64>, String> {
         [minutes] => num(minutes).map(|m| m * 60.0),
         _ => None,
     };
+    // Finite parts can still multiply out to infinity ("1e308" minutes).
     seconds
-        .map(|s| Some(days as f64 * 86_400.0 + s))
+        .map(|s| days as f64 * 86_400.0 + s)
+        .filter(|total| total.is_finite())
+        .map(Some)
         .ok_or_else(bad)
 }
 
@@ -120,7 +123,11 @@ pub fn parse_slurm_mem(s: &str) -> Result<Option<(f64, MemPer)>, String> {
     if !value.is_finite() || value < 0.0 {
         return Err(bad());
     }
-    Ok((value > 0.0).then_some((value * factor, per)))
+    let mb = value * factor;
+    if !mb.is_finite() {
+        return Err(bad());
+    }
+    Ok((value > 0.0).then_some((mb, per)))
 }
 
 /// Normalises a Slurm state (`CANCELLED by 123`, `CANCELLED+`, lower case)
@@ -184,6 +191,9 @@ mod tests {
         assert_eq!(d("Partition_Limit"), None);
         assert!(parse_slurm_duration("1:99:00").is_err());
         assert!(parse_slurm_duration("soon").is_err());
+        // Found by the fuzz target: finite parts, infinite total.
+        assert!(parse_slurm_duration("1e308").is_err());
+        assert!(parse_slurm_mem("1e308T").is_err());
     }
 
     #[test]
