@@ -19,11 +19,7 @@ pub struct CategoryCodes {
 impl CategoryCodes {
     /// Reads a bundle's category file.
     pub fn read(path: &Path) -> Result<Self, BundleError> {
-        let text = std::fs::read_to_string(path).map_err(BundleError::io(path))?;
-        serde_json::from_str(&text).map_err(|source| BundleError::Manifest {
-            path: path.to_owned(),
-            source,
-        })
+        crate::error::read_json(path)
     }
 
     /// Number of codes of a categorical feature.

@@ -98,6 +98,17 @@ pub enum BundleError {
     VersionExists(String),
 }
 
+/// Reads a JSON file of a bundle.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<T, BundleError> {
+    let text = std::fs::read_to_string(path).map_err(BundleError::io(path))?;
+    serde_json::from_str(&text).map_err(|source| BundleError::Manifest {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 impl BundleError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();

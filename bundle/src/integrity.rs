@@ -72,13 +72,19 @@ fn collect(
 }
 
 fn digest(path: &Path) -> Result<String, BundleError> {
-    let mut file = File::open(path).map_err(BundleError::io(path))?;
     let mut hasher = Sha256::new();
+    hash_file(&mut hasher, path).map_err(BundleError::io(path))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Feeds the file at `path` to `hasher`, a megabyte at a time.
+pub fn hash_file(hasher: &mut Sha256, path: &Path) -> std::io::Result<()> {
+    let mut file = File::open(path)?;
     let mut buffer = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buffer).map_err(BundleError::io(path))?;
+        let n = file.read(&mut buffer)?;
         if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
+            return Ok(());
         }
         hasher.update(&buffer[..n]);
     }

@@ -61,11 +61,7 @@ pub struct QuantileParity {
 impl ParitySample {
     /// Reads a sample written by [`ParitySample::write`].
     pub fn read(path: &Path) -> Result<Self, BundleError> {
-        let text = std::fs::read_to_string(path).map_err(BundleError::io(path))?;
-        serde_json::from_str(&text).map_err(|source| BundleError::Manifest {
-            path: path.to_owned(),
-            source,
-        })
+        crate::error::read_json(path)
     }
 
     /// Writes the sample as JSON (floats round-trip exactly).

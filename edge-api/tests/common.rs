@@ -92,3 +92,15 @@ pub fn sample(metrics: &str, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no sample {name} in\n{metrics}"))
 }
+
+/// Waits until the watcher has refused `n` bundles in all.
+pub async fn reload_failures_reach(server: &RunningServer, n: u64) {
+    // Generous: the watcher polls every 200 ms, but CI machines stall.
+    for _ in 0..1200 {
+        if server.live.reload_failures() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the watcher did not refuse bundle {n}");
+}

@@ -7,7 +7,8 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 
 use crate::common::{
-    channel, client, copy_by_hand, job, rename_manifest, sample, scrape, server, truncate,
+    channel, client, copy_by_hand, job, reload_failures_reach, rename_manifest, sample, scrape,
+    server, truncate,
 };
 
 /// Sends request messages as given bytes, decodes answers as the contract's.
@@ -163,24 +164,14 @@ async fn a_bundle_changed_after_publishing_is_refused_by_the_watcher() {
         ..Default::default()
     };
     let before = client.predict(ask()).await.unwrap().into_inner();
-    let refusals_reach = async |n: u64| {
-        // Generous: the watcher polls every 200 ms, but CI machines stall.
-        for _ in 0..1200 {
-            if server.live.reload_failures() >= n {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the watcher did not refuse bundle {n}");
-    };
 
     copy_by_hand(&store, &serving, "v-truncated", |dir| {
         rename_manifest(dir, "v-truncated");
         truncate(&dir.join("lightgbm_p50.txt"), 1000);
     });
-    refusals_reach(1).await;
+    reload_failures_reach(&server, 1).await;
     copy_by_hand(&store, &serving, "v-copied", |_| {});
-    refusals_reach(2).await;
+    reload_failures_reach(&server, 2).await;
 
     let after = client.predict(ask()).await.unwrap().into_inner();
     assert_eq!(after.model_version, serving);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rtp_proto::v1::PredictRequest;
 
-use crate::common::{client, job, republish, sample, scrape, server};
+use crate::common::{client, job, reload_failures_reach, republish, sample, scrape, server};
 
 #[tokio::test]
 async fn a_published_bundle_is_served_and_a_corrupt_one_is_refused() {
@@ -23,13 +23,7 @@ async fn a_published_bundle_is_served_and_a_corrupt_one_is_refused() {
         std::fs::write(d.join("lightgbm_p50.txt"), "tree\nversion=v4\n").unwrap();
     });
     // The watcher tries it and keeps the old model.
-    // Generous: the watcher polls every 200 ms, but CI machines stall.
-    for _ in 0..600 {
-        if server.live.reload_failures() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    reload_failures_reach(&server, 1).await;
     assert!(server.live.reload_failures() > 0);
     let answer = client.predict(ask()).await.unwrap().into_inner();
     assert_eq!(answer.model_version, first);

@@ -2,10 +2,9 @@
 //! codes, the entity history state and the manifest, published atomically
 //! through the bundle store.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use rtp_bundle::integrity::hash_file;
 use rtp_bundle::manifest::{
     BlendWeights, EvaluationSummary, FORMAT_VERSION, IntervalCalibration, QuantileModel,
     TrainingSummary,
@@ -64,16 +63,8 @@ pub fn fingerprint(path: &Path) -> Result<String> {
         vec![path.to_owned()]
     };
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
     for file in files.drain(..) {
-        let mut f = File::open(&file).map_err(PipelineError::io(&file))?;
-        loop {
-            let n = f.read(&mut buffer).map_err(PipelineError::io(&file))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-        }
+        hash_file(&mut hasher, &file).map_err(PipelineError::io(&file))?;
     }
     Ok(hex::encode(hasher.finalize()))
 }

@@ -111,10 +111,13 @@ impl LiveModel {
         let _guard = self.reloading.lock().await;
         let serving = self.current().version().to_owned();
         let result = async {
-            let bundle = self.store.open_latest()?;
-            if bundle.manifest.version == serving {
+            // A bundle opens only under its own version, so the name in
+            // `latest` says whether it is the one serving, without hashing it.
+            let latest = self.store.latest_version()?;
+            if latest == serving {
                 return Ok(ReloadOutcome::Unchanged(serving.clone()));
             }
+            let bundle = self.store.open(&latest)?;
             let scorer = Scorer::load(bundle, self.advice).await?;
             let to = scorer.version().to_owned();
             *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(scorer);

@@ -7,6 +7,7 @@
 //! an error instead.
 
 mod eagle;
+mod partial;
 mod quarantine;
 mod record;
 mod sacct;
@@ -163,7 +164,7 @@ pub fn ingest(inputs: &[PathBuf], out: &Path, options: &IngestOptions) -> Result
         std::fs::create_dir_all(parent).map_err(PipelineError::io(parent))?;
     }
     let mut writer = JobTableWriter::create(out, options.batch_rows)?;
-    let mut quarantine = Quarantine::new(quarantine_path_for(out))?;
+    let mut quarantine = Quarantine::new(&quarantine_path_for(out));
     let mut files = Vec::with_capacity(inputs.len());
     for path in inputs {
         let format = match options.format {

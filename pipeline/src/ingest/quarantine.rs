@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
+use super::partial::PartialFile;
 use crate::error::{PipelineError, Result};
 
 /// A row an input reader rejected.
@@ -37,33 +38,26 @@ pub fn quarantine_path_for(out: &Path) -> PathBuf {
 /// files as they were.
 #[derive(Debug)]
 pub struct Quarantine {
-    path: PathBuf,
-    partial: PathBuf,
+    output: PartialFile,
     writer: Option<csv::Writer<BufWriter<File>>>,
 }
 
 impl Quarantine {
     /// A quarantine that [`Quarantine::finish`] puts at `path`.
-    pub fn new(path: PathBuf) -> Result<Self> {
-        let name = path.file_name().map_or_else(
-            || "quarantine.csv".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let partial = path.with_file_name(format!(".{name}.partial"));
-        Ok(Self {
-            path,
-            partial,
+    pub fn new(path: &Path) -> Self {
+        Self {
+            output: PartialFile::new(path),
             writer: None,
-        })
+        }
     }
 
     /// Records one bad row of `source`.
     pub fn record(&mut self, source: &Path, row: &BadRow) -> Result<()> {
         if self.writer.is_none() {
-            let file = File::create(&self.partial).map_err(PipelineError::io(&self.partial))?;
+            let file = self.output.create()?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
             w.write_record(["file", "line", "field", "reason", "raw"])
-                .map_err(|e| csv_error(&self.path, e))?;
+                .map_err(|e| csv_error(self.output.path(), e))?;
             self.writer = Some(w);
         }
         let w = self.writer.as_mut().expect("created above");
@@ -74,38 +68,29 @@ impl Quarantine {
             row.reason.clone(),
             row.raw.clone(),
         ])
-        .map_err(|e| csv_error(&self.path, e))?;
+        .map_err(|e| csv_error(self.output.path(), e))?;
         Ok(())
     }
 
     /// Puts the file in place (or removes an earlier run's when no row was
     /// recorded); returns its path if any row was recorded.
     pub fn finish(mut self) -> Result<Option<PathBuf>> {
+        let path = self.output.path().to_owned();
         let Some(writer) = self.writer.take() else {
-            return match std::fs::remove_file(&self.path) {
+            return match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(PipelineError::io(&self.path)(e))
+                    Err(PipelineError::io(&path)(e))
                 }
                 _ => Ok(None),
             };
         };
         let file = writer
             .into_inner()
-            .map_err(|e| PipelineError::io(&self.partial)(e.into_error()))?
+            .map_err(|e| PipelineError::io(&path)(e.into_error()))?
             .into_inner()
-            .map_err(|e| PipelineError::io(&self.partial)(e.into_error()))?;
-        file.sync_all().map_err(PipelineError::io(&self.partial))?;
-        std::fs::rename(&self.partial, &self.path).map_err(PipelineError::io(&self.path))?;
-        Ok(Some(self.path.clone()))
-    }
-}
-
-impl Drop for Quarantine {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            // Best effort: an unfinished quarantine is never read.
-            let _ = std::fs::remove_file(&self.partial);
-        }
+            .map_err(|e| PipelineError::io(&path)(e.into_error()))?;
+        self.output.place(&file)?;
+        Ok(Some(path))
     }
 }
 

@@ -2,7 +2,7 @@
 //! rows are buffered into Arrow builders and flushed one batch at a time.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -13,6 +13,7 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use rtp_bundle::job_schema::job_schema;
 
+use super::partial::PartialFile;
 use super::record::JobRecord;
 use crate::error::{PipelineError, Result};
 
@@ -34,9 +35,7 @@ pub fn parquet_properties() -> WriterProperties {
 /// [`JobTableWriter::finish`]: a run that fails leaves an earlier table as it
 /// was and no partial one behind.
 pub struct JobTableWriter {
-    path: PathBuf,
-    partial: PathBuf,
-    finished: bool,
+    output: PartialFile,
     writer: ArrowWriter<File>,
     columns: Columns,
     buffered: usize,
@@ -47,7 +46,7 @@ pub struct JobTableWriter {
 impl std::fmt::Debug for JobTableWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobTableWriter")
-            .field("path", &self.path)
+            .field("path", &self.output.path())
             .field("rows", &self.next_key)
             .finish()
     }
@@ -78,18 +77,12 @@ struct Columns {
 impl JobTableWriter {
     /// Starts the table that [`JobTableWriter::finish`] puts at `path`.
     pub fn create(path: &Path, batch_rows: usize) -> Result<Self> {
-        let name = path.file_name().map_or_else(
-            || "jobs.parquet".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let partial = path.with_file_name(format!(".{name}.partial"));
-        let file = File::create(&partial).map_err(PipelineError::io(&partial))?;
-        let writer = ArrowWriter::try_new(file, job_schema(), Some(parquet_properties()))
-            .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
+        let output = PartialFile::new(path);
+        let writer =
+            ArrowWriter::try_new(output.create()?, job_schema(), Some(parquet_properties()))
+                .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
         Ok(Self {
-            path: path.to_owned(),
-            partial,
-            finished: false,
+            output,
             writer,
             columns: Columns::default(),
             buffered: 0,
@@ -163,7 +156,7 @@ impl JobTableWriter {
             .write(&batch)
             .map_err(PipelineError::arrow(format!(
                 "writing {}",
-                self.path.display()
+                self.output.path().display()
             )))?;
         self.buffered = 0;
         Ok(())
@@ -176,23 +169,9 @@ impl JobTableWriter {
         let rows = self.rows();
         self.writer.finish().map_err(PipelineError::arrow(format!(
             "closing {}",
-            self.path.display()
+            self.output.path().display()
         )))?;
-        self.writer
-            .inner_mut()
-            .sync_all()
-            .map_err(PipelineError::io(&self.partial))?;
-        std::fs::rename(&self.partial, &self.path).map_err(PipelineError::io(&self.path))?;
-        self.finished = true;
+        self.output.place(self.writer.inner())?;
         Ok(rows)
-    }
-}
-
-impl Drop for JobTableWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            // Best effort: a partial table is never read, only left behind.
-            let _ = std::fs::remove_file(&self.partial);
-        }
     }
 }
