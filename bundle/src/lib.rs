@@ -1,5 +1,5 @@
-//! What the batch pipeline and the servers share: the canonical job table,
-//! the versioned model bundle and the ensemble it loads into.
+//! What the batch pipeline and the servers share: the versioned model bundle
+//! and the ensemble it loads into.
 //!
 //! The pipeline writes both; servers only read bundles. Keeping the formats in
 //! one small crate means a server never links the training stack.
@@ -11,7 +11,6 @@ pub mod evaluation_details;
 pub mod feature_sql;
 pub mod integrity;
 pub mod interval;
-pub mod job_schema;
 pub mod manifest;
 pub mod parity;
 pub mod store;

@@ -166,12 +166,12 @@ impl ScoredUpload {
             });
             rows.push(ResultRow {
                 line: job.line,
-                job_id: job.job_id.clone(),
-                user: job.user.clone().unwrap_or_default(),
-                partition: job.partition.clone().unwrap_or_default(),
-                nodes: job.nodes,
-                wallclock_req_s: job.wallclock_req_s,
-                overestimated: quantiles.is_some_and(|q| job.wallclock_req_s > factor * q[2]),
+                job_id: job.job.job_id.clone(),
+                user: job.job.user.clone().unwrap_or_default(),
+                partition: job.job.partition.clone().unwrap_or_default(),
+                nodes: job.nodes(),
+                wallclock_req_s: job.wallclock_req_s(),
+                overestimated: quantiles.is_some_and(|q| job.wallclock_req_s() > factor * q[2]),
                 quantiles,
                 suggested_s,
                 error,

@@ -21,7 +21,6 @@ pub mod scrape;
 pub mod server;
 pub mod upload;
 pub mod views;
-pub mod wallclock;
 
 pub use config::{DashboardConfig, LogFormat};
 pub use server::{RunningServer, start};

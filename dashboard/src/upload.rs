@@ -3,15 +3,13 @@
 //! a bad row is reported with its line number and field and set aside, the
 //! rest are scored. A missing required column fails the whole file.
 
-use std::sync::Arc;
-
-use arrow_array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray,
-};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_array::RecordBatch;
+use rtp_jobs::schema::col;
+use rtp_jobs::slurm::{BareNumber, parse_duration};
+use rtp_jobs::values::{parse_f64, parse_i64, parse_timestamp};
+use rtp_jobs::{Job, Purpose, jobs_batch};
 
 use crate::error::DashboardError;
-use crate::wallclock::parse_wallclock;
 
 /// Columns read from an upload, in template order.
 pub const COLUMNS: [&str; 13] = [
@@ -47,37 +45,26 @@ pub fn template_csv() -> String {
     out
 }
 
-/// One valid row.
+/// One valid row: the job it describes, checked by the rules every
+/// surface shares.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadedJob {
-    /// Line of the file (the header is line 1).
+    /// Line of the file (the header is line 1); also the job's key.
     pub line: usize,
-    /// `job_id`.
-    pub job_id: String,
-    /// `user`.
-    pub user: Option<String>,
-    /// `account`.
-    pub account: Option<String>,
-    /// `partition`.
-    pub partition: Option<String>,
-    /// `qos`.
-    pub qos: Option<String>,
-    /// Requested wallclock, seconds.
-    pub wallclock_req_s: f64,
-    /// Requested nodes.
-    pub nodes: i64,
-    /// Requested processors.
-    pub processors: i64,
-    /// Requested GPUs.
-    pub gpus: i64,
-    /// Requested memory, MB; `None` when 0 or absent (not given).
-    pub mem_mb: Option<f64>,
-    /// Submit time, epoch seconds (upload time when absent).
-    pub submit_s: i64,
-    /// `name`.
-    pub name: Option<String>,
-    /// `work_dir`.
-    pub work_dir: Option<String>,
+    /// The job, in canonical units.
+    pub job: Job,
+}
+
+impl UploadedJob {
+    /// Requested nodes (present: the rules require it).
+    pub fn nodes(&self) -> i64 {
+        self.job.nodes_req.unwrap_or_default()
+    }
+
+    /// Requested wallclock, seconds (present: the rules require it).
+    pub fn wallclock_req_s(&self) -> f64 {
+        self.job.wallclock_req_s.unwrap_or(f64::NAN)
+    }
 }
 
 /// A row that could not be read.
@@ -186,142 +173,57 @@ pub fn parse(bytes: &[u8], now_s: i64) -> Result<ParsedUpload, DashboardError> {
     Ok(upload)
 }
 
+/// The upload's name of a canonical job column (Eagle's spelling).
+fn upload_name(column: &'static str) -> String {
+    match column {
+        col::WALLCLOCK_REQ_S => "wallclock_req",
+        col::MEM_REQ_MB => "mem_req",
+        other => other,
+    }
+    .to_owned()
+}
+
 fn job_from<'a>(
     line: usize,
     value: &dyn Fn(usize) -> Option<&'a str>,
     now_s: i64,
 ) -> Result<UploadedJob, String> {
     let text = |i: usize| value(i).map(str::to_owned);
-    let count = |i: usize, min: i64| -> Result<Option<i64>, String> {
-        let Some(v) = value(i) else { return Ok(None) };
-        // Eagle writes some counts as floats ("10.0").
-        let parsed = v
-            .parse::<i64>()
-            .ok()
-            .or_else(|| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
-                    .map(|f| f as i64)
-            })
-            .ok_or_else(|| format!("{}: {v:?} is not a whole number", COLUMNS[i]))?;
-        if parsed < min {
-            return Err(format!(
-                "{}: must be at least {min} (got {parsed})",
-                COLUMNS[i]
-            ));
-        }
-        Ok(Some(parsed))
+    let read = |i: usize, parse: fn(&str) -> Result<Option<i64>, String>| {
+        parse(value(i).unwrap_or_default()).map_err(|reason| format!("{}: {reason}", COLUMNS[i]))
     };
-    let required = |i: usize| -> Result<i64, String> {
-        count(i, 1)?.ok_or_else(|| format!("{}: missing (must be at least 1)", COLUMNS[i]))
-    };
-    let wallclock_req_s = parse_wallclock(value(5).unwrap_or_default())
+    // Eagle's `wallclock_req` holds seconds; Slurm's formats are taken too.
+    let wallclock_req_s = parse_duration(value(5).unwrap_or_default(), BareNumber::Seconds)
         .map_err(|reason| format!("wallclock_req: {reason}"))?;
-    let nodes = required(6)?;
-    let processors = required(7)?;
-    let gpus = count(8, 0)?.unwrap_or(0);
-    let mem_mb = match value(9) {
-        None => None,
-        Some(v) => {
-            let mb: f64 = v
-                .parse()
-                .ok()
-                .filter(|m: &f64| m.is_finite())
-                .ok_or_else(|| format!("mem_req: {v:?} is not a number of MB"))?;
-            if mb < 0.0 {
-                return Err(format!("mem_req: must not be negative (got {v})"));
-            }
-            (mb > 0.0).then_some(mb)
-        }
-    };
-    let submit_s = match value(10) {
-        None => now_s,
-        Some(v) => parse_time(v).ok_or_else(|| {
-            format!("submit_time: {v:?} is not a time (YYYY-MM-DD HH:MM:SS or epoch seconds)")
-        })?,
-    };
-    Ok(UploadedJob {
-        line,
+    let mem_req_mb = parse_f64(value(9).unwrap_or_default())
+        .map_err(|reason| format!("mem_req: {reason} (MB)"))?;
+    let job = Job {
+        job_key: Some(line as i64),
         job_id: value(0).unwrap_or_default().to_owned(),
         user: text(1),
         account: text(2),
         partition: text(3),
         qos: text(4),
         wallclock_req_s,
-        nodes,
-        processors,
-        gpus,
-        mem_mb,
-        submit_s,
+        nodes_req: read(6, parse_i64)?,
+        processors_req: read(7, parse_i64)?,
+        gpus_req: Some(read(8, parse_i64)?.unwrap_or(0)),
+        mem_req_mb,
+        submit_time: Some(read(10, parse_timestamp)?.unwrap_or(now_s)),
         name: text(11),
         work_dir: text(12),
-    })
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (or with `T`), on the cluster's clock, or epoch
-/// seconds.
-fn parse_time(text: &str) -> Option<i64> {
-    if let Ok(epoch) = text.parse::<i64>() {
-        return Some(epoch);
-    }
-    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
-        .map(|t| t.and_utc().timestamp())
+        ..Job::default()
+    };
+    let job = job
+        .validated(Purpose::Scoring)
+        .map_err(|problems| problems.describe(upload_name))?;
+    Ok(UploadedJob { line, job })
 }
 
 /// The valid rows in the canonical job columns the Flight server reads;
 /// `job_key` is the file line, so scored rows find their way back.
 pub fn to_batch(jobs: &[UploadedJob]) -> RecordBatch {
-    let strings = |f: &dyn Fn(&UploadedJob) -> Option<&str>| -> ArrayRef {
-        Arc::new(jobs.iter().map(f).collect::<StringArray>())
-    };
-    let schema = Schema::new(vec![
-        Field::new("job_key", DataType::Int64, false),
-        Field::new("job_id", DataType::Utf8, true),
-        Field::new("user", DataType::Utf8, true),
-        Field::new("account", DataType::Utf8, true),
-        Field::new("partition", DataType::Utf8, true),
-        Field::new("qos", DataType::Utf8, true),
-        Field::new("wallclock_req_s", DataType::Float64, true),
-        Field::new("nodes_req", DataType::Int64, true),
-        Field::new("processors_req", DataType::Int64, true),
-        Field::new("gpus_req", DataType::Int64, true),
-        Field::new("mem_req_mb", DataType::Float64, true),
-        Field::new(
-            "submit_time",
-            DataType::Timestamp(TimeUnit::Second, None),
-            true,
-        ),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("work_dir", DataType::Utf8, true),
-    ]);
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(
-            jobs.iter().map(|j| j.line as i64),
-        )),
-        strings(&|j| Some(j.job_id.as_str())),
-        strings(&|j| j.user.as_deref()),
-        strings(&|j| j.account.as_deref()),
-        strings(&|j| j.partition.as_deref()),
-        strings(&|j| j.qos.as_deref()),
-        Arc::new(Float64Array::from_iter_values(
-            jobs.iter().map(|j| j.wallclock_req_s),
-        )),
-        Arc::new(Int64Array::from_iter_values(jobs.iter().map(|j| j.nodes))),
-        Arc::new(Int64Array::from_iter_values(
-            jobs.iter().map(|j| j.processors),
-        )),
-        Arc::new(Int64Array::from_iter_values(jobs.iter().map(|j| j.gpus))),
-        Arc::new(jobs.iter().map(|j| j.mem_mb).collect::<Float64Array>()),
-        Arc::new(TimestampSecondArray::from_iter_values(
-            jobs.iter().map(|j| j.submit_s),
-        )),
-        strings(&|j| j.name.as_deref()),
-        strings(&|j| j.work_dir.as_deref()),
-    ];
-    RecordBatch::try_new(Arc::new(schema), columns).expect("columns match the schema")
+    jobs_batch(jobs.iter().map(|j| &j.job)).expect("every column of an upload is nullable")
 }
 
 #[cfg(test)]
@@ -333,9 +235,9 @@ mod tests {
         let upload = parse(template_csv().as_bytes(), 0).unwrap();
         assert_eq!(upload.jobs.len(), 2);
         assert!(upload.invalid.is_empty());
-        assert_eq!(upload.jobs[1].wallclock_req_s, 5400.0);
-        assert_eq!(upload.jobs[1].mem_mb, Some(96_000.0));
-        assert_eq!(upload.jobs[0].mem_mb, None);
+        assert_eq!(upload.jobs[1].wallclock_req_s(), 5400.0);
+        assert_eq!(upload.jobs[1].job.mem_req_mb, Some(96_000.0));
+        assert_eq!(upload.jobs[0].job.mem_req_mb, None);
         assert_eq!(upload.jobs[0].line, 2);
         let batch = to_batch(&upload.jobs);
         assert_eq!(batch.num_rows(), 2);
@@ -352,7 +254,7 @@ mod tests {
         let upload = parse(csv.as_bytes(), 1_800_000_000).unwrap();
         let lines: Vec<usize> = upload.jobs.iter().map(|j| j.line).collect();
         assert_eq!(lines, vec![2, 6]);
-        assert_eq!(upload.jobs[0].submit_s, 1_800_000_000);
+        assert_eq!(upload.jobs[0].job.submit_time, Some(1_800_000_000));
         let errors: Vec<(usize, &str)> = upload
             .invalid
             .iter()

@@ -137,7 +137,7 @@ async fn nulls_in_required_columns_fail_their_row_instead_of_being_scored() {
         assert!(errors.is_valid(row), "row {row} was scored with nulls");
         for field in fields {
             assert!(
-                errors.value(row).contains(&format!("{field} is missing")),
+                errors.value(row).contains(&format!("{field}: missing")),
                 "row {row}: {}",
                 errors.value(row)
             );

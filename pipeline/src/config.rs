@@ -198,7 +198,7 @@ impl TryFrom<RawStates> for StateFilter {
                 Err(PipelineError::Config("states list is empty".into()))
             }
             RawStates::List(list) => {
-                let known = rtp_bundle::job_schema::KNOWN_STATES;
+                let known = rtp_jobs::schema::KNOWN_STATES;
                 let list: Vec<String> = list.iter().map(|s| s.to_ascii_uppercase()).collect();
                 if let Some(bad) = list.iter().find(|s| !known.contains(&s.as_str())) {
                     return Err(PipelineError::Config(format!(

@@ -15,10 +15,12 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
 use futures::StreamExt;
 use rtp_bundle::BundleStore;
+use rtp_jobs::Job;
+use rtp_jobs::units::gb_from_mb;
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
 use rtp_scoring::job_input::conform;
-use rtp_scoring::{AdviceOptions, JobRecord, Overlay, Scorer};
+use rtp_scoring::{AdviceOptions, Overlay, Scorer};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -112,7 +114,7 @@ fn jobs_from_batch(batch: &RecordBatch) -> Result<Vec<JobFeatures>> {
         .map(|i| JobFeatures {
             processors_req: n(&procs, i).max(1),
             nodes_req: n(&nodes, i).max(1),
-            mem_req: f(&mem, i) / 1024.0,
+            mem_req: gb_from_mb(f(&mem, i)),
             wallclock_req: if f(&wallclock, i) > 0.0 {
                 f(&wallclock, i)
             } else {
@@ -281,9 +283,9 @@ async fn in_process(
         .map_err(scoring)?;
     let jobs = conformed
         .iter()
-        .map(|r| JobRecord::from_conformed(r, 0))
+        .map(|r| Job::from_batch(r, 0))
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(scoring)?;
+        .map_err(|e| PipelineError::Config(format!("reading jobs: {e}")))?;
     let mut latencies = Vec::new();
     let warm_until = Instant::now() + options.warmup;
     let deadline = warm_until + options.duration;

@@ -98,6 +98,9 @@ pub enum PipelineError {
     /// Too little data to do what was asked.
     #[error("not enough data: {0}")]
     NotEnoughData(String),
+    /// Jobs that do not fit the canonical job table.
+    #[error(transparent)]
+    Jobs(#[from] rtp_jobs::BatchError),
     /// Publishing or reading a bundle failed.
     #[error(transparent)]
     Bundle(#[from] rtp_bundle::BundleError),

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{Array, AsArray, Float64Array, RecordBatch, Timest
 use datafusion::arrow::datatypes::{Float64Type, TimestampSecondType};
 use datafusion::parquet::arrow::ArrowWriter;
 use rand::{Rng, SeedableRng};
-use rtp_bundle::job_schema::col;
+use rtp_jobs::schema::col;
 
 use crate::util::{
     feature_options, feature_rows, features, generated_jobs, job, known_at_submit, read_batches,

@@ -21,7 +21,7 @@ use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::publish::{BundleSources, publish};
 use rtp_pipeline::train::train;
 use rtp_scoring::job_input::conform;
-use rtp_scoring::{AdviceOptions, JobRecord, Overlay, Scorer};
+use rtp_scoring::{AdviceOptions, Job, Overlay, Scorer};
 
 use crate::util::{config, feature_options, features, generated_jobs, read_batches};
 
@@ -256,7 +256,7 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
     let mut batched_overlay = Overlay::default();
     let conformed = conform(&fresh, 0).unwrap();
     for row in 0..NEW_ROWS {
-        let job = JobRecord::from_conformed(&conformed.batch, row).unwrap();
+        let job = Job::from_batch(&conformed.batch, row).unwrap();
         let one = scorer.score_job(&job, &mut overlay, 0).unwrap();
         let batched = scorer
             .score_job_in_batch(&job, &mut batched_overlay, 0)

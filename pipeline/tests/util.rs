@@ -12,8 +12,9 @@ use rtp_pipeline::chain::{self, Prepared};
 use rtp_pipeline::config::PipelineConfig;
 use rtp_pipeline::features::{FeatureOptions, FeatureTables, build_features};
 use rtp_pipeline::generate::{GenerateOptions, generate};
-use rtp_pipeline::ingest::{IngestOptions, InputFormat, JobRecord, JobTableWriter, ingest};
+use rtp_pipeline::ingest::{IngestOptions, InputFormat, JobTableWriter, ingest};
 use rtp_pipeline::train::{TrainedModel, train};
+use rtp_scoring::Job;
 
 /// Feature options reading the repository's SQL, with pinned partitions.
 pub fn feature_options(target_partitions: usize, batch_size: usize) -> FeatureOptions {
@@ -45,7 +46,7 @@ pub fn ensemble_config() -> PipelineConfig {
 }
 
 /// Writes `jobs` as a canonical job table.
-pub fn write_jobs(path: &Path, jobs: &[JobRecord]) {
+pub fn write_jobs(path: &Path, jobs: &[Job]) {
     let mut writer = JobTableWriter::create(path, 1024).unwrap();
     for job in jobs {
         writer.push(job).unwrap();
@@ -134,15 +135,9 @@ pub fn known_at_submit(row: &RenderedRow) -> RenderedRow {
 }
 
 /// A completed job of `user` in `partition`.
-pub fn job(
-    user: &str,
-    partition: &str,
-    submit: i64,
-    start: i64,
-    end: i64,
-    limit: f64,
-) -> JobRecord {
-    JobRecord {
+pub fn job(user: &str, partition: &str, submit: i64, start: i64, end: i64, limit: f64) -> Job {
+    Job {
+        job_key: None,
         job_id: format!("{submit}"),
         user: Some(user.into()),
         account: Some(format!("acct_{user}")),
@@ -153,11 +148,11 @@ pub fn job(
         processors_req: Some(4),
         gpus_req: Some(0),
         mem_req_mb: None,
-        submit_time: submit,
+        submit_time: Some(submit),
         start_time: Some(start),
         end_time: Some(end),
         run_time_s: Some((end - start) as f64),
-        state: "COMPLETED".into(),
+        state: Some("COMPLETED".into()),
         name: Some("job".into()),
         work_dir: None,
     }

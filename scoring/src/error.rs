@@ -74,6 +74,20 @@ pub enum ScoringError {
 }
 
 impl ScoringError {
+    /// Conformed job rows that do not read as jobs.
+    pub(crate) fn jobs(error: rtp_jobs::BatchError) -> Self {
+        match error {
+            rtp_jobs::BatchError::Column { column, reason } => Self::Column {
+                column: column.into(),
+                message: reason.into(),
+            },
+            rtp_jobs::BatchError::Arrow(source) => Self::Arrow {
+                context: "job rows".into(),
+                source,
+            },
+        }
+    }
+
     pub(crate) fn sql(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Self {
         let context = context.into();
         move |source| Self::Sql {

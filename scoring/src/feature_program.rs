@@ -21,7 +21,7 @@ use rtp_bundle::feature_sql::{
     ENTITY_KEY_SUFFIX, FEATURES_TABLE, HISTORY_STATE_TABLE, HISTORY_WIDE_TABLE, JOB_BASE_VIEW,
     JOB_CONTEXT_VIEW, JOB_ENTITIES_VIEW, JOBS_TABLE, QUEUE_STATE_TABLE, QUEUE_WIDE_TABLE, SqlFile,
 };
-use rtp_bundle::job_schema::{col, job_schema};
+use rtp_jobs::schema::{col, job_schema};
 
 use crate::entity_state::{KeyedState, Overlay, overlaid};
 use crate::error::{Result, ScoringError};

@@ -11,7 +11,7 @@
 
 use datafusion::arrow::datatypes::DataType;
 use rtp_bundle::feature_sql::{FEATURES_TABLE, JOB_BASE_VIEW};
-use rtp_bundle::job_schema::job_schema;
+use rtp_jobs::schema::job_schema;
 
 use crate::entity_state::{Overlay, overlaid};
 use crate::error::{Result, ScoringError};

@@ -4,43 +4,23 @@
 //! Outcome columns (start, end, runtime, state) are never read at serving
 //! time, even when sent: a job being scored has not run yet.
 //! A column of the wrong type fails the whole request; a bad value fails
-//! only its row.
+//! only its row, by the rules of [`rtp_jobs::rules`], the same for every
+//! surface.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, new_null_array,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    new_null_array,
 };
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Float64Type, Int64Type, TimeUnit, TimestampSecondType,
-};
-use rtp_bundle::job_schema::{col, job_schema};
+use datafusion::arrow::compute::{cast, nullif};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use rtp_jobs::rules::REQUIRED_FOR_SCORING;
+use rtp_jobs::schema::{OUTCOME_COLUMNS, SCORING_STATE, col, job_schema, nullable_job_schema};
+use rtp_jobs::{Job, Purpose};
 
 use crate::error::{Result, ScoringError};
 use crate::row_value::{Value, value_at};
-
-/// Columns every request must carry.
-pub const REQUIRED_COLUMNS: [&str; 4] = [
-    col::SUBMIT_TIME,
-    col::WALLCLOCK_REQ_S,
-    col::NODES_REQ,
-    col::PROCESSORS_REQ,
-];
-
-/// Longest wallclock request taken, seconds (about 31 years: longer than
-/// any machine lives). Beyond it a request is an input error, not a job.
-pub const MAX_WALLCLOCK_REQ_S: f64 = 1e9;
-
-/// Latest submit time taken, Unix seconds (9999-12-31T23:59:59Z): later
-/// times have no calendar date, and adding a runtime to them overflows.
-pub const MAX_SUBMIT_TIME_S: i64 = 253_402_300_799;
-
-/// Columns describing the job's outcome, ignored when scoring.
-const OUTCOME_COLUMNS: [&str; 3] = [col::START_TIME, col::END_TIME, col::RUN_TIME_S];
-
-/// State given to jobs being scored.
-const SCORING_STATE: &str = "PENDING";
 
 /// Requests conformed to the job schema, with per-row problems.
 #[derive(Debug)]
@@ -56,7 +36,7 @@ pub struct JobRows {
 pub fn conform(input: &RecordBatch, first_key: i64) -> Result<JobRows> {
     let rows = input.num_rows();
     let schema = job_schema();
-    for required in REQUIRED_COLUMNS {
+    for required in REQUIRED_FOR_SCORING {
         if input.column_by_name(required).is_none() {
             return Err(ScoringError::column(required, "required column is missing"));
         }
@@ -71,32 +51,49 @@ pub fn conform(input: &RecordBatch, first_key: i64) -> Result<JobRows> {
             (col::JOB_KEY, None) => Arc::new(Int64Array::from_iter_values(
                 (0..rows as i64).map(|i| first_key + i),
             )),
+            (col::JOB_KEY, Some(array)) => {
+                numbered(conform_column(name, array, field.data_type())?, first_key)
+            }
             (col::JOB_ID, None) => Arc::new(StringArray::from(vec![""; rows])),
             (_, None) => new_null_array(field.data_type(), rows),
-            (_, Some(array)) => conform_column(name, array, field.data_type())?,
+            (_, Some(array)) => {
+                unknown_as_null(name, conform_column(name, array, field.data_type())?)?
+            }
         };
         columns.push(column);
     }
-    let batch = RecordBatch::try_new(nullable_schema(), columns)
+    let batch = RecordBatch::try_new(nullable_job_schema(), columns)
         .map_err(ScoringError::arrow("conforming the request"))?;
-    let errors = row_errors(&batch);
+    let errors = row_errors(&batch)?;
     Ok(JobRows { batch, errors })
 }
 
-/// The job schema with every column nullable: a request may leave out what
-/// the training table always has.
-fn nullable_schema() -> datafusion::arrow::datatypes::SchemaRef {
-    static SCHEMA: std::sync::LazyLock<datafusion::arrow::datatypes::SchemaRef> =
-        std::sync::LazyLock::new(|| {
-            Arc::new(datafusion::arrow::datatypes::Schema::new(
-                job_schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            ))
-        });
-    Arc::clone(&SCHEMA)
+/// Keys where the client gave none: row `i` is `first_key + i`.
+fn numbered(keys: ArrayRef, first_key: i64) -> ArrayRef {
+    if keys.null_count() == 0 {
+        return keys;
+    }
+    let keys = keys.as_primitive::<Int64Type>();
+    Arc::new(Int64Array::from_iter_values(
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| k.unwrap_or(first_key + i as i64)),
+    ))
+}
+
+/// Zero memory and zero wallclock are unknown, as
+/// [`Job::normalized`](rtp_jobs::Job::normalized) makes them: the same
+/// null the training table holds for them.
+fn unknown_as_null(name: &str, array: ArrayRef) -> Result<ArrayRef> {
+    if name != col::MEM_REQ_MB && name != col::WALLCLOCK_REQ_S {
+        return Ok(array);
+    }
+    let values = array
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .expect("conformed to Float64");
+    let zero: BooleanArray = values.iter().map(|v| Some(v == Some(0.0))).collect();
+    nullif(&array, &zero).map_err(ScoringError::arrow(name))
 }
 
 /// Casts a client column to the schema type, refusing types whose values
@@ -160,216 +157,52 @@ fn dictionary_of_strings(ty: &DataType) -> bool {
 }
 
 /// Why each row cannot be scored, if it cannot.
-fn row_errors(batch: &RecordBatch) -> Vec<Option<String>> {
-    let column = |name: &str| batch.column_by_name(name).expect("conformed column");
-    let submit = column(col::SUBMIT_TIME).as_primitive::<TimestampSecondType>();
-    let request = column(col::WALLCLOCK_REQ_S).as_primitive::<Float64Type>();
-    let memory = column(col::MEM_REQ_MB).as_primitive::<Float64Type>();
-    let counts: Vec<&datafusion::arrow::array::PrimitiveArray<Int64Type>> =
-        [col::NODES_REQ, col::PROCESSORS_REQ, col::GPUS_REQ]
-            .into_iter()
-            .map(|n| column(n).as_primitive::<Int64Type>())
-            .collect();
-    let float = |a: &datafusion::arrow::array::PrimitiveArray<Float64Type>, row| {
-        a.is_valid(row).then(|| a.value(row))
-    };
+fn row_errors(batch: &RecordBatch) -> Result<Vec<Option<String>>> {
     (0..batch.num_rows())
         .map(|row| {
-            let count = |i: usize| counts[i].is_valid(row).then(|| counts[i].value(row));
-            problems(
-                submit.is_valid(row).then(|| submit.value(row)),
-                float(request, row),
-                float(memory, row),
-                [count(0), count(1), count(2)],
-            )
+            let job = Job::from_batch(batch, row).map_err(ScoringError::jobs)?;
+            Ok(job_problems(&job))
         })
         .collect()
 }
 
 /// Why a job cannot be scored, if it cannot: the same rules for rows of a
 /// batch and for single jobs.
-fn problems(
-    submit: Option<i64>,
-    request: Option<f64>,
-    memory: Option<f64>,
-    counts: [Option<i64>; 3],
-) -> Option<String> {
-    let mut problems = Vec::new();
-    // A null in a required column is as missing as an absent column: the
-    // model would otherwise fill in a value the user never asked for.
-    let present = [
-        (col::SUBMIT_TIME, submit.is_some()),
-        (col::WALLCLOCK_REQ_S, request.is_some()),
-        (col::NODES_REQ, counts[0].is_some()),
-        (col::PROCESSORS_REQ, counts[1].is_some()),
-    ];
-    debug_assert!(present.iter().map(|(n, _)| n).eq(REQUIRED_COLUMNS.iter()));
-    for (name, given) in present {
-        if !given {
-            problems.push(format!("{name} is missing"));
-        }
-    }
-    for (name, value) in [(col::WALLCLOCK_REQ_S, request), (col::MEM_REQ_MB, memory)] {
-        if let Some(v) = value
-            && (!v.is_finite() || v < 0.0)
-        {
-            problems.push(format!("{name} must be a non-negative number, got {v}"));
-        }
-    }
-    if let Some(w) = request.filter(|&w| w > MAX_WALLCLOCK_REQ_S) {
-        problems.push(format!(
-            "{} must be at most {MAX_WALLCLOCK_REQ_S:e} s, got {w:e}",
-            col::WALLCLOCK_REQ_S
-        ));
-    }
-    if let Some(t) = submit.filter(|t| !(0..=MAX_SUBMIT_TIME_S).contains(t)) {
-        problems.push(format!(
-            "{} must be Unix seconds between 1970 and 9999, got {t}",
-            col::SUBMIT_TIME
-        ));
-    }
-    for (name, value) in [col::NODES_REQ, col::PROCESSORS_REQ, col::GPUS_REQ]
-        .into_iter()
-        .zip(counts)
-    {
-        if let Some(v) = value
-            && v < 0
-        {
-            problems.push(format!("{name} must be non-negative, got {v}"));
-        }
-    }
-    (!problems.is_empty()).then(|| problems.join("; "))
+pub fn job_problems(job: &Job<&str>) -> Option<String> {
+    let problems = job.at_submit().normalized().problems(Purpose::Scoring);
+    (!problems.is_empty()).then(|| problems.to_string())
 }
 
-/// One job as a submit tool describes it: what is known at submit time.
-/// Absent values are `None`; outcomes are not part of it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct JobRecord<'a> {
-    /// The caller's key for the job; numbered by the request when absent.
-    pub job_key: Option<i64>,
-    /// The scheduler's job id, if known.
-    pub job_id: &'a str,
-    /// Submitting user.
-    pub user: Option<&'a str>,
-    /// Charged account.
-    pub account: Option<&'a str>,
-    /// Partition.
-    pub partition: Option<&'a str>,
-    /// Quality of service.
-    pub qos: Option<&'a str>,
-    /// Job name.
-    pub name: Option<&'a str>,
-    /// Working directory.
-    pub work_dir: Option<&'a str>,
-    /// Requested wallclock, seconds.
-    pub wallclock_req_s: Option<f64>,
-    /// Requested nodes.
-    pub nodes_req: Option<i64>,
-    /// Requested processors.
-    pub processors_req: Option<i64>,
-    /// Requested GPUs.
-    pub gpus_req: Option<i64>,
-    /// Requested memory for the whole job, MB.
-    pub mem_req_mb: Option<f64>,
-    /// Submit time, epoch seconds on the cluster's clock.
-    pub submit_time_s: Option<i64>,
-}
-
-/// Column `name` of conformed job rows.
-fn conformed_column<'a>(rows: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
-    rows.column_by_name(name)
-        .ok_or_else(|| ScoringError::column(name, "required column is missing"))
-}
-
-/// The value of primitive column `name` at `row`, or `None` where it is null.
-fn primitive_at<T: ArrowPrimitiveType>(
-    rows: &RecordBatch,
-    row: usize,
-    name: &str,
-    wrong_type: &str,
-) -> Result<Option<T::Native>> {
-    let c = conformed_column(rows, name)?
-        .as_primitive_opt::<T>()
-        .ok_or_else(|| ScoringError::column(name, wrong_type))?;
-    Ok(c.is_valid(row).then(|| c.value(row)))
-}
-
-impl<'a> JobRecord<'a> {
-    /// Row `row` of job rows already conformed by [`conform`].
-    pub fn from_conformed(rows: &'a RecordBatch, row: usize) -> Result<Self> {
-        let text = |name: &str| -> Result<Option<&'a str>> {
-            let c = conformed_column(rows, name)?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| ScoringError::column(name, "is not conformed text"))?;
-            Ok(c.is_valid(row).then(|| c.value(row)))
-        };
-        let float =
-            |name: &str| primitive_at::<Float64Type>(rows, row, name, "is not a conformed float");
-        let int =
-            |name: &str| primitive_at::<Int64Type>(rows, row, name, "is not a conformed integer");
-        Ok(Self {
-            job_key: int(col::JOB_KEY)?,
-            job_id: text(col::JOB_ID)?.unwrap_or(""),
-            user: text(col::USER)?,
-            account: text(col::ACCOUNT)?,
-            partition: text(col::PARTITION)?,
-            qos: text(col::QOS)?,
-            name: text(col::NAME)?,
-            work_dir: text(col::WORK_DIR)?,
-            wallclock_req_s: float(col::WALLCLOCK_REQ_S)?,
-            nodes_req: int(col::NODES_REQ)?,
-            processors_req: int(col::PROCESSORS_REQ)?,
-            gpus_req: int(col::GPUS_REQ)?,
-            mem_req_mb: float(col::MEM_REQ_MB)?,
-            submit_time_s: primitive_at::<TimestampSecondType>(
-                rows,
-                row,
-                col::SUBMIT_TIME,
-                "is not conformed",
-            )?,
+/// The job, as known at its submit time, as a row of the canonical job
+/// schema in its column order; `key` numbers it when it has no `job_key`.
+pub(crate) fn job_values(job: &Job<&str>, key: i64) -> Vec<Value> {
+    let job = job.at_submit().normalized();
+    let text = |v: Option<&str>| v.map_or(Value::Null, Value::str);
+    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+    let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
+    job_schema()
+        .fields()
+        .iter()
+        .map(|field| match field.name().as_str() {
+            col::JOB_KEY => Value::Int(job.job_key.unwrap_or(key)),
+            col::JOB_ID => Value::str(job.job_id),
+            col::USER => text(job.user),
+            col::ACCOUNT => text(job.account),
+            col::PARTITION => text(job.partition),
+            col::QOS => text(job.qos),
+            col::NAME => text(job.name),
+            col::WORK_DIR => text(job.work_dir),
+            col::WALLCLOCK_REQ_S => float(job.wallclock_req_s),
+            col::NODES_REQ => int(job.nodes_req),
+            col::PROCESSORS_REQ => int(job.processors_req),
+            col::GPUS_REQ => int(job.gpus_req),
+            col::MEM_REQ_MB => float(job.mem_req_mb),
+            col::SUBMIT_TIME => int(job.submit_time),
+            col::STATE => text(job.state),
+            // Outcomes: the job has not run.
+            _ => Value::Null,
         })
-    }
-
-    /// Why the job cannot be scored, if it cannot (as for a batch row).
-    pub fn problems(&self) -> Option<String> {
-        problems(
-            self.submit_time_s,
-            self.wallclock_req_s,
-            self.mem_req_mb,
-            [self.nodes_req, self.processors_req, self.gpus_req],
-        )
-    }
-
-    /// The job as a row of the canonical job schema, in its column order;
-    /// `key` numbers it when it has no `job_key`.
-    pub(crate) fn values(&self, key: i64) -> Vec<Value> {
-        let text = |v: Option<&str>| v.map_or(Value::Null, Value::str);
-        let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
-        let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
-        job_schema()
-            .fields()
-            .iter()
-            .map(|field| match field.name().as_str() {
-                col::JOB_KEY => Value::Int(self.job_key.unwrap_or(key)),
-                col::JOB_ID => Value::str(self.job_id),
-                col::USER => text(self.user),
-                col::ACCOUNT => text(self.account),
-                col::PARTITION => text(self.partition),
-                col::QOS => text(self.qos),
-                col::NAME => text(self.name),
-                col::WORK_DIR => text(self.work_dir),
-                col::WALLCLOCK_REQ_S => float(self.wallclock_req_s),
-                col::NODES_REQ => int(self.nodes_req),
-                col::PROCESSORS_REQ => int(self.processors_req),
-                col::GPUS_REQ => int(self.gpus_req),
-                col::MEM_REQ_MB => float(self.mem_req_mb),
-                col::SUBMIT_TIME => int(self.submit_time_s),
-                col::STATE => Value::str(SCORING_STATE),
-                // Outcomes: the job has not run.
-                _ => Value::Null,
-            })
-            .collect()
-    }
+        .collect()
 }
 
 /// Row `row` of conformed job rows, as job-schema values.
@@ -383,8 +216,9 @@ pub(crate) fn row_values(rows: &RecordBatch, row: usize) -> Result<Vec<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Float64Array, Int32Array, TimestampNanosecondArray};
+    use datafusion::arrow::array::{Int32Array, TimestampNanosecondArray};
     use datafusion::arrow::datatypes::{Field, Schema};
+    use rtp_jobs::rules::MAX_TIME_S;
 
     fn request(nodes: ArrayRef, wallclock: Vec<f64>) -> RecordBatch {
         let n = wallclock.len();
@@ -460,22 +294,38 @@ mod tests {
         assert_eq!(rows.errors[0], None);
         let err = rows.errors[1].as_deref().unwrap();
         assert!(
-            err.contains("wallclock_req_s must be at most 1e9 s"),
+            err.contains("wallclock_req_s: must be at most 1e9 seconds"),
             "{err}"
         );
 
-        let job = |submit| JobRecord {
-            submit_time_s: Some(submit),
+        let job = |submit| Job {
+            submit_time: Some(submit),
             wallclock_req_s: Some(3600.0),
             nodes_req: Some(1),
             processors_req: Some(36),
             ..Default::default()
         };
-        assert_eq!(job(MAX_SUBMIT_TIME_S).problems(), None);
-        for bad in [MAX_SUBMIT_TIME_S + 1, i64::MAX, -1] {
-            let err = job(bad).problems().unwrap();
-            assert!(err.contains("submit_time must be Unix seconds"), "{err}");
+        assert_eq!(job_problems(&job(MAX_TIME_S)), None);
+        for bad in [MAX_TIME_S + 1, i64::MAX, -1] {
+            let err = job_problems(&job(bad)).unwrap();
+            assert!(err.contains("submit_time: must be Unix seconds"), "{err}");
         }
+    }
+
+    #[test]
+    fn zero_memory_and_wallclock_are_unknown_as_in_the_training_table() {
+        let mut batch = request(Arc::new(Int32Array::from(vec![1, 1])), vec![3600.0, 0.0]);
+        let memory: ArrayRef = Arc::new(Float64Array::from(vec![0.0, 2048.0]));
+        let mut fields = batch.schema().fields().to_vec();
+        fields.push(Arc::new(Field::new("mem_req_mb", DataType::Float64, true)));
+        let mut columns = batch.columns().to_vec();
+        columns.push(memory);
+        batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let rows = conform(&batch, 0).unwrap();
+        let mem = rows.batch.column_by_name(col::MEM_REQ_MB).unwrap();
+        assert!(mem.is_null(0) && mem.is_valid(1));
+        assert_eq!(rows.errors[0], None);
+        assert_eq!(rows.errors[1].as_deref(), Some("wallclock_req_s: missing"));
     }
 
     #[test]

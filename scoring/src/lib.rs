@@ -28,7 +28,7 @@ pub use advice::AdviceOptions;
 pub use contributions::Contribution;
 pub use entity_state::Overlay;
 pub use error::{Result, ScoringError};
-pub use job_input::JobRecord;
 pub use live_model::LiveModel;
 pub use row_value::Value;
+pub use rtp_jobs::Job;
 pub use scorer::{JobScore, Scored, Scorer, Timings};

@@ -16,18 +16,19 @@ use rtp_bundle::feature_sql::{
     FEATURES_TABLE, HISTORY_STATE_TABLE, QUEUE_STATE_TABLE, load_sql_files,
 };
 use rtp_bundle::interval::to_seconds;
-use rtp_bundle::job_schema::col;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
+use rtp_jobs::schema::col;
 
 use crate::advice::AdviceOptions;
 use crate::contributions::{Contribution, Explainer};
 use crate::entity_state::{KeyedState, Overlay};
 use crate::error::{Result, ScoringError};
 use crate::feature_program::{FeatureProgram, ServingState};
-use crate::job_input::{JobRecord, conform, row_values};
+use crate::job_input::{conform, job_problems, job_values, row_values};
 use crate::model_input::ModelInput;
 use crate::row_projection::batch_of;
 use crate::row_value::{Value, to_scalar};
+use rtp_jobs::Job;
 
 /// Output column: p10 in seconds.
 pub const PRED_P10: &str = "pred_p10";
@@ -296,17 +297,17 @@ impl Scorer {
     /// A job that cannot be scored is refused with the reason.
     pub fn score_job(
         &self,
-        job: &JobRecord<'_>,
+        job: &Job<&str>,
         overlay: &mut Overlay,
         top: usize,
     ) -> Result<JobScore> {
         if self.program.row_form().is_err() {
             return self.score_job_in_batch(job, overlay, top);
         }
-        if let Some(problem) = job.problems() {
+        if let Some(problem) = job_problems(job) {
             return Err(ScoringError::column("row", problem));
         }
-        let values = job.values(overlay.rows_seen);
+        let values = job_values(job, overlay.rows_seen);
         overlay.rows_seen += 1;
         let features = self.program.features_row(&values, &self.state, overlay)?;
         let inputs = self.input.row(&self.row_inputs, &features);
@@ -343,11 +344,11 @@ impl Scorer {
     /// batch: what single jobs take when the SQL has no row form.
     pub fn score_job_in_batch(
         &self,
-        job: &JobRecord<'_>,
+        job: &Job<&str>,
         overlay: &mut Overlay,
         top: usize,
     ) -> Result<JobScore> {
-        let batch = rows_batch(&[job.values(overlay.rows_seen)])?;
+        let batch = rows_batch(&[job_values(job, overlay.rows_seen)])?;
         let scored = self.score_explained(&batch, overlay, top)?;
         scored
             .job_score(0)
@@ -496,7 +497,7 @@ impl Scorer {
 
 /// Job-schema rows as a batch of the (nullable) job schema.
 fn rows_batch(rows: &[Vec<Value>]) -> Result<RecordBatch> {
-    let schema = rtp_bundle::job_schema::job_schema();
+    let schema = rtp_jobs::schema::job_schema();
     let columns = schema
         .fields()
         .iter()

@@ -13,7 +13,20 @@ use super::{PageHeader, State, html, page, page_header};
 use crate::error::DashboardError;
 use crate::format::{clock, duration, fixed, thousands};
 use crate::routes::Route;
-use crate::wallclock::parse_wallclock;
+use rtp_jobs::schema::col;
+use rtp_jobs::slurm::{BareNumber, parse_duration};
+use rtp_jobs::units::mb_from_gb;
+use rtp_jobs::values::{parse_f64, parse_i64};
+use rtp_jobs::{Job, Purpose};
+
+/// The form's fields, in its order, with the job columns they fill.
+const FORM_FIELDS: [(&str, &str); 5] = [
+    (col::NODES_REQ, "nodes"),
+    (col::PROCESSORS_REQ, "processors"),
+    (col::GPUS_REQ, "gpus"),
+    (col::MEM_REQ_MB, "memory"),
+    (col::WALLCLOCK_REQ_S, "wallclock"),
+];
 
 /// The form as typed: every field a string, so a bad number is reported by
 /// field instead of failing the whole request.
@@ -65,46 +78,63 @@ impl Default for PredictForm {
 }
 
 impl PredictForm {
-    /// The job the form describes, or every field that is wrong.
+    /// The job the form describes, or every field that is wrong: first
+    /// what does not read as a number, then what breaks the rules every
+    /// surface shares, in the form's order.
     pub fn to_job(&self) -> Result<JobFeatures, Vec<String>> {
-        let mut errors = Vec::new();
-        let mut count = |name: &str, text: &str, min: i32| -> i32 {
-            match text.trim().parse::<i32>() {
-                Ok(v) if v >= min => v,
-                Ok(v) => {
-                    errors.push(format!("{name}: must be at least {min} (got {v})"));
-                    0
-                }
+        let mut errors: Vec<(usize, String)> = Vec::new();
+        let position = |column: &str| FORM_FIELDS.iter().position(|(c, _)| *c == column);
+        let mut unreadable = |column: &str, reason: String| {
+            let i = position(column).expect("a form field");
+            errors.push((i, format!("{}: {reason}", FORM_FIELDS[i].1)));
+        };
+        let mut count = |column: &str, text: &str| -> Option<i64> {
+            match parse_i64(text) {
+                Ok(v) => v,
                 Err(_) => {
-                    errors.push(format!("{name}: {:?} is not a whole number", text.trim()));
-                    0
+                    unreadable(column, format!("{:?} is not a whole number", text.trim()));
+                    None
                 }
             }
         };
-        let nodes = count("nodes", &self.nodes, 1);
-        let processors = count("processors", &self.processors, 1);
-        let gpus = if self.gpus.trim().is_empty() {
-            0
-        } else {
-            count("gpus", &self.gpus, 0)
-        };
-        let mem_gb = match self.mem_gb.trim() {
-            "" => 0.0,
-            text => match text.parse::<f64>() {
-                Ok(v) if v.is_finite() && v >= 0.0 => v,
-                _ => {
-                    errors.push(format!("memory: {text:?} is not a number of GB ≥ 0"));
-                    0.0
-                }
-            },
-        };
-        let wallclock = parse_wallclock(&self.wallclock).unwrap_or_else(|reason| {
-            errors.push(format!("wallclock: {reason}"));
-            0.0
+        let nodes = count(col::NODES_REQ, &self.nodes);
+        let processors = count(col::PROCESSORS_REQ, &self.processors);
+        let gpus = count(col::GPUS_REQ, &self.gpus);
+        let mem_gb = parse_f64(&self.mem_gb).unwrap_or_else(|_| {
+            unreadable(
+                col::MEM_REQ_MB,
+                format!("{:?} is not a number of GB", self.mem_gb.trim()),
+            );
+            None
         });
-        if !errors.is_empty() {
-            return Err(errors);
+        let wallclock =
+            parse_duration(&self.wallclock, BareNumber::Seconds).unwrap_or_else(|reason| {
+                unreadable(col::WALLCLOCK_REQ_S, reason);
+                None
+            });
+        let unread: Vec<usize> = errors.iter().map(|(i, _)| *i).collect();
+        let job = Job::<&str> {
+            nodes_req: nodes,
+            processors_req: processors,
+            gpus_req: gpus,
+            mem_req_mb: mem_gb.map(mb_from_gb),
+            wallclock_req_s: wallclock,
+            submit_time: Some(chrono::Utc::now().timestamp()),
+            ..Job::default()
+        };
+        for problem in job.normalized().problems(Purpose::Scoring).0 {
+            if let Some(i) = position(problem.field).filter(|i| !unread.contains(i)) {
+                errors.push((i, format!("{}: {}", FORM_FIELDS[i].1, problem.reason)));
+            }
         }
+        if !errors.is_empty() {
+            errors.sort_by_key(|(i, _)| *i);
+            return Err(errors.into_iter().map(|(_, e)| e).collect());
+        }
+        let (nodes, processors) = (nodes.unwrap_or(1), processors.unwrap_or(1));
+        let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+        let (nodes, processors, gpus) = (clamp(nodes), clamp(processors), clamp(gpus.unwrap_or(0)));
+        let (mem_gb, wallclock) = (mem_gb.unwrap_or(0.0), wallclock.unwrap_or(0.0));
         Ok(JobFeatures {
             processors_req: processors,
             nodes_req: nodes,

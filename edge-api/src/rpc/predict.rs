@@ -7,7 +7,7 @@ use crate::job_request::demand;
 use rtp_proto::v1::{JobFeatures, PredictRequest, PredictResponse};
 use tonic::Status;
 
-use crate::job_request::{job_record, validate};
+use crate::job_request::{job_from_wire, validate};
 use crate::prediction::{ResponseContext, response};
 use crate::rpc::{now_s, status_of};
 use crate::service::EdgeState;
@@ -53,7 +53,7 @@ pub fn predict_one(
     let scorer = state.live.current();
     let now = now_s();
     let score = scorer
-        .score_job(&job_record(&job, now), &mut Overlay::isolated(), top)
+        .score_job(&job_from_wire(&job, now), &mut Overlay::isolated(), top)
         .map_err(|e| match e {
             // Validation let it through, so the scoring core's refusal
             // still names the job's field.

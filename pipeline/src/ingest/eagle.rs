@@ -17,9 +17,11 @@ use datafusion::parquet::arrow::arrow_reader::{
 
 use super::Row;
 use super::quarantine::BadRow;
-use super::record::{JobRecord, RowProblem};
-use super::values::{normalize_state, parse_f64, parse_i64, parse_timestamp};
+use super::record::{RowProblem, checked};
 use crate::error::{PipelineError, Result};
+use rtp_jobs::Job;
+use rtp_jobs::slurm::normalize_state;
+use rtp_jobs::values::{parse_f64, parse_i64, parse_timestamp};
 
 /// The Eagle columns this reader uses (`submit_line` is ignored).
 const COLUMNS: [&str; 17] = [
@@ -51,7 +53,7 @@ fn column_index(name: &str) -> usize {
 }
 
 /// Builds a record from per-column text values (CSV) of one row.
-fn record_from_text(values: &[Option<&str>]) -> Result<JobRecord, RowProblem> {
+fn record_from_text(values: &[Option<&str>]) -> Result<Job, RowProblem> {
     let text = |name: &str| {
         values[column_index(name)]
             .map(str::trim)
@@ -71,7 +73,8 @@ fn record_from_text(values: &[Option<&str>]) -> Result<JobRecord, RowProblem> {
     let state = text("state")
         .map(normalize_state)
         .ok_or_else(|| RowProblem::new("state", "missing value"))?;
-    JobRecord {
+    checked(Job {
+        job_key: None,
         job_id,
         user: owned("user"),
         account: owned("account"),
@@ -81,17 +84,16 @@ fn record_from_text(values: &[Option<&str>]) -> Result<JobRecord, RowProblem> {
         nodes_req: int("nodes_req")?,
         processors_req: int("processors_req")?,
         gpus_req: int("gpus_req")?,
-        // Eagle records 0 when no memory was requested.
-        mem_req_mb: float("mem_req")?.filter(|m| *m > 0.0),
-        submit_time,
+        // Eagle records 0 when no memory was requested: the rules make it unknown.
+        mem_req_mb: float("mem_req")?,
+        submit_time: Some(submit_time),
         start_time: time("start_time")?,
         end_time: time("end_time")?,
         run_time_s: float("run_time")?,
-        state,
+        state: Some(state),
         name: owned("name"),
         work_dir: owned("work_dir"),
-    }
-    .finish()
+    })
 }
 
 /// Streams rows of an Eagle CSV file.
@@ -289,7 +291,7 @@ impl TypedBatch {
         })
     }
 
-    fn record(&self, row: usize) -> Result<JobRecord, RowProblem> {
+    fn record(&self, row: usize) -> Result<Job, RowProblem> {
         let job_id = self
             .text("job_id", row)
             .ok_or_else(|| RowProblem::new("job_id", "missing value"))?;
@@ -300,7 +302,8 @@ impl TypedBatch {
             .text("state", row)
             .map(|s| normalize_state(&s))
             .ok_or_else(|| RowProblem::new("state", "missing value"))?;
-        JobRecord {
+        checked(Job {
+            job_key: None,
             job_id,
             user: self.text("user", row),
             account: self.text("account", row),
@@ -310,16 +313,15 @@ impl TypedBatch {
             nodes_req: self.int("nodes_req", row),
             processors_req: self.int("processors_req", row),
             gpus_req: self.int("gpus_req", row),
-            mem_req_mb: self.float("mem_req", row).filter(|m| *m > 0.0),
-            submit_time,
+            mem_req_mb: self.float("mem_req", row),
+            submit_time: Some(submit_time),
             start_time: self.time("start_time", row),
             end_time: self.time("end_time", row),
             run_time_s: self.float("run_time", row),
-            state,
+            state: Some(state),
             name: self.text("name", row),
             work_dir: self.text("work_dir", row),
-        }
-        .finish()
+        })
     }
 
     fn render(&self, row: usize) -> String {

@@ -12,7 +12,6 @@ mod quarantine;
 mod record;
 mod sacct;
 mod swf;
-pub mod values;
 mod writer;
 
 use std::fs::File;
@@ -21,11 +20,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 pub use quarantine::{BadRow, quarantine_path_for};
-pub use record::{JobRecord, RowProblem};
+pub use record::{RowProblem, checked};
 pub use writer::{DEFAULT_BATCH_ROWS, JobTableWriter, parquet_properties};
 
 use crate::error::{PipelineError, Result};
 use quarantine::Quarantine;
+use rtp_jobs::Job;
 
 /// What a reader yields for one input row.
 // Almost every row is a job: boxing it would allocate once per row for no gain.
@@ -33,7 +33,7 @@ use quarantine::Quarantine;
 #[derive(Debug)]
 pub enum Row {
     /// A valid job.
-    Job(JobRecord),
+    Job(Job),
     /// A rejected row.
     Bad(BadRow),
     /// A line that is not a job (e.g. a `sacct` job step).
@@ -42,11 +42,7 @@ pub enum Row {
 
 impl Row {
     /// The row at `line` as parsed: the job, or why it was rejected with its raw text.
-    pub fn parsed(
-        line: u64,
-        parsed: std::result::Result<JobRecord, RowProblem>,
-        raw: String,
-    ) -> Self {
+    pub fn parsed(line: u64, parsed: std::result::Result<Job, RowProblem>, raw: String) -> Self {
         match parsed {
             Ok(job) => Self::Job(job),
             Err(problem) => Self::Bad(BadRow {

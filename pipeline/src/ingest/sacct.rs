@@ -5,13 +5,14 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use super::record::{JobRecord, RowProblem};
-use super::values::{
-    MemPer, gpus_from_tres, normalize_state, parse_i64, parse_slurm_duration, parse_slurm_mem,
-    parse_timestamp,
-};
+use super::record::{RowProblem, checked};
 use super::{NumberedLines, Row};
 use crate::error::{PipelineError, Result};
+use rtp_jobs::Job;
+use rtp_jobs::slurm::{
+    BareNumber, MemPer, gpus_from_tres, normalize_state, parse_duration, parse_memory,
+};
+use rtp_jobs::values::{parse_i64, parse_timestamp};
 
 /// Canonical field → accepted sacct column names, first match wins.
 const ALIASES: &[(&str, &[&str])] = &[
@@ -83,7 +84,7 @@ impl SacctReader {
         })
     }
 
-    fn parse(&self, fields: &[&str]) -> Result<Option<JobRecord>, RowProblem> {
+    fn parse(&self, fields: &[&str]) -> Result<Option<Job>, RowProblem> {
         let get = |name: &str| {
             self.positions
                 .iter()
@@ -100,14 +101,15 @@ impl SacctReader {
             parse_timestamp(get(name).unwrap_or("")).map_err(|r| RowProblem::new(label, r))
         };
         let duration = |name: &str, label: &str| {
-            parse_slurm_duration(get(name).unwrap_or("")).map_err(|r| RowProblem::new(label, r))
+            parse_duration(get(name).unwrap_or(""), BareNumber::Minutes)
+                .map_err(|r| RowProblem::new(label, r))
         };
         let int = |name: &str, label: &str| {
             parse_i64(get(name).unwrap_or("")).map_err(|r| RowProblem::new(label, r))
         };
         let nodes = int("nodes", "NNodes")?;
         let cpus = int("cpus", "NCPUS")?;
-        let mem_req_mb = match parse_slurm_mem(get("reqmem").unwrap_or("")) {
+        let mem_req_mb = match parse_memory(get("reqmem").unwrap_or("")) {
             Ok(Some((mb, MemPer::Node))) => Some(mb * nodes.unwrap_or(1) as f64),
             Ok(Some((mb, MemPer::Cpu))) => Some(mb * cpus.unwrap_or(1) as f64),
             Ok(None) => None,
@@ -126,7 +128,8 @@ impl SacctReader {
             .ok_or_else(|| RowProblem::new("State", "missing value"))?;
         // A job that never started reports an elapsed time of zero.
         let run_time_s = duration("elapsed", "Elapsed")?.filter(|_| start_time.is_some());
-        JobRecord {
+        checked(Job {
+            job_key: None,
             job_id,
             user: owned("user"),
             account: owned("account"),
@@ -137,15 +140,14 @@ impl SacctReader {
             processors_req: cpus,
             gpus_req: gpus,
             mem_req_mb,
-            submit_time,
+            submit_time: Some(submit_time),
             start_time,
             end_time,
             run_time_s,
-            state,
+            state: Some(state),
             name: owned("name"),
             work_dir: owned("work_dir"),
-        }
-        .finish()
+        })
         .map(Some)
     }
 }

@@ -5,9 +5,11 @@
 
 use std::io::BufRead;
 
-use super::record::{JobRecord, RowProblem};
+use super::record::{RowProblem, checked};
 use super::{NumberedLines, Row};
 use crate::error::Result;
+use rtp_jobs::Job;
+use rtp_jobs::units::mb_from_kb;
 
 const FIELD_NAMES: [&str; 18] = [
     "job_number",
@@ -58,7 +60,7 @@ impl SwfReader {
         }
     }
 
-    fn parse(&self, text: &str) -> Result<JobRecord, RowProblem> {
+    fn parse(&self, text: &str) -> Result<Job, RowProblem> {
         let fields: Vec<&str> = text.split_whitespace().collect();
         if fields.len() != FIELD_NAMES.len() {
             return Err(RowProblem::field_count(FIELD_NAMES.len(), fields.len()));
@@ -107,12 +109,14 @@ impl SwfReader {
             .zip(run)
             .map(|(s, r)| s.checked_add(r).ok_or_else(|| overflow("run_time")))
             .transpose()?;
-        let processors = known(v[7]).or(known(v[4]));
+        // Some logs write 0 where they recorded no count: no job runs on none.
+        let count = |x: i64| known(x).filter(|&n| n > 0);
+        let processors = count(v[7]).or(count(v[4]));
         // Requested memory is KB per processor.
         let mem_req_mb = known(v[9])
             .filter(|m| *m > 0)
             .zip(processors)
-            .map(|(kb, p)| kb as f64 * p as f64 / 1024.0);
+            .map(|(kb, p)| mb_from_kb(kb as f64 * p as f64));
         let state = match v[10] {
             1 => "COMPLETED",
             0 => "FAILED",
@@ -121,7 +125,8 @@ impl SwfReader {
             _ => "UNKNOWN",
         };
         let id = |prefix: &str, x: i64| known(x).map(|x| format!("{prefix}{x}"));
-        JobRecord {
+        checked(Job {
+            job_key: None,
             job_id: v[0].to_string(),
             user: id("user", v[11]),
             account: id("group", v[12]),
@@ -132,15 +137,14 @@ impl SwfReader {
             processors_req: processors,
             gpus_req: Some(0),
             mem_req_mb,
-            submit_time,
+            submit_time: Some(submit_time),
             start_time,
             end_time,
             run_time_s: run.filter(|_| start_time.is_some()).map(|r| r as f64),
-            state: state.into(),
+            state: Some(state.into()),
             name: id("exe", v[13]),
             work_dir: None,
-        }
-        .finish()
+        })
     }
 }
 

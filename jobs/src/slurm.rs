@@ -1,66 +1,32 @@
-//! Parsers for the value formats the sources use: timestamps, Slurm
-//! durations and memory sizes, Slurm states. Each returns a reason string a
-//! person can act on; callers attach the file, line and field.
+//! Slurm's value formats, parsed once for every reader: durations
+//! (`--time`, `Timelimit`, `Elapsed`), memory sizes (`--mem`, `ReqMem`),
+//! job states and TRES strings.
 
-use chrono::NaiveDateTime;
+use crate::units::{KB_PER_MB, MB_PER_GB, SECONDS_PER_DAY, SECONDS_PER_HOUR, SECONDS_PER_MINUTE};
+use crate::values::is_blank;
 
-/// Values that mean "no value" in the sources.
-fn is_blank(s: &str) -> bool {
-    matches!(s, "" | "None" | "Unknown" | "NaT" | "nan" | "NULL" | "null")
+/// What a bare number in a duration counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareNumber {
+    /// Minutes, as Slurm reads `--time=90` and writes limits.
+    Minutes,
+    /// Seconds, as the Eagle data set's `wallclock_req` column holds them.
+    Seconds,
 }
 
-/// Parses a timestamp without zone (`2019-01-01 08:55:55`, ISO `T` form,
-/// optional fractional seconds) into epoch seconds; blank means None.
-pub fn parse_timestamp(s: &str) -> Result<Option<i64>, String> {
-    let s = s.trim();
-    if is_blank(s) {
-        return Ok(None);
-    }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
-            return Ok(Some(t.and_utc().timestamp()));
-        }
-    }
-    Err(format!(
-        "unknown time format {s:?} (expected YYYY-MM-DD HH:MM:SS)"
-    ))
-}
-
-/// Parses a float; blank means None.
-pub fn parse_f64(s: &str) -> Result<Option<f64>, String> {
-    let s = s.trim();
-    if is_blank(s) {
-        return Ok(None);
-    }
-    s.parse::<f64>()
-        .map(Some)
-        .map_err(|_| format!("not a number: {s:?}"))
-}
-
-/// Parses an integer (accepting `4.0`); blank means None.
-pub fn parse_i64(s: &str) -> Result<Option<i64>, String> {
-    let s = s.trim();
-    if is_blank(s) {
-        return Ok(None);
-    }
-    if let Ok(v) = s.parse::<i64>() {
-        return Ok(Some(v));
-    }
-    match s.parse::<f64>() {
-        Ok(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(Some(v as i64)),
-        _ => Err(format!("not an integer: {s:?}")),
-    }
-}
-
-/// Parses a Slurm duration (`[D-]HH:MM:SS`, `MM:SS`, `HH:MM:SS.mmm`, plain
-/// minutes as Slurm accepts for limits) into seconds. `UNLIMITED`,
-/// `Partition_Limit` and blanks mean None.
-pub fn parse_slurm_duration(s: &str) -> Result<Option<f64>, String> {
+/// Parses a Slurm duration (`[D-]HH:MM:SS`, `MM:SS`, `D-HH`, `D-HH:MM`,
+/// `HH:MM:SS.mmm`, or a bare number counted as `bare` says) into seconds.
+/// `UNLIMITED`, `Partition_Limit` and blanks mean None.
+pub fn parse_duration(s: &str, bare: BareNumber) -> Result<Option<f64>, String> {
     let s = s.trim();
     if is_blank(s) || s.eq_ignore_ascii_case("UNLIMITED") || s == "Partition_Limit" {
         return Ok(None);
     }
-    let bad = || format!("unknown duration format {s:?} (expected [D-]HH:MM:SS or MM:SS)");
+    let bad = || {
+        format!(
+            "unknown duration format {s:?} (expected [D-]HH:MM:SS, MM:SS or a number of {bare})"
+        )
+    };
     let (days, clock) = match s.split_once('-') {
         Some((d, rest)) => (d.parse::<u64>().map_err(|_| bad())?, rest),
         None => (0, s),
@@ -68,25 +34,42 @@ pub fn parse_slurm_duration(s: &str) -> Result<Option<f64>, String> {
     let parts: Vec<&str> = clock.split(':').collect();
     let num = |p: &str| p.parse::<f64>().ok().filter(|v| *v >= 0.0 && v.is_finite());
     let clock = |h: Option<f64>, m: Option<f64>, s: Option<f64>| match (h, m, s) {
-        (Some(h), Some(m), Some(s)) if m < 60.0 && s < 60.0 => Some(h * 3_600.0 + m * 60.0 + s),
+        (Some(h), Some(m), Some(s)) if m < 60.0 && s < 60.0 => {
+            Some(h * SECONDS_PER_HOUR + m * SECONDS_PER_MINUTE + s)
+        }
         _ => None,
     };
     let seconds = match parts.as_slice() {
         [h, m, sec] => clock(num(h), num(m), num(sec)),
-        [m, sec] if days == 0 => clock(Some(0.0), num(m), num(sec)),
+        // Slurm reads "MM:SS" with any number of minutes (`--time=90:00`).
+        [m, sec] if days == 0 => match (num(m), num(sec)) {
+            (Some(m), Some(sec)) if sec < 60.0 => Some(m * SECONDS_PER_MINUTE + sec),
+            _ => None,
+        },
         // With a day prefix, "D-HH" and "D-HH:MM" are also valid.
         [h, m] => clock(num(h), num(m), Some(0.0)),
-        [h] if days > 0 => num(h).map(|h| h * 3_600.0),
-        // A bare number is minutes, as Slurm reads limits.
-        [minutes] => num(minutes).map(|m| m * 60.0),
+        [h] if days > 0 => num(h).map(|h| h * SECONDS_PER_HOUR),
+        [number] => num(number).map(|n| match bare {
+            BareNumber::Minutes => n * SECONDS_PER_MINUTE,
+            BareNumber::Seconds => n,
+        }),
         _ => None,
     };
     // Finite parts can still multiply out to infinity ("1e308" minutes).
     seconds
-        .map(|s| days as f64 * 86_400.0 + s)
+        .map(|s| days as f64 * SECONDS_PER_DAY + s)
         .filter(|total| total.is_finite())
         .map(Some)
         .ok_or_else(bad)
+}
+
+impl std::fmt::Display for BareNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Minutes => "minutes",
+            Self::Seconds => "seconds",
+        })
+    }
 }
 
 /// How a Slurm memory request is counted.
@@ -100,7 +83,7 @@ pub enum MemPer {
 
 /// Parses Slurm's `ReqMem` (`4000M`, `4Gn`, `2Gc`, `512K`, `1T`) into MB and
 /// what it is counted per; blank or `0` means None.
-pub fn parse_slurm_mem(s: &str) -> Result<Option<(f64, MemPer)>, String> {
+pub fn parse_memory(s: &str) -> Result<Option<(f64, MemPer)>, String> {
     let s = s.trim();
     if is_blank(s) {
         return Ok(None);
@@ -112,10 +95,10 @@ pub fn parse_slurm_mem(s: &str) -> Result<Option<(f64, MemPer)>, String> {
         _ => (s, MemPer::Node),
     };
     let (digits, factor) = match body.as_bytes().last() {
-        Some(b'K') => (&body[..body.len() - 1], 1.0 / 1024.0),
+        Some(b'K') => (&body[..body.len() - 1], 1.0 / KB_PER_MB),
         Some(b'M') => (&body[..body.len() - 1], 1.0),
-        Some(b'G') => (&body[..body.len() - 1], 1024.0),
-        Some(b'T') => (&body[..body.len() - 1], 1024.0 * 1024.0),
+        Some(b'G') => (&body[..body.len() - 1], MB_PER_GB),
+        Some(b'T') => (&body[..body.len() - 1], MB_PER_GB * MB_PER_GB),
         Some(c) if c.is_ascii_digit() => (body, 1.0),
         _ => return Err(bad()),
     };
@@ -165,22 +148,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps() {
-        assert_eq!(
-            parse_timestamp("2019-01-01 08:55:55").unwrap(),
-            Some(1_546_332_955)
-        );
-        assert_eq!(
-            parse_timestamp("2019-01-01T08:55:55").unwrap(),
-            Some(1_546_332_955)
-        );
-        assert_eq!(parse_timestamp("Unknown").unwrap(), None);
-        assert!(parse_timestamp("01/01/2019 08:55").is_err());
-    }
-
-    #[test]
-    fn slurm_durations() {
-        let d = |s| parse_slurm_duration(s).unwrap();
+    fn durations() {
+        let d = |s| parse_duration(s, BareNumber::Minutes).unwrap();
         assert_eq!(d("01:02:03"), Some(3723.0));
         assert_eq!(d("2-00:00:00"), Some(172_800.0));
         assert_eq!(d("1-12"), Some(129_600.0));
@@ -189,21 +158,33 @@ mod tests {
         assert_eq!(d("60"), Some(3600.0));
         assert_eq!(d("UNLIMITED"), None);
         assert_eq!(d("Partition_Limit"), None);
-        assert!(parse_slurm_duration("1:99:00").is_err());
-        assert!(parse_slurm_duration("soon").is_err());
+        let bad = |s| parse_duration(s, BareNumber::Minutes).unwrap_err();
+        assert!(bad("1:99:00").contains("unknown duration format"));
+        assert!(bad("soon").contains("a number of minutes"));
         // Found by the fuzz target: finite parts, infinite total.
-        assert!(parse_slurm_duration("1e308").is_err());
-        assert!(parse_slurm_mem("1e308T").is_err());
+        assert!(parse_duration("1e308", BareNumber::Minutes).is_err());
+        assert!(parse_memory("1e308T").is_err());
     }
 
     #[test]
-    fn slurm_memory() {
-        let m = |s| parse_slurm_mem(s).unwrap();
+    fn a_bare_number_counts_what_the_source_says() {
+        let seconds = |s| parse_duration(s, BareNumber::Seconds).unwrap();
+        assert_eq!(seconds("3600"), Some(3600.0));
+        assert_eq!(seconds("172800.0"), Some(172_800.0));
+        assert_eq!(seconds("90:00"), Some(5400.0));
+        assert!(parse_duration("-5", BareNumber::Seconds).is_err());
+        assert!(parse_duration("1:2:3:4", BareNumber::Seconds).is_err());
+    }
+
+    #[test]
+    fn memory() {
+        let m = |s| parse_memory(s).unwrap();
         assert_eq!(m("4000M"), Some((4000.0, MemPer::Node)));
         assert_eq!(m("4Gn"), Some((4096.0, MemPer::Node)));
         assert_eq!(m("2Gc"), Some((2048.0, MemPer::Cpu)));
+        assert_eq!(m("512K"), Some((0.5, MemPer::Node)));
         assert_eq!(m("0n"), None);
-        assert!(parse_slurm_mem("lots").is_err());
+        assert!(parse_memory("lots").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Column names of the canonical job table.
 pub mod col {
@@ -77,6 +77,30 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 pub fn job_schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
 }
+
+static NULLABLE: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(
+        SCHEMA
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ))
+});
+
+/// The job schema with every column nullable: jobs sent to be scored may
+/// leave out what a training table always has (their key, their state).
+pub fn nullable_job_schema() -> SchemaRef {
+    Arc::clone(&NULLABLE)
+}
+
+/// Columns describing a job's outcome: unknown at submit time, so never
+/// read when a job is scored, even when sent (its state is then
+/// [`SCORING_STATE`]).
+pub const OUTCOME_COLUMNS: [&str; 3] = [col::START_TIME, col::END_TIME, col::RUN_TIME_S];
+
+/// The state of a job being scored: it has not run.
+pub const SCORING_STATE: &str = "PENDING";
 
 /// Final job states, in Slurm's vocabulary, that the sources are mapped onto.
 pub const KNOWN_STATES: &[&str] = &[
