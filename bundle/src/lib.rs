@@ -11,9 +11,11 @@ pub mod evaluation_details;
 pub mod feature_sql;
 pub mod integrity;
 pub mod interval;
+pub mod layout;
 pub mod manifest;
 pub mod parity;
 pub mod store;
+pub mod target;
 
 mod error;
 
@@ -22,3 +24,4 @@ pub use ensemble::{Ensemble, LoadedMember};
 pub use error::BundleError;
 pub use manifest::{FeatureKind, FeatureSpec, Manifest, MemberKind, MemberSpec, QualityMetrics};
 pub use store::{BundleStore, LoadedBundle, StagedBundle};
+pub use target::Target;

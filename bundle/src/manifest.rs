@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::target::Target;
+
 /// JSON has no NaN: serde_json writes it as `null` (an empty bucket's mean
 /// error, an undefined R²), and this reads `null` back as NaN.
 pub(crate) fn number_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
@@ -24,8 +26,7 @@ pub const MAPE_FLOOR_S: f64 = 60.0;
 /// Version of the bundle layout written by this crate.
 pub const FORMAT_VERSION: u32 = 4;
 
-/// File name of the manifest inside a bundle directory.
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use crate::layout::MANIFEST_FILE;
 
 /// Contents of `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,8 +41,8 @@ pub struct Manifest {
     pub input_fingerprint: String,
     /// SHA-256 over the feature SQL files (names and contents, in order).
     pub sql_sha256: String,
-    /// What the models predict, e.g. `log1p(run_time_s)`.
-    pub target: String,
+    /// What the models predict; read back to turn predictions into seconds.
+    pub target: Target,
     /// Model inputs, in the column order the models expect.
     pub features: Vec<FeatureSpec>,
     /// The ensemble's members: tree models, one per quantile each.

@@ -267,7 +267,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             input_fingerprint: "ab".into(),
             sql_sha256: "cd".into(),
-            target: "log1p(run_time_s)".into(),
+            target: crate::Target::Log1pRunTime,
             features: vec![FeatureSpec {
                 name: "f_nodes".into(),
                 kind: FeatureKind::Numeric,

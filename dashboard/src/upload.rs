@@ -12,29 +12,19 @@ use rtp_jobs::{Job, Purpose, jobs_batch};
 use crate::error::DashboardError;
 
 /// Columns read from an upload, in template order.
-pub const COLUMNS: [&str; 13] = [
-    "job_id",
-    "user",
-    "account",
-    "partition",
-    "qos",
-    "wallclock_req",
-    "nodes_req",
-    "processors_req",
-    "gpus_req",
-    "mem_req",
-    "submit_time",
-    "name",
-    "work_dir",
-];
+pub const COLUMNS: [&str; 13] = rtp_jobs::eagle::REQUEST_COLUMNS;
 
 /// Columns every upload must have.
 pub const REQUIRED: [&str; 3] = ["wallclock_req", "nodes_req", "processors_req"];
 
-/// Eagle columns describing what happened to a job; accepted (so an Eagle
-/// export uploads as it is) but never read: a job being predicted has not run.
-pub const OUTCOME_COLUMNS: [&str; 5] =
-    ["start_time", "end_time", "run_time", "state", "submit_line"];
+/// Eagle columns describing what happened to a job, or unused; accepted
+/// (so an Eagle export uploads as it is) but never read: a job being
+/// predicted has not run.
+pub const OUTCOME_COLUMNS: [&str; 5] = {
+    let [start, end, run, state] = rtp_jobs::eagle::OUTCOME_COLUMNS;
+    let [submit_line] = rtp_jobs::eagle::UNUSED_COLUMNS;
+    [start, end, run, state, submit_line]
+};
 
 /// The downloadable template: the header and two example rows.
 pub fn template_csv() -> String {

@@ -48,18 +48,16 @@ pub struct Job<S = String> {
 }
 
 impl<S: AsRef<str>> Job<S> {
-    /// The same job, borrowing its text.
-    pub fn as_borrowed(&self) -> Job<&str> {
-        fn text<S: AsRef<str>>(v: &Option<S>) -> Option<&str> {
-            v.as_ref().map(AsRef::as_ref)
-        }
+    /// The same job with its text mapped by `text`.
+    pub fn map_text<'a, T>(&'a self, text: impl Fn(&'a str) -> T) -> Job<T> {
+        let map = |v: &'a Option<S>| v.as_ref().map(|s| text(s.as_ref()));
         Job {
             job_key: self.job_key,
-            job_id: self.job_id.as_ref(),
-            user: text(&self.user),
-            account: text(&self.account),
-            partition: text(&self.partition),
-            qos: text(&self.qos),
+            job_id: text(self.job_id.as_ref()),
+            user: map(&self.user),
+            account: map(&self.account),
+            partition: map(&self.partition),
+            qos: map(&self.qos),
             wallclock_req_s: self.wallclock_req_s,
             nodes_req: self.nodes_req,
             processors_req: self.processors_req,
@@ -69,35 +67,20 @@ impl<S: AsRef<str>> Job<S> {
             start_time: self.start_time,
             end_time: self.end_time,
             run_time_s: self.run_time_s,
-            state: text(&self.state),
-            name: text(&self.name),
-            work_dir: text(&self.work_dir),
+            state: map(&self.state),
+            name: map(&self.name),
+            work_dir: map(&self.work_dir),
         }
+    }
+
+    /// The same job, borrowing its text.
+    pub fn as_borrowed(&self) -> Job<&str> {
+        self.map_text(|s| s)
     }
 
     /// The same job owning its text.
     pub fn to_owned_job(&self) -> Job<String> {
-        let text = |v: &Option<S>| v.as_ref().map(|s| s.as_ref().to_owned());
-        Job {
-            job_key: self.job_key,
-            job_id: self.job_id.as_ref().to_owned(),
-            user: text(&self.user),
-            account: text(&self.account),
-            partition: text(&self.partition),
-            qos: text(&self.qos),
-            wallclock_req_s: self.wallclock_req_s,
-            nodes_req: self.nodes_req,
-            processors_req: self.processors_req,
-            gpus_req: self.gpus_req,
-            mem_req_mb: self.mem_req_mb,
-            submit_time: self.submit_time,
-            start_time: self.start_time,
-            end_time: self.end_time,
-            run_time_s: self.run_time_s,
-            state: text(&self.state),
-            name: text(&self.name),
-            work_dir: text(&self.work_dir),
-        }
+        self.map_text(str::to_owned)
     }
 
     /// The job as it is known at its submit time: outcomes cleared, the

@@ -5,10 +5,12 @@
 //! - [`schema`]: the canonical job table's column names and Arrow schema.
 //! - [`Job`]: one record in canonical units, owned or borrowed.
 //! - [`rules`]: the one validation, for history and for scoring.
-//! - [`units`] and [`slurm`]: conversions and value formats, parsed once.
+//! - [`units`] and [`slurm`]: conversions and value formats, parsed once;
+//!   [`eagle`]: the Eagle data set's column names.
 //! - [`JobBatchBuilder`] and [`Job::from_batch`]: jobs to and from Arrow.
 
 pub mod batch;
+pub mod eagle;
 pub mod job;
 pub mod rules;
 pub mod schema;

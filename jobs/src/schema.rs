@@ -2,7 +2,8 @@
 //! source (Eagle, SWF, Slurm `sacct`).
 //!
 //! Times are `Timestamp(Second)` without a zone, on the cluster's local clock,
-//! as the sources record them. `job_key` is assigned at ingest and unique in a
+//! as the sources record them; on disk they are Parquet TIMESTAMPs in
+//! milliseconds ([`stored_job_schema`]). `job_key` is assigned at ingest and unique in a
 //! table; `job_id` is the scheduler's id, which array tasks share.
 
 use std::sync::{Arc, LazyLock};
@@ -76,6 +77,32 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// The Arrow schema of the canonical job table.
 pub fn job_schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
+}
+
+static STORED: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(
+        SCHEMA
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(_, zone) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(STORED_TIME_UNIT, zone.clone())),
+                _ => f.as_ref().clone(),
+            })
+            .collect::<Vec<_>>(),
+    ))
+});
+
+/// Unit of the times in a job table on disk: Parquet has no TIMESTAMP in
+/// seconds, and a bare INT64 reads as a number in pandas, DuckDB and Spark.
+pub const STORED_TIME_UNIT: TimeUnit = TimeUnit::Millisecond;
+
+/// The job schema as a job table is written to Parquet: times in
+/// [`STORED_TIME_UNIT`], every other column as in [`job_schema`].
+pub fn stored_job_schema() -> SchemaRef {
+    Arc::clone(&STORED)
 }
 
 static NULLABLE: LazyLock<SchemaRef> = LazyLock::new(|| {

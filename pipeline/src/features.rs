@@ -11,6 +11,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -178,7 +182,9 @@ pub async fn build_features(
         }
     }
     let ctx = session(options).await?;
-    register_parquet(&ctx, JOBS_TABLE, jobs).await?;
+    let raw = format!("{JOBS_TABLE}_file");
+    register_parquet(&ctx, &raw, jobs).await?;
+    crate::job_table::register_job_table(&ctx, JOBS_TABLE, &raw, &jobs.to_string_lossy()).await?;
 
     let parent = out
         .parent()
@@ -248,14 +254,16 @@ async fn write_dataframe(
         file: label.to_owned(),
         source: Box::new(e),
     };
-    let schema = Arc::new(df.schema().as_arrow().clone());
+    let schema = plain_strings(df.schema().as_arrow());
     let mut stream = df.execute_stream().await.map_err(sql_error)?;
     let file = File::create(path).map_err(PipelineError::io(path))?;
-    let mut writer = ArrowWriter::try_new(file, schema, Some(parquet_properties()))
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(parquet_properties()))
         .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
     let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(sql_error)?;
+        let batch = cast_to(&batch, &schema)
+            .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
         rows += batch.num_rows() as u64;
         writer
             .write(&batch)
@@ -265,4 +273,39 @@ async fn write_dataframe(
         .close()
         .map_err(PipelineError::arrow(format!("closing {}", path.display())))?;
     Ok(rows)
+}
+
+/// `schema` with string and binary views as plain arrays: the engine's
+/// in-memory form, which readers older than the view types reject.
+fn plain_strings(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8View => f.as_ref().clone().with_data_type(DataType::Utf8),
+            DataType::BinaryView => f.as_ref().clone().with_data_type(DataType::Binary),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` cast column by column to `schema` (of the same names).
+fn cast_to(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(Arc::clone(c))
+            } else {
+                cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns)
 }

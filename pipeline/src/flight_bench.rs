@@ -13,15 +13,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{
-    ArrayRef, AsArray, RecordBatch, RecordBatchReader, TimestampSecondArray,
-};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, TimestampSecondArray};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
 use datafusion::arrow::datatypes::TimestampSecondType;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rtp_bundle::{BundleStore, MemberKind};
 use rtp_scoring::{AdviceOptions, Overlay, Scorer};
 
@@ -56,14 +53,8 @@ impl JobReplay {
     /// The client columns of a canonical job table, in submission order.
     pub fn from_job_table(path: &Path) -> Result<Self> {
         let context = || format!("reading {}", path.display());
-        let file = std::fs::File::open(path).map_err(PipelineError::io(path))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(PipelineError::arrow(context()))?;
-        let schema = reader.schema();
-        let batches = reader
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(PipelineError::arrow(context()))?;
+        let schema = rtp_jobs::job_schema();
+        let batches = crate::job_table::read_job_table(path)?;
         let all = concat_batches(&schema, &batches).map_err(PipelineError::arrow(context()))?;
         let indices: Vec<usize> = CLIENT_COLUMNS
             .iter()

@@ -15,6 +15,7 @@ pub mod frame;
 pub mod generate;
 pub mod inference_bench;
 pub mod ingest;
+pub mod job_table;
 pub mod lgbm;
 pub mod publish;
 pub mod stack;

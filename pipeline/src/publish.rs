@@ -9,7 +9,7 @@ use rtp_bundle::manifest::{
     BlendWeights, EvaluationSummary, FORMAT_VERSION, IntervalCalibration, QuantileModel,
     TrainingSummary,
 };
-use rtp_bundle::{BundleStore, FeatureKind, FeatureSpec, Manifest, MemberKind, MemberSpec};
+use rtp_bundle::{BundleStore, FeatureKind, FeatureSpec, Manifest, MemberSpec};
 use sha2::{Digest, Sha256};
 
 use crate::config::StateFilter;
@@ -17,16 +17,9 @@ use crate::error::{PipelineError, Result};
 use crate::features::{load_sql_files, sql_fingerprint};
 use crate::train::TrainedModel;
 
-/// Name of the category file inside a bundle.
-pub const CATEGORIES_FILE: &str = "categories.json";
-/// Name of the history state file inside a bundle.
-pub const HISTORY_FILE: &str = "history_state.parquet";
-/// Name of the queue state file inside a bundle.
-pub const QUEUE_FILE: &str = "queue_state.parquet";
-/// Directory of the feature SQL inside a bundle.
-pub const SQL_DIR: &str = "sql";
-/// Name of the parity sample file inside a bundle.
-pub const PARITY_FILE: &str = "parity_sample.json";
+use rtp_bundle::layout::{
+    CATEGORIES_FILE, HISTORY_FILE, PARITY_FILE, QUEUE_FILE, SQL_DIR, model_file,
+};
 
 /// Everything a bundle is made from.
 #[derive(Debug)]
@@ -89,17 +82,9 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
     let mut members = Vec::with_capacity(model.members.len());
     for member in &model.members {
         let fit = &member.fit;
-        let extension = match fit.kind {
-            MemberKind::Lightgbm => "txt",
-            MemberKind::Xgboost | MemberKind::Catboost => "json",
-        };
         let mut models = Vec::with_capacity(fit.models.len());
         for m in &fit.models {
-            let file = format!(
-                "{}_p{:02}.{extension}",
-                fit.kind,
-                (m.quantile * 100.0).round() as u32
-            );
+            let file = model_file(fit.kind, m.quantile);
             let path = staged.dir().join(&file);
             std::fs::write(&path, &m.text).map_err(PipelineError::io(&path))?;
             models.push(QuantileModel {
@@ -175,7 +160,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         created: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         input_fingerprint: sources.input_fingerprint,
         sql_sha256: sql_fingerprint(&sql_files),
-        target: "log1p(run_time_s)".into(),
+        target: crate::train::TARGET,
         features,
         members,
         blend,

@@ -12,7 +12,7 @@ use rtp_jobs::schema::col;
 
 use crate::util::{
     feature_options, feature_rows, features, generated_jobs, job, known_at_submit, read_batches,
-    write_jobs,
+    read_jobs, write_jobs,
 };
 
 #[tokio::test]
@@ -111,7 +111,7 @@ fn feature_rows_unkeyed(path: &std::path::Path) -> Vec<crate::util::RenderedRow>
 /// ends after `cutoff` (to other values after `cutoff`). Returns how many changed.
 fn perturb_future(src: &std::path::Path, dst: &std::path::Path, cutoff: i64, seed: u64) -> usize {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let batches = read_batches(src);
+    let batches = read_jobs(src);
     let schema = batches[0].schema();
     let mut writer =
         ArrowWriter::try_new(std::fs::File::create(dst).unwrap(), schema.clone(), None).unwrap();
@@ -230,7 +230,7 @@ async fn features_do_not_depend_on_files_partitions_or_batches() {
 
     let split_dir = dir.path().join("split");
     std::fs::create_dir(&split_dir).unwrap();
-    let batches = read_batches(&jobs);
+    let batches = read_jobs(&jobs);
     let all = datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
     let chunk = all.num_rows().div_ceil(7);
     // Write the chunks in reverse so file order differs from row order.
@@ -294,4 +294,92 @@ async fn ballista_gives_the_local_features_row_for_row() {
         b.sort();
         assert_eq!(a, b, "{} differs on Ballista", local_state.display());
     }
+}
+
+/// The job table as pandas and DuckDB users meet it: times read as times,
+/// and a table rewritten by pandas (datetime64 times, a categorical column,
+/// pandas' own strings) gives `rtp features` the very same features. The
+/// feature and state tables work with pyarrow's plain kernels.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_table_rewritten_by_pandas_gives_the_same_features() {
+    let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup.sh`, which creates the Python client environment")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = generated_jobs(dir.path(), 3000, 23);
+    let options = feature_options(2, 8192);
+    let ours = features(&jobs, dir.path(), "ours", &options).await;
+    let rewritten = dir.path().join("pandas.parquet");
+    let script = test_support::repo_root().join("clients/python/tests/tables.py");
+    let output = std::process::Command::new(&python)
+        .arg(&script)
+        .arg("--jobs")
+        .arg(&jobs)
+        .arg("--rewrite")
+        .arg(&rewritten)
+        .arg("--features")
+        .arg(&ours.features)
+        .arg("--state")
+        .arg(&ours.history_state)
+        .arg("--state")
+        .arg(&ours.queue_state)
+        .output()
+        .unwrap_or_else(|e| panic!("running {python}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "tables.py failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs = features(&rewritten, dir.path(), "theirs", &options).await;
+    let (ours, theirs) = (feature_rows(&ours.features), feature_rows(&theirs.features));
+    assert_eq!(ours.len(), 3000);
+    assert!(
+        ours == theirs,
+        "features differ for a pandas-written job table"
+    );
+}
+
+/// A job table whose columns cannot mean what the job schema says is
+/// refused before the SQL runs, with the column named.
+#[tokio::test]
+async fn a_job_table_of_the_wrong_types_is_refused_with_the_column_named() {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs.parquet");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("job_key", DataType::Int64, false),
+        Field::new("job_id", DataType::Utf8, false),
+        Field::new("submit_time", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        Arc::clone(&schema),
+        vec![
+            Arc::new(Int64Array::from(vec![0])),
+            Arc::new(StringArray::from(vec!["1"])),
+            Arc::new(StringArray::from(vec!["yesterday"])),
+            Arc::new(StringArray::from(vec!["COMPLETED"])),
+        ],
+    )
+    .unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(&jobs).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let err = rtp_pipeline::features::build_features(
+        &jobs,
+        &dir.path().join("features.parquet"),
+        &feature_options(2, 8192),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "column `submit_time` has type Utf8, expected a timestamp or integer Unix seconds"
+        ),
+        "{err}"
+    );
 }

@@ -23,15 +23,14 @@ use rtp_pipeline::train::train;
 use rtp_scoring::job_input::conform;
 use rtp_scoring::{AdviceOptions, Job, Overlay, Scorer};
 
-use crate::util::{config, feature_options, features, generated_jobs, read_batches};
+use crate::util::{config, feature_options, features, generated_jobs, read_batches, read_jobs};
 
 const HISTORY_ROWS: usize = 3000;
 const NEW_ROWS: usize = 300;
 
-/// The rows of a Parquet file in submission order (submit time, then job
+/// Rows in submission order (submit time, then job
 /// key, as the SQL orders them).
-fn in_submission_order(path: &Path, submit: &str) -> RecordBatch {
-    let batches = read_batches(path);
+fn in_submission_order(batches: Vec<RecordBatch>, submit: &str) -> RecordBatch {
     let all = concat_batches(&batches[0].schema(), &batches).unwrap();
     let key = |name: &str| SortColumn {
         values: Arc::clone(all.column_by_name(name).unwrap()),
@@ -139,7 +138,11 @@ fn assert_same_features(served: &RecordBatch, batch_rows: &RecordBatch) {
 async fn served_features_and_predictions_equal_the_batch_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     let jobs = in_submission_order(
-        &generated_jobs(dir.path(), (HISTORY_ROWS + NEW_ROWS) as u64, 21),
+        read_jobs(&generated_jobs(
+            dir.path(),
+            (HISTORY_ROWS + NEW_ROWS) as u64,
+            21,
+        )),
         "submit_time",
     );
     let history = jobs.slice(0, HISTORY_ROWS);
@@ -178,7 +181,8 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
 
     // The batch pipeline over history + new jobs.
     let batch = features(&combined_path, dir.path(), "combined_features", &options).await;
-    let batch_rows = in_submission_order(&batch.features, "submit_s").slice(HISTORY_ROWS, NEW_ROWS);
+    let batch_rows = in_submission_order(read_batches(&batch.features), "submit_s")
+        .slice(HISTORY_ROWS, NEW_ROWS);
 
     // The scoring core, fed the new jobs in three requests of one stream.
     let scorer = Scorer::load_latest(&store, AdviceOptions::default())

@@ -84,6 +84,11 @@ pub async fn features(
         .unwrap()
 }
 
+/// Reads a job table written by ingest, times in seconds.
+pub fn read_jobs(path: &Path) -> Vec<RecordBatch> {
+    rtp_pipeline::job_table::read_job_table(path).unwrap()
+}
+
 /// Reads all batches of a Parquet file.
 pub fn read_batches(path: &Path) -> Vec<RecordBatch> {
     ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())

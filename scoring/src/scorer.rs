@@ -286,7 +286,12 @@ impl Scorer {
                 let req = request
                     .filter(|r| r.is_valid(i))
                     .map_or(f64::NAN, |r| r.value(i));
-                to_seconds([log_q[0][i], log_q[1][i], log_q[2][i]], margin, req)
+                to_seconds(
+                    self.manifest.target,
+                    [log_q[0][i], log_q[1][i], log_q[2][i]],
+                    margin,
+                    req,
+                )
             })
             .collect())
     }
@@ -321,6 +326,7 @@ impl Scorer {
             })
             .unwrap_or(f64::NAN);
         let [p10, p50, p90] = to_seconds(
+            self.manifest.target,
             [log_q[0], log_q[1], log_q[2]],
             self.manifest.interval.margin,
             request,

@@ -24,25 +24,7 @@ use rtp_jobs::slurm::normalize_state;
 use rtp_jobs::values::{parse_f64, parse_i64, parse_timestamp};
 
 /// The Eagle columns this reader uses (`submit_line` is ignored).
-const COLUMNS: [&str; 17] = [
-    "job_id",
-    "user",
-    "account",
-    "partition",
-    "qos",
-    "wallclock_req",
-    "nodes_req",
-    "processors_req",
-    "gpus_req",
-    "mem_req",
-    "submit_time",
-    "start_time",
-    "end_time",
-    "run_time",
-    "state",
-    "name",
-    "work_dir",
-];
+const COLUMNS: [&str; 17] = rtp_jobs::eagle::HISTORY_COLUMNS;
 const REQUIRED: [&str; 3] = ["job_id", "submit_time", "state"];
 
 fn column_index(name: &str) -> usize {

@@ -4,10 +4,13 @@
 use std::fs::File;
 use std::path::Path;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::cast;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
-use rtp_jobs::{Job, JobBatchBuilder, job_schema};
+use rtp_jobs::schema::stored_job_schema;
+use rtp_jobs::{Job, JobBatchBuilder};
 
 use super::partial::PartialFile;
 use crate::error::{PipelineError, Result};
@@ -51,9 +54,12 @@ impl JobTableWriter {
     /// Starts the table that [`JobTableWriter::finish`] puts at `path`.
     pub fn create(path: &Path, batch_rows: usize) -> Result<Self> {
         let output = PartialFile::new(path);
-        let writer =
-            ArrowWriter::try_new(output.create()?, job_schema(), Some(parquet_properties()))
-                .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
+        let writer = ArrowWriter::try_new(
+            output.create()?,
+            stored_job_schema(),
+            Some(parquet_properties()),
+        )
+        .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
         Ok(Self {
             output,
             writer,
@@ -84,7 +90,7 @@ impl JobTableWriter {
         if self.buffered == 0 {
             return Ok(());
         }
-        let batch = self.rows.finish()?;
+        let batch = stored(&self.rows.finish()?)?;
         self.writer
             .write(&batch)
             .map_err(PipelineError::arrow(format!(
@@ -107,4 +113,18 @@ impl JobTableWriter {
         self.output.place(self.writer.inner())?;
         Ok(rows)
     }
+}
+
+/// A batch of the job schema in its on-disk form: times as Parquet
+/// TIMESTAMPs (see [`stored_job_schema`]).
+fn stored(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = stored_job_schema();
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| cast(column, field.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(PipelineError::arrow("storing job times"))?;
+    RecordBatch::try_new(schema, columns).map_err(PipelineError::arrow("storing job times"))
 }

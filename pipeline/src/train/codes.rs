@@ -70,7 +70,7 @@ pub fn model_matrix(frame: &FeatureFrame, rows: &[usize], codes: &CategoryCodes)
     }
 }
 
-/// The training label of row `r`: log1p of its runtime.
+/// The training label of row `r`: its runtime in [`super::TARGET`] units.
 pub fn label(frame: &FeatureFrame, r: usize) -> f64 {
-    frame.run_time_s[r].max(0.0).ln_1p()
+    super::TARGET.label(frame.run_time_s[r])
 }

@@ -32,6 +32,9 @@ pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 
 pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
 
+/// What the models are trained on, recorded in the bundle.
+pub const TARGET: rtp_bundle::Target = rtp_bundle::Target::Log1pRunTime;
+
 /// Fewest training rows worth fitting a model on.
 const MIN_TRAIN_ROWS: usize = 50;
 
@@ -378,6 +381,7 @@ fn seconds(frame: &FeatureFrame, rows: &[usize], raw: &[Vec<f64>], margin: f64) 
     let mut out = Predictions::default();
     for (i, &r) in rows.iter().enumerate() {
         let [p10, p50, p90] = to_seconds(
+            TARGET,
             [raw[0][i], raw[1][i], raw[2][i]],
             margin,
             frame.wallclock_req_s[r],
