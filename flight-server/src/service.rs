@@ -20,7 +20,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use futures::stream;
 use futures::{Stream, StreamExt, TryStreamExt};
-use rtp_scoring::{LiveModel, Overlay, Scored, Scorer, ScoringError};
+use rtp_scoring::{LiveModel, Overlay, Scored, Scorer, status_of};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -107,7 +107,7 @@ impl ScoringService {
                 );
             }
         };
-        let result = result.map_err(status_of);
+        let result = result.map_err(|e| status_of(&e));
         if let Ok(scored) = &result {
             record(&self.metrics, scored, started);
         }
@@ -127,7 +127,11 @@ impl ScoringService {
                 let started = Instant::now();
                 let item = batch
                     .map_err(|e| Status::internal(format!("reading the shared table: {e}")))
-                    .and_then(|batch| scorer.score(&batch, &mut overlay).map_err(status_of))
+                    .and_then(|batch| {
+                        scorer
+                            .score(&batch, &mut overlay)
+                            .map_err(|e| status_of(&e))
+                    })
                     .inspect(|scored| record(&metrics, scored, started))
                     .map(|scored| scored.batch)
                     .map_err(|status| FlightError::Tonic(Box::new(status)));
@@ -162,15 +166,6 @@ fn overestimated_rows(batch: &RecordBatch) -> u64 {
         .column_by_name(rtp_scoring::scorer::OVERESTIMATED)
         .and_then(|c| c.as_boolean_opt())
         .map_or(0, |flags| flags.true_count() as u64)
-}
-
-/// The status a scoring error is reported with.
-fn status_of(e: ScoringError) -> Status {
-    if e.is_invalid_input() {
-        Status::invalid_argument(e.to_string())
-    } else {
-        Status::internal(e.to_string())
-    }
 }
 
 /// The batches of a client stream. pyarrow's DoExchange opens with a

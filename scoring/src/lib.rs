@@ -23,6 +23,7 @@ pub mod row_expr;
 pub mod row_projection;
 pub mod row_value;
 pub mod scorer;
+pub mod status;
 
 pub use advice::AdviceOptions;
 pub use contributions::Contribution;
@@ -32,3 +33,4 @@ pub use live_model::LiveModel;
 pub use row_value::Value;
 pub use rtp_jobs::Job;
 pub use scorer::{JobScore, Scored, Scorer, Timings};
+pub use status::status_of;

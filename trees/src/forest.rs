@@ -11,18 +11,12 @@ use std::fmt;
 use crate::bitvector::BitForest;
 use crate::cityhash::catboost_category_hash;
 use crate::error::TreeModelError;
+use crate::workers::Helpers;
 
 /// Rows evaluated together against one tree.
 const BLOCK_ROWS: usize = 64;
 /// Batches smaller than this are evaluated on the calling thread.
 const PARALLEL_MIN_ROWS: usize = 4096;
-
-/// Threads available to this process, asked once: the answer reads cgroup
-/// files, which costs more than scoring a small batch.
-fn available_threads() -> usize {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
 
 /// Where a model came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -485,15 +479,23 @@ impl Forest {
             self.predict_range(columns, 0, out);
             return Ok(());
         }
-        let threads = available_threads();
-        if threads == 1 {
+        // Helpers shared by every batch of the process: concurrent streams
+        // never run more tree threads than there are cores.
+        let helpers = Helpers::borrow(out.len() / PARALLEL_MIN_ROWS);
+        if helpers.count() == 0 {
             self.predict_range(columns, 0, out);
             return Ok(());
         }
+        let threads = helpers.count() + 1;
         let chunk = out.len().div_ceil(threads).next_multiple_of(BLOCK_ROWS);
         std::thread::scope(|scope| {
-            for (i, part) in out.chunks_mut(chunk).enumerate() {
+            let mut parts = out.chunks_mut(chunk).enumerate();
+            let own = parts.next();
+            for (i, part) in parts {
                 scope.spawn(move || self.predict_range(columns, i * chunk, part));
+            }
+            if let Some((i, part)) = own {
+                self.predict_range(columns, i * chunk, part);
             }
         });
         Ok(())

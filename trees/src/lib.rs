@@ -25,6 +25,7 @@ mod error;
 mod forest;
 mod lightgbm;
 mod shap;
+mod workers;
 mod xgboost;
 
 pub use batch::columns_from_batch;

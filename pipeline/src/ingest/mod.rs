@@ -57,6 +57,7 @@ impl Row {
 
 /// Input formats `rtp ingest` understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum InputFormat {
     /// Decide per file from its name and first line.
     Auto,

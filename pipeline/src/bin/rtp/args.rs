@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use rtp_pipeline::ingest::InputFormat;
 
 /// Predict HPC job runtimes at submit time: ingest job records, build
 /// features, train, evaluate and publish model bundles.
@@ -32,9 +33,9 @@ pub enum Command {
         /// Input files.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Input format: auto, eagle, swf or sacct.
-        #[arg(long, default_value = "auto")]
-        format: String,
+        /// Input format (auto: decided per file from its name and first line).
+        #[arg(long, value_enum, ignore_case = true, default_value_t = InputFormat::Auto)]
+        format: InputFormat,
         /// Output Parquet file.
         #[arg(long)]
         out: PathBuf,
@@ -73,9 +74,9 @@ pub enum Command {
         /// Input files.
         #[arg(long = "input", required = true, num_args = 1..)]
         inputs: Vec<PathBuf>,
-        /// Input format: auto, eagle, swf or sacct.
-        #[arg(long, default_value = "auto")]
-        format: String,
+        /// Input format (auto: decided per file from its name and first line).
+        #[arg(long, value_enum, ignore_case = true, default_value_t = InputFormat::Auto)]
+        format: InputFormat,
         /// Share of eligible jobs (the last submitted) used as the test set.
         #[arg(long)]
         test_frac: Option<f64>,

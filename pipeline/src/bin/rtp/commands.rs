@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
             strict,
         } => {
             let options = IngestOptions {
-                format: parse_format(&format)?,
+                format,
                 strict,
                 batch_rows: DEFAULT_BATCH_ROWS,
             };
@@ -133,7 +133,6 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let scratch = tempfile::tempdir().context("creating a work directory")?;
             let work_dir = work_dir.unwrap_or_else(|| scratch.path().to_owned());
-            let format = parse_format(&format)?;
             let mut stages = Vec::new();
             let prepared = with_spinner("ingesting and building features", || {
                 runtime.block_on(chain::prepare(
@@ -371,10 +370,6 @@ fn bench_jobs(
         anyhow::Ok(train_config.run.bundle_dir)
     })?;
     Ok((store_dir, JobReplay::from_job_table(&jobs)?))
-}
-
-fn parse_format(text: &str) -> Result<InputFormat> {
-    text.parse::<InputFormat>().map_err(anyhow::Error::msg)
 }
 
 fn report_ingest(prepared: &Prepared) {
