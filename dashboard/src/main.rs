@@ -32,6 +32,10 @@ async fn run() -> anyhow::Result<()> {
         "rtp-dashboard: http://{}/ (edge {}, Flight {}, metrics on http://{}/metrics)",
         server.addr, config.edge.address, config.flight.address, server.addr
     );
+    let ready = rtp_service_support::Ready::new("rtp-dashboard")
+        .endpoint("http", format!("http://{}/", server.addr))
+        .endpoint("metrics", format!("http://{}/metrics", server.addr));
+    println!("{}", ready.line());
     let stop = server.take_stop().context("stop handle")?;
     tokio::spawn(async move {
         rtp_service_support::shutdown_signal().await;

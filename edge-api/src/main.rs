@@ -53,6 +53,11 @@ async fn serve(config: &EdgeConfig) -> anyhow::Result<()> {
         server.metrics_addr,
         server.live.current().version()
     );
+    let ready = rtp_service_support::Ready::new("rtp-edge-api")
+        .endpoint("grpc", format!("{scheme}://{}", server.grpc_addr))
+        .endpoint("metrics", format!("http://{}/metrics", server.metrics_addr))
+        .serving(server.live.current().version());
+    println!("{}", ready.line());
     let stop = server.take_stop().context("stop handle")?;
     tokio::spawn(async move {
         rtp_service_support::shutdown_signal().await;

@@ -35,6 +35,11 @@ async fn run() -> anyhow::Result<()> {
         server.metrics_addr,
         server.live.current().version()
     );
+    let ready = rtp_service_support::Ready::new("rtp-flight-server")
+        .endpoint("flight", format!("grpc://{}", server.flight_addr))
+        .endpoint("metrics", format!("http://{}/metrics", server.metrics_addr))
+        .serving(server.live.current().version());
+    println!("{}", ready.line());
     let stop = server.take_stop().context("stop handle")?;
     tokio::spawn(async move {
         rtp_service_support::shutdown_signal().await;

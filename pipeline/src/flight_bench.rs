@@ -7,7 +7,7 @@
 //! Eagle-shaped jobs, replayed with submit times moved forward so that the
 //! stream stays one submission sequence of any length.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use datafusion::arrow::datatypes::TimestampSecondType;
 use datafusion::parquet::arrow::ArrowWriter;
 use rtp_bundle::{BundleStore, MemberKind};
 use rtp_scoring::{AdviceOptions, Overlay, Scorer};
+
+use rtp_service_support::Ready;
 
 use crate::error::{PipelineError, Result};
 use crate::lgbm::{Booster, ColumnMajor};
@@ -190,9 +192,8 @@ impl ServerProcess {
         )
     }
 
-    /// Starts server `binary` (found beside this executable) with `env`;
-    /// its first line of output must give `grpc://ADDR` and `http://ADDR`
-    /// (the metrics endpoint).
+    /// Starts server `binary` (found beside this executable) with `env`
+    /// and waits for its ready line.
     pub fn spawn(binary: &str, env: &[(&str, &std::ffi::OsStr)]) -> Result<Self> {
         let exe = std::env::current_exe().map_err(PipelineError::io("current executable"))?;
         let server = exe.with_file_name(binary);
@@ -208,29 +209,25 @@ impl ServerProcess {
             ))
         })?;
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
+        let mut output = BufReader::new(stdout);
+        let mut printed = Vec::new();
+        let ready = Ready::wait_for(&mut output, |line| printed.push(line.to_owned()))
             .map_err(PipelineError::io(&server))?;
-        let field = |prefix: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(prefix))
-                .map(|w| {
-                    w.trim_end_matches(',')
-                        .trim_end_matches("/metrics")
-                        .to_owned()
-                })
-        };
-        match (field("grpc://"), field("http://")) {
+        // The server's primary endpoint is its only gRPC one.
+        let grpc = ready
+            .as_ref()
+            .and_then(|r| r.authority("flight").or_else(|| r.authority("grpc")));
+        let metrics = ready.as_ref().and_then(|r| r.authority("metrics"));
+        match (grpc, metrics) {
             (Some(grpc), Some(metrics)) => Ok(Self {
+                grpc: grpc.to_owned(),
+                metrics: metrics.to_owned(),
                 child,
-                grpc,
-                metrics,
             }),
             _ => {
                 let _ = child.kill();
                 Err(PipelineError::Config(format!(
-                    "{} did not start: {line:?}",
+                    "{} did not start: {printed:?}",
                     server.display()
                 )))
             }

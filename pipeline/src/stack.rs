@@ -6,8 +6,8 @@
 //!
 //! Each service reads its own configuration (`configs/*.toml` defaults, and
 //! the `RTP_*` environment variables, which the children inherit); `rtp up`
-//! only adds the addresses the dashboard needs, taken from what the other
-//! two report once they listen.
+//! only adds the addresses the dashboard needs, taken from the ready lines
+//! the other two print once they listen.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,6 +15,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use rtp_bundle::BundleStore;
+use rtp_service_support::Ready;
 
 use crate::error::{PipelineError, Result};
 
@@ -27,13 +28,13 @@ pub struct Service {
     /// Binary name.
     pub name: &'static str,
     child: Child,
-    /// The line it printed once listening.
-    pub banner: String,
+    /// What it announced once listening.
+    pub ready: Ready,
 }
 
 impl Service {
-    /// Starts `name` (beside this executable) with `env`, and waits for its
-    /// first line, which it prints once it listens.
+    /// Starts `name` (beside this executable) with `env`, passes its output
+    /// through, and waits for its ready line.
     pub fn start(name: &'static str, env: &[(&str, String)]) -> Result<Self> {
         let exe = std::env::current_exe().map_err(PipelineError::io("current executable"))?;
         let binary = exe.with_file_name(name);
@@ -50,55 +51,31 @@ impl Service {
         })?;
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
-        // The banner starts with the binary's name; anything printed before
-        // it is passed through, not mistaken for it.
-        let prefix = format!("{name}:");
-        let mut banner = String::new();
-        loop {
-            banner.clear();
-            let read = reader
-                .read_line(&mut banner)
-                .map_err(PipelineError::io(&binary))?;
-            if read == 0 {
-                let status = child.wait().map_err(PipelineError::io(&binary))?;
-                return Err(PipelineError::Config(format!(
-                    "{name} exited before listening ({status}); its log is above"
-                )));
-            }
-            if banner.starts_with(&prefix) {
-                break;
-            }
-            print!("{banner}");
-        }
-        // Keep forwarding what it prints after the banner.
+        let ready = Ready::wait_for(&mut reader, |line| println!("{line}"))
+            .map_err(PipelineError::io(&binary))?;
+        let Some(ready) = ready else {
+            let status = child.wait().map_err(PipelineError::io(&binary))?;
+            return Err(PipelineError::Config(format!(
+                "{name} exited before listening ({status}); its log is above"
+            )));
+        };
+        // Keep forwarding what it prints after the ready line.
         std::thread::spawn(move || {
             for line in reader.lines().map_while(std::result::Result::ok) {
                 println!("{line}");
             }
         });
-        Ok(Self {
-            name,
-            child,
-            banner: banner.trim().to_owned(),
+        Ok(Self { name, child, ready })
+    }
+
+    /// The URL of its endpoint `role`, or an error naming what is missing.
+    pub fn url(&self, role: &str) -> Result<&str> {
+        self.ready.url(role).ok_or_else(|| {
+            PipelineError::Config(format!(
+                "{} announced no {role} endpoint: {:?}",
+                self.name, self.ready
+            ))
         })
-    }
-
-    /// The first `scheme://…` address in the banner, without a trailing
-    /// comma, path or slash.
-    pub fn address(&self, scheme: &str) -> Option<String> {
-        self.addresses(scheme).into_iter().next()
-    }
-
-    /// Every `scheme://host:port` in the banner, in order.
-    pub fn addresses(&self, scheme: &str) -> Vec<String> {
-        self.banner
-            .split_whitespace()
-            .filter_map(|w| w.strip_prefix(scheme))
-            .map(|rest| {
-                let authority = rest.split(['/', ',', ')']).next().unwrap_or_default();
-                format!("{scheme}{authority}")
-            })
-            .collect()
     }
 
     /// Whether it has exited, and how.
@@ -158,20 +135,8 @@ impl Stack {
         let bundles = bundle_dir.display().to_string();
         let flight = Service::start("rtp-flight-server", &[("RTP_BUNDLE_DIR", bundles.clone())])?;
         let edge = Service::start("rtp-edge-api", &[("RTP_BUNDLE_DIR", bundles.clone())])?;
-        let endpoints = |service: &Service| {
-            let grpc = service
-                .address("grpc://")
-                .or_else(|| service.address("grpc+tls://"));
-            match (grpc, service.address("http://")) {
-                (Some(grpc), Some(metrics)) => Ok((grpc, metrics)),
-                _ => Err(PipelineError::Config(format!(
-                    "{} did not report its addresses: {:?}",
-                    service.name, service.banner
-                ))),
-            }
-        };
-        let (flight_grpc, flight_metrics) = endpoints(&flight)?;
-        let (edge_grpc, edge_metrics) = endpoints(&edge)?;
+        let flight_grpc = flight.url("flight")?.to_owned();
+        let edge_grpc = edge.url("grpc")?.to_owned();
         let edge_address = match edge_grpc.strip_prefix("grpc+tls://") {
             Some(host) => format!("https://{host}"),
             None => edge_grpc.replacen("grpc://", "http://", 1),
@@ -183,7 +148,7 @@ impl Stack {
                 ("RTP_DASHBOARD_EDGE", edge_address),
                 (
                     "RTP_DASHBOARD_EDGE_METRICS",
-                    format!("{edge_metrics}/metrics"),
+                    edge.url("metrics")?.to_owned(),
                 ),
                 (
                     "RTP_DASHBOARD_FLIGHT",
@@ -191,16 +156,11 @@ impl Stack {
                 ),
                 (
                     "RTP_DASHBOARD_FLIGHT_METRICS",
-                    format!("{flight_metrics}/metrics"),
+                    flight.url("metrics")?.to_owned(),
                 ),
             ],
         )?;
-        let dashboard_url = dashboard.address("http://").ok_or_else(|| {
-            PipelineError::Config(format!(
-                "rtp-dashboard did not report its address: {:?}",
-                dashboard.banner
-            ))
-        })?;
+        let dashboard_url = dashboard.url("http")?.trim_end_matches('/').to_owned();
         Ok(Self {
             services: vec![flight, edge, dashboard],
             dashboard_url,
@@ -227,37 +187,4 @@ impl Stack {
 /// Whether the store at `bundle_dir` has a bundle to serve.
 pub fn has_bundle(bundle_dir: &Path) -> bool {
     BundleStore::new(bundle_dir).open_latest().is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_are_read_from_banners() {
-        let service = |banner: &str| Service {
-            name: "x",
-            child: Command::new("true").spawn().unwrap(),
-            banner: banner.to_owned(),
-        };
-        let edge = service(
-            "rtp-edge-api: gRPC on grpc://127.0.0.1:50051, metrics on http://127.0.0.1:9851/metrics, serving v",
-        );
-        assert_eq!(
-            edge.address("grpc://").as_deref(),
-            Some("grpc://127.0.0.1:50051")
-        );
-        assert_eq!(
-            edge.address("http://").as_deref(),
-            Some("http://127.0.0.1:9851")
-        );
-        let dashboard = service(
-            "rtp-dashboard: http://127.0.0.1:8080/ (edge http://127.0.0.1:1, Flight http://127.0.0.1:2, metrics on http://127.0.0.1:8080/metrics)",
-        );
-        assert_eq!(
-            dashboard.address("http://").as_deref(),
-            Some("http://127.0.0.1:8080")
-        );
-        assert_eq!(dashboard.addresses("http://").len(), 4);
-    }
 }

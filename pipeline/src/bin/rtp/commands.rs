@@ -437,9 +437,6 @@ fn up(config: &PipelineConfig, runtime: &tokio::runtime::Runtime) -> Result<()> 
         }
     }
     let mut stack = Stack::start(bundle_dir)?;
-    for service in &stack.services {
-        println!("{}", service.banner);
-    }
     println!(
         "rt-predictor is up: open {}/ (Ctrl-C stops all three)",
         stack.dashboard_url
