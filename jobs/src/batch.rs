@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::builder::{Float64Builder, Int64Builder, StringBuilder, TimestampSecondBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampSecondType};
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, PrimitiveArray, RecordBatch, StringArray};
 use arrow_schema::{ArrowError, SchemaRef};
 
 use crate::job::Job;
@@ -72,12 +72,13 @@ impl JobBatchBuilder {
     }
 
     fn push_rest<S: AsRef<str>>(&mut self, job: &Job<S>) {
-        let text = |v: &Option<S>| v.as_ref().map(|s| s.as_ref().to_owned());
-        self.job_id.append_value(job.job_id.as_ref());
-        self.user.append_option(text(&job.user));
-        self.account.append_option(text(&job.account));
-        self.partition.append_option(text(&job.partition));
-        self.qos.append_option(text(&job.qos));
+        // Borrowed text goes into the builders without a copy of its own.
+        let job = job.as_borrowed();
+        self.job_id.append_value(job.job_id);
+        self.user.append_option(job.user);
+        self.account.append_option(job.account);
+        self.partition.append_option(job.partition);
+        self.qos.append_option(job.qos);
         self.wallclock_req_s.append_option(job.wallclock_req_s);
         self.nodes_req.append_option(job.nodes_req);
         self.processors_req.append_option(job.processors_req);
@@ -87,9 +88,9 @@ impl JobBatchBuilder {
         self.start_time.append_option(job.start_time);
         self.end_time.append_option(job.end_time);
         self.run_time_s.append_option(job.run_time_s);
-        self.state.append_option(text(&job.state));
-        self.name.append_option(text(&job.name));
-        self.work_dir.append_option(text(&job.work_dir));
+        self.state.append_option(job.state);
+        self.name.append_option(job.name);
+        self.work_dir.append_option(job.work_dir);
         self.rows += 1;
     }
 
@@ -159,56 +160,111 @@ fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef
     })
 }
 
-fn primitive<T: ArrowPrimitiveType>(
-    batch: &RecordBatch,
-    row: usize,
+fn primitive<'a, T: ArrowPrimitiveType>(
+    batch: &'a RecordBatch,
     name: &'static str,
-) -> Result<Option<T::Native>, BatchError> {
-    let c = column(batch, name)?
+) -> Result<&'a PrimitiveArray<T>, BatchError> {
+    column(batch, name)?
         .as_primitive_opt::<T>()
         .ok_or(BatchError::Column {
             column: name,
             reason: "is not of the job schema's type",
-        })?;
-    Ok(c.is_valid(row).then(|| c.value(row)))
+        })
+}
+
+fn text<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a StringArray, BatchError> {
+    column(batch, name)?
+        .as_string_opt::<i32>()
+        .ok_or(BatchError::Column {
+            column: name,
+            reason: "is not UTF-8 text",
+        })
+}
+
+/// The job columns of a batch whose columns have the job schema's types
+/// (as the scoring core's conforming leaves them), found and typed once
+/// for reading many rows.
+#[derive(Debug, Clone, Copy)]
+pub struct JobColumns<'a> {
+    job_key: &'a PrimitiveArray<Int64Type>,
+    job_id: &'a StringArray,
+    user: &'a StringArray,
+    account: &'a StringArray,
+    partition: &'a StringArray,
+    qos: &'a StringArray,
+    wallclock_req_s: &'a PrimitiveArray<Float64Type>,
+    nodes_req: &'a PrimitiveArray<Int64Type>,
+    processors_req: &'a PrimitiveArray<Int64Type>,
+    gpus_req: &'a PrimitiveArray<Int64Type>,
+    mem_req_mb: &'a PrimitiveArray<Float64Type>,
+    submit_time: &'a PrimitiveArray<TimestampSecondType>,
+    start_time: &'a PrimitiveArray<TimestampSecondType>,
+    end_time: &'a PrimitiveArray<TimestampSecondType>,
+    run_time_s: &'a PrimitiveArray<Float64Type>,
+    state: &'a StringArray,
+    name: &'a StringArray,
+    work_dir: &'a StringArray,
+}
+
+impl<'a> JobColumns<'a> {
+    /// The job columns of `batch`, or the first that is absent or mistyped.
+    pub fn new(batch: &'a RecordBatch) -> Result<Self, BatchError> {
+        Ok(Self {
+            job_key: primitive(batch, col::JOB_KEY)?,
+            job_id: text(batch, col::JOB_ID)?,
+            user: text(batch, col::USER)?,
+            account: text(batch, col::ACCOUNT)?,
+            partition: text(batch, col::PARTITION)?,
+            qos: text(batch, col::QOS)?,
+            wallclock_req_s: primitive(batch, col::WALLCLOCK_REQ_S)?,
+            nodes_req: primitive(batch, col::NODES_REQ)?,
+            processors_req: primitive(batch, col::PROCESSORS_REQ)?,
+            gpus_req: primitive(batch, col::GPUS_REQ)?,
+            mem_req_mb: primitive(batch, col::MEM_REQ_MB)?,
+            submit_time: primitive(batch, col::SUBMIT_TIME)?,
+            start_time: primitive(batch, col::START_TIME)?,
+            end_time: primitive(batch, col::END_TIME)?,
+            run_time_s: primitive(batch, col::RUN_TIME_S)?,
+            state: text(batch, col::STATE)?,
+            name: text(batch, col::NAME)?,
+            work_dir: text(batch, col::WORK_DIR)?,
+        })
+    }
+
+    /// Row `row`, borrowing its text.
+    pub fn job(&self, row: usize) -> Job<&'a str> {
+        fn value<T: ArrowPrimitiveType>(c: &PrimitiveArray<T>, row: usize) -> Option<T::Native> {
+            c.is_valid(row).then(|| c.value(row))
+        }
+        let text = |c: &'a StringArray| c.is_valid(row).then(|| c.value(row));
+        Job {
+            job_key: value(self.job_key, row),
+            job_id: text(self.job_id).unwrap_or(""),
+            user: text(self.user),
+            account: text(self.account),
+            partition: text(self.partition),
+            qos: text(self.qos),
+            wallclock_req_s: value(self.wallclock_req_s, row),
+            nodes_req: value(self.nodes_req, row),
+            processors_req: value(self.processors_req, row),
+            gpus_req: value(self.gpus_req, row),
+            mem_req_mb: value(self.mem_req_mb, row),
+            submit_time: value(self.submit_time, row),
+            start_time: value(self.start_time, row),
+            end_time: value(self.end_time, row),
+            run_time_s: value(self.run_time_s, row),
+            state: text(self.state),
+            name: text(self.name),
+            work_dir: text(self.work_dir),
+        }
+    }
 }
 
 impl<'a> Job<&'a str> {
-    /// Row `row` of a batch whose columns have the job schema's types (as
-    /// the scoring core's conforming leaves them), borrowing its text.
+    /// Row `row` of a batch whose columns have the job schema's types;
+    /// [`JobColumns`] reads many rows without finding the columns again.
     pub fn from_batch(batch: &'a RecordBatch, row: usize) -> Result<Self, BatchError> {
-        let text = |name: &'static str| -> Result<Option<&'a str>, BatchError> {
-            let c = column(batch, name)?
-                .as_string_opt::<i32>()
-                .ok_or(BatchError::Column {
-                    column: name,
-                    reason: "is not UTF-8 text",
-                })?;
-            Ok(c.is_valid(row).then(|| c.value(row)))
-        };
-        let float = |name| primitive::<Float64Type>(batch, row, name);
-        let int = |name| primitive::<Int64Type>(batch, row, name);
-        let time = |name| primitive::<TimestampSecondType>(batch, row, name);
-        Ok(Self {
-            job_key: int(col::JOB_KEY)?,
-            job_id: text(col::JOB_ID)?.unwrap_or(""),
-            user: text(col::USER)?,
-            account: text(col::ACCOUNT)?,
-            partition: text(col::PARTITION)?,
-            qos: text(col::QOS)?,
-            wallclock_req_s: float(col::WALLCLOCK_REQ_S)?,
-            nodes_req: int(col::NODES_REQ)?,
-            processors_req: int(col::PROCESSORS_REQ)?,
-            gpus_req: int(col::GPUS_REQ)?,
-            mem_req_mb: float(col::MEM_REQ_MB)?,
-            submit_time: time(col::SUBMIT_TIME)?,
-            start_time: time(col::START_TIME)?,
-            end_time: time(col::END_TIME)?,
-            run_time_s: float(col::RUN_TIME_S)?,
-            state: text(col::STATE)?,
-            name: text(col::NAME)?,
-            work_dir: text(col::WORK_DIR)?,
-        })
+        Ok(JobColumns::new(batch)?.job(row))
     }
 }
 

@@ -18,7 +18,7 @@ pub mod slurm;
 pub mod units;
 pub mod values;
 
-pub use batch::{BatchError, JobBatchBuilder, jobs_batch};
+pub use batch::{BatchError, JobBatchBuilder, JobColumns, jobs_batch};
 pub use job::Job;
 pub use rules::{Problem, Problems, Purpose};
 pub use schema::{col, job_schema};

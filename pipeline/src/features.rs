@@ -11,10 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::error::ArrowError;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -23,6 +20,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::error::{PipelineError, Result};
+use crate::ingest::cast_to_schema;
 use crate::ingest::parquet_properties;
 
 pub use rtp_bundle::feature_sql::{
@@ -262,7 +260,7 @@ async fn write_dataframe(
     let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(sql_error)?;
-        let batch = cast_to(&batch, &schema)
+        let batch = cast_to_schema(&batch, &schema)
             .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
         rows += batch.num_rows() as u64;
         writer
@@ -288,24 +286,4 @@ fn plain_strings(schema: &Schema) -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-/// `batch` cast column by column to `schema` (of the same names).
-fn cast_to(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-) -> std::result::Result<RecordBatch, ArrowError> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(Arc::clone(c))
-            } else {
-                cast(c, f.data_type())
-            }
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(Arc::clone(schema), columns)
 }

@@ -11,10 +11,8 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::cast as cast_array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::logical_expr::{Expr, cast, col, lit};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -23,6 +21,7 @@ use datafusion::scalar::ScalarValue;
 use rtp_jobs::job_schema;
 
 use crate::error::{PipelineError, Result};
+use crate::ingest::cast_to_schema;
 
 /// Whether a column of type `given` can be read as `target`.
 fn conformable(given: &DataType, target: &DataType) -> bool {
@@ -161,22 +160,7 @@ pub fn read_job_table(path: &Path) -> Result<Vec<RecordBatch>> {
     reader
         .map(|batch| {
             let batch = batch.map_err(PipelineError::arrow(context()))?;
-            let columns = schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    let c = batch.column_by_name(f.name()).ok_or_else(|| {
-                        PipelineError::Features(format!(
-                            "job table {}: column `{}` is missing",
-                            path.display(),
-                            f.name()
-                        ))
-                    })?;
-                    cast_array(c, f.data_type()).map_err(PipelineError::arrow(context()))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            RecordBatch::try_new(Arc::clone(&schema), columns)
-                .map_err(PipelineError::arrow(context()))
+            cast_to_schema(&batch, &schema).map_err(PipelineError::arrow(context()))
         })
         .collect()
 }

@@ -17,7 +17,7 @@ use datafusion::arrow::compute::{cast, nullif};
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use rtp_jobs::rules::REQUIRED_FOR_SCORING;
 use rtp_jobs::schema::{OUTCOME_COLUMNS, SCORING_STATE, col, job_schema, nullable_job_schema};
-use rtp_jobs::{Job, Purpose};
+use rtp_jobs::{Job, JobColumns, Purpose};
 
 use crate::error::{Result, ScoringError};
 use crate::row_value::{Value, value_at};
@@ -158,12 +158,10 @@ fn dictionary_of_strings(ty: &DataType) -> bool {
 
 /// Why each row cannot be scored, if it cannot.
 fn row_errors(batch: &RecordBatch) -> Result<Vec<Option<String>>> {
-    (0..batch.num_rows())
-        .map(|row| {
-            let job = Job::from_batch(batch, row).map_err(ScoringError::jobs)?;
-            Ok(job_problems(&job))
-        })
-        .collect()
+    let jobs = JobColumns::new(batch).map_err(ScoringError::jobs)?;
+    Ok((0..batch.num_rows())
+        .map(|row| job_problems(&jobs.job(row)))
+        .collect())
 }
 
 /// Why a job cannot be scored, if it cannot: the same rules for rows of a

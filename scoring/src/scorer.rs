@@ -354,7 +354,8 @@ impl Scorer {
         overlay: &mut Overlay,
         top: usize,
     ) -> Result<JobScore> {
-        let batch = rows_batch(&[job_values(job, overlay.rows_seen)])?;
+        // Conforming numbers a keyless job from the overlay, as the row form does.
+        let batch = rtp_jobs::jobs_batch([*job]).map_err(ScoringError::jobs)?;
         let scored = self.score_explained(&batch, overlay, top)?;
         scored
             .job_score(0)
@@ -499,25 +500,4 @@ impl Scorer {
             contributions,
         })
     }
-}
-
-/// Job-schema rows as a batch of the (nullable) job schema.
-fn rows_batch(rows: &[Vec<Value>]) -> Result<RecordBatch> {
-    let schema = rtp_jobs::schema::job_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(c, field)| {
-            let scalars = rows.iter().map(|row| to_scalar(&row[c], field.data_type()));
-            ScalarValue::iter_to_array(scalars)
-                .map_err(|e| ScoringError::arrow("building job rows")(e.into()))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    batch_of(
-        schema.fields().iter().map(|f| f.name().as_str()),
-        columns,
-        rows.len(),
-        "jobs",
-    )
 }

@@ -88,10 +88,11 @@ impl PredictForm {
             let i = position(column).expect("a form field");
             errors.push((i, format!("{}: {reason}", FORM_FIELDS[i].1)));
         };
+        // The wire carries counts as i32: a larger one is no whole number it can send.
         let mut count = |column: &str, text: &str| -> Option<i64> {
             match parse_i64(text) {
-                Ok(v) => v,
-                Err(_) => {
+                Ok(v) if v.is_none_or(|v| i32::try_from(v).is_ok()) => v,
+                _ => {
                     unreadable(column, format!("{:?} is not a whole number", text.trim()));
                     None
                 }
@@ -131,10 +132,11 @@ impl PredictForm {
             errors.sort_by_key(|(i, _)| *i);
             return Err(errors.into_iter().map(|(_, e)| e).collect());
         }
-        let (nodes, processors) = (nodes.unwrap_or(1), processors.unwrap_or(1));
-        let clamp = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
-        let (nodes, processors, gpus) = (clamp(nodes), clamp(processors), clamp(gpus.unwrap_or(0)));
+        // Counts were read within i32; 0 is proto3's "not set".
+        let wire = |v: Option<i64>| v.map_or(0, |v| i32::try_from(v).expect("read within i32"));
+        let (nodes, processors, gpus) = (wire(nodes), wire(processors), wire(gpus));
         let (mem_gb, wallclock) = (mem_gb.unwrap_or(0.0), wallclock.unwrap_or(0.0));
+
         Ok(JobFeatures {
             processors_req: processors,
             nodes_req: nodes,

@@ -21,6 +21,7 @@ use std::str::FromStr;
 
 pub use quarantine::{BadRow, quarantine_path_for};
 pub use record::{RowProblem, checked};
+pub(crate) use writer::cast_to_schema;
 pub use writer::{DEFAULT_BATCH_ROWS, JobTableWriter, parquet_properties};
 
 use crate::error::{PipelineError, Result};

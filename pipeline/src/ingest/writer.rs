@@ -4,8 +4,12 @@
 use std::fs::File;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
@@ -118,13 +122,28 @@ impl JobTableWriter {
 /// A batch of the job schema in its on-disk form: times as Parquet
 /// TIMESTAMPs (see [`stored_job_schema`]).
 fn stored(batch: &RecordBatch) -> Result<RecordBatch> {
-    let schema = stored_job_schema();
-    let columns = batch
-        .columns()
+    cast_to_schema(batch, &stored_job_schema()).map_err(PipelineError::arrow("storing job times"))
+}
+
+/// `batch` with each column of `schema` taken by name and cast to its type:
+/// how a table changes between its in-memory and its on-disk form.
+pub(crate) fn cast_to_schema(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, ArrowError> {
+    let columns = schema
+        .fields()
         .iter()
-        .zip(schema.fields())
-        .map(|(column, field)| cast(column, field.data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(PipelineError::arrow("storing job times"))?;
-    RecordBatch::try_new(schema, columns).map_err(PipelineError::arrow("storing job times"))
+        .map(|f| {
+            let c = batch.column_by_name(f.name()).ok_or_else(|| {
+                ArrowError::SchemaError(format!("column `{}` is missing", f.name()))
+            })?;
+            if c.data_type() == f.data_type() {
+                Ok(Arc::clone(c))
+            } else {
+                cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns)
 }
