@@ -4,12 +4,13 @@
 //! durations and byte counts.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use rtp_service_support::ConfigError;
+use rtp_service_support::settings::positive_seconds;
+pub use rtp_service_support::{ConfigError, Settings};
 
 const DEFAULTS: &str = include_str!("../../configs/dashboard.toml");
 
@@ -26,9 +27,10 @@ pub const ENV_OVERRIDES: [(&str, &str); 9] = [
     ("RTP_DASHBOARD_FLIGHT_METRICS", "flight.metrics_url"),
 ];
 
+/// The settings as the file spells them, before validation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     listen: SocketAddr,
     bundle_dir: PathBuf,
     log_format: LogFormat,
@@ -133,23 +135,6 @@ pub struct DashboardConfig {
     pub scrape_timeout: Duration,
 }
 
-impl DashboardConfig {
-    /// The defaults, overlaid by `file` if given, then by `overrides`.
-    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
-        let layered = rtp_service_support::load::<RawConfig>(DEFAULTS, file, overrides)?;
-        let origin = layered.origin.clone();
-        Self::try_from(layered.raw).map_err(|message| ConfigError::Invalid { origin, message })
-    }
-}
-
-fn seconds(key: &str, value: f64) -> Result<Duration, String> {
-    if value.is_finite() && value > 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(format!("{key} must be a positive number of seconds"))
-    }
-}
-
 fn url(key: &str, value: &str, schemes: &[&str]) -> Result<String, String> {
     let value = value.trim();
     if schemes.iter().any(|s| value.starts_with(s)) && value.len() > 8 {
@@ -162,10 +147,11 @@ fn url(key: &str, value: &str, schemes: &[&str]) -> Result<String, String> {
     }
 }
 
-impl TryFrom<RawConfig> for DashboardConfig {
-    type Error = String;
+impl Settings for DashboardConfig {
+    type Raw = RawConfig;
+    const DEFAULTS: &'static str = DEFAULTS;
 
-    fn try_from(raw: RawConfig) -> Result<Self, String> {
+    fn validate(raw: RawConfig) -> Result<Self, String> {
         let mib = raw.batch.max_upload_mib;
         if !(mib.is_finite() && mib > 0.0) {
             return Err("batch.max_upload_mib must be positive".into());
@@ -192,19 +178,19 @@ impl TryFrom<RawConfig> for DashboardConfig {
                 token: (!token.is_empty()).then_some(token),
                 ca,
                 metrics_url: url("edge.metrics_url", &raw.edge.metrics_url, &["http://"])?,
-                timeout: seconds("edge.timeout_s", raw.edge.timeout_s)?,
+                timeout: positive_seconds("edge.timeout_s", raw.edge.timeout_s)?,
             },
             flight: FlightTarget {
                 address: url("flight.address", &raw.flight.address, &["http://"])?,
                 metrics_url: url("flight.metrics_url", &raw.flight.metrics_url, &["http://"])?,
-                timeout: seconds("flight.timeout_s", raw.flight.timeout_s)?,
+                timeout: positive_seconds("flight.timeout_s", raw.flight.timeout_s)?,
             },
             max_upload_bytes: (mib * 1024.0 * 1024.0) as usize,
             page_rows: raw.batch.page_rows,
             kept_results: raw.batch.kept_results,
             overestimate_factor: factor,
-            poll_interval: seconds("live.poll_interval_s", raw.live.poll_interval_s)?,
-            scrape_timeout: seconds("live.scrape_timeout_s", raw.live.scrape_timeout_s)?,
+            poll_interval: positive_seconds("live.poll_interval_s", raw.live.poll_interval_s)?,
+            scrape_timeout: positive_seconds("live.scrape_timeout_s", raw.live.scrape_timeout_s)?,
         })
     }
 }

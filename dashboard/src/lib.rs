@@ -15,6 +15,7 @@ pub mod flight_client;
 pub mod format;
 pub mod live;
 pub mod metrics;
+pub mod program;
 pub mod prom_text;
 pub mod routes;
 pub mod scrape;

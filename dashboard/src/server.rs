@@ -13,8 +13,8 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::batch_results::UploadStore;
 use crate::bundle_view::BundleView;
@@ -74,14 +74,14 @@ pub enum ServerError {
 pub struct RunningServer {
     /// The bound address.
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
     task: JoinHandle<Result<(), std::io::Error>>,
 }
 
 impl RunningServer {
-    /// The handle that stops the server; `wait` then returns.
-    pub fn take_stop(&mut self) -> Option<oneshot::Sender<()>> {
-        self.stop.take()
+    /// A token that stops the server when cancelled; `wait` then returns.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
     }
 
     /// Serves until stopped, then finishes the requests in flight.
@@ -93,10 +93,8 @@ impl RunningServer {
     }
 
     /// Stops and waits.
-    pub async fn shutdown(mut self) -> Result<(), ServerError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.stop.cancel();
         self.wait().await
     }
 }
@@ -161,7 +159,8 @@ pub async fn start(config: &DashboardConfig) -> Result<RunningServer, ServerErro
             source,
         })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
-    let (stop, stopped) = oneshot::channel::<()>();
+    let stop = CancellationToken::new();
+    let stopped = stop.clone().cancelled_owned();
     let sampler = {
         let state = Arc::clone(&state);
         tokio::spawn(async move { state.live.sample(state.config.poll_interval).await })
@@ -169,19 +168,13 @@ pub async fn start(config: &DashboardConfig) -> Result<RunningServer, ServerErro
     let app = router(state);
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
+            .with_graceful_shutdown(stopped)
             .await;
         sampler.abort();
         served
     });
     tracing::info!(%addr, "dashboard listening");
-    Ok(RunningServer {
-        addr,
-        stop: Some(stop),
-        task,
-    })
+    Ok(RunningServer { addr, stop, task })
 }
 
 /// Refuses cross-site posts, sets the security headers, counts the request

@@ -1,6 +1,7 @@
 //! Shared by the dashboard's tests: one small trained bundle per test
 //! binary, and the three services (edge, Flight, dashboard) on loopback.
 
+use rtp_service_support::Settings;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 

@@ -25,9 +25,10 @@ pub const ENV_OVERRIDES: [(&str, &str); 10] = [
     ("RTP_EDGE_TLS_KEY", "tls.key"),
 ];
 
+/// The settings as the file spells them, before validation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub struct RawConfig {
     listen: SocketAddr,
     metrics_listen: SocketAddr,
     bundle_dir: PathBuf,
@@ -93,23 +94,13 @@ pub struct EdgeConfig {
     pub advice: AdviceOptions,
 }
 
-pub use rtp_service_support::ConfigError;
+pub use rtp_service_support::{ConfigError, Settings};
 
-impl EdgeConfig {
-    /// The defaults, overlaid by `file` if given, then by `overrides`
-    /// (dotted key, value) as the binary collected them from the
-    /// environment.
-    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
-        let layered = rtp_service_support::load::<RawConfig>(DEFAULTS, file, overrides)?;
-        let origin = layered.origin.clone();
-        Self::try_from(layered.raw).map_err(|message| ConfigError::Invalid { origin, message })
-    }
-}
+impl Settings for EdgeConfig {
+    type Raw = RawConfig;
+    const DEFAULTS: &'static str = DEFAULTS;
 
-impl TryFrom<RawConfig> for EdgeConfig {
-    type Error = String;
-
-    fn try_from(raw: RawConfig) -> Result<Self, String> {
+    fn validate(raw: RawConfig) -> Result<Self, String> {
         if !(raw.watch_interval_s.is_finite() && raw.watch_interval_s > 0.0) {
             return Err("watch_interval_s must be positive".into());
         }

@@ -15,6 +15,7 @@ pub mod job_request;
 pub mod metrics;
 pub mod prediction;
 pub mod process_stats;
+pub mod program;
 pub mod rpc;
 pub mod server;
 pub mod service;

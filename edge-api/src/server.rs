@@ -11,8 +11,8 @@ use rtp_bundle::BundleStore;
 use rtp_proto::v1::job_runtime_predictor_server::JobRuntimePredictorServer;
 use rtp_scoring::{LiveModel, ScoringError};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
@@ -77,7 +77,7 @@ pub struct RunningServer {
     pub tls: bool,
     /// The serving model.
     pub live: Arc<LiveModel>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
     watcher: JoinHandle<()>,
@@ -154,8 +154,9 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
     if let Some(tls) = tls.clone() {
         builder = builder.tls_config(tls)?;
     }
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
+    let stop = CancellationToken::new();
+    let http_stop = CancellationToken::new();
+    let (stopped, http_stop_tx) = (stop.clone(), http_stop.clone());
     // Small messages want to leave at once, not wait for Nagle's timer.
     let incoming = TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
     let grpc = tokio::spawn(
@@ -165,7 +166,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
             .add_service(reflection_v1alpha)
             .add_service(predictor)
             .serve_with_incoming_shutdown(incoming, async move {
-                let _ = stopped.await;
+                stopped.cancelled().await;
                 // Tell probes first, then drain.
                 health
                     .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
@@ -173,7 +174,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
                 health
                     .set_service_status("", ServingStatus::NotServing)
                     .await;
-                let _ = http_stop_tx.send(());
+                http_stop_tx.cancel();
             }),
     );
     let app = router(HttpState {
@@ -182,9 +183,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
     });
     let http = tokio::spawn(async move {
         axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop_rx.await;
-            })
+            .with_graceful_shutdown(http_stop.cancelled_owned())
             .await
     });
     let watcher = live.watch(config.watch_interval);
@@ -198,7 +197,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
         metrics_addr,
         tls: tls.is_some(),
         live,
-        stop: Some(stop),
+        stop,
         grpc,
         http,
         watcher,
@@ -207,10 +206,8 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
 
 impl RunningServer {
     /// Stops accepting calls, lets those in flight finish, and waits.
-    pub async fn shutdown(mut self) -> Result<(), ServerError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.stop.cancel();
         self.wait().await
     }
 
@@ -229,8 +226,9 @@ impl RunningServer {
         }
     }
 
-    /// A handle that stops the server when sent to.
-    pub fn take_stop(&mut self) -> Option<oneshot::Sender<()>> {
-        self.stop.take()
+    /// A token that stops the server when cancelled: probes are told
+    /// first, then the calls in flight drain and [`Self::wait`] returns.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
     }
 }

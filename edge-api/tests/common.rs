@@ -1,6 +1,7 @@
 //! Shared by the edge's tests: a small bundle trained once per test binary,
 //! edges on loopback ports, clients and jobs.
 
+use rtp_service_support::Settings;
 use std::path::{Path, PathBuf};
 
 use rtp_edge_api::{EdgeConfig, RunningServer, start};

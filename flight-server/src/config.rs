@@ -2,7 +2,7 @@
 //! an optional file over them, then environment overrides.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rtp_scoring::AdviceOptions;
 use serde::Deserialize;
@@ -55,29 +55,28 @@ pub struct ScaleOut {
     pub advertise: String,
 }
 
-pub use rtp_service_support::ConfigError;
+pub use rtp_service_support::{ConfigError, Settings};
 
-impl FlightConfig {
-    /// The defaults, overlaid by `file` if given, then by `overrides`
-    /// (dotted key, value) as the binary collected them from the
-    /// environment.
-    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
-        let layered = rtp_service_support::load::<Self>(DEFAULTS, file, overrides)?;
-        let config = &layered.raw;
+// The file's form is the running form: nothing to resolve, only to check.
+impl Settings for FlightConfig {
+    type Raw = Self;
+    const DEFAULTS: &'static str = DEFAULTS;
+
+    fn validate(config: Self) -> Result<Self, String> {
         if !(config.watch_interval_s.is_finite() && config.watch_interval_s > 0.0) {
-            return Err(layered.invalid("watch_interval_s must be positive"));
+            return Err("watch_interval_s must be positive".into());
         }
         let location = |l: &str| l.starts_with("grpc://") || l.starts_with("grpc+tls://");
         let scale_out = &config.scale_out;
         if let Some(bad) = scale_out.peers.iter().find(|p| !location(p)) {
-            return Err(layered.invalid(format!(
+            return Err(format!(
                 "scale_out.peers: {bad:?} is not a Flight location (grpc://HOST:PORT)"
-            )));
+            ));
         }
         if !scale_out.advertise.is_empty() && !location(&scale_out.advertise) {
-            return Err(layered.invalid("scale_out.advertise must be grpc://HOST:PORT"));
+            return Err("scale_out.advertise must be grpc://HOST:PORT".into());
         }
-        Ok(layered.raw)
+        Ok(config)
     }
 }
 

@@ -5,6 +5,8 @@
 
 pub mod config;
 pub mod metrics;
+pub mod program;
+pub mod rpc;
 pub mod server;
 pub mod service;
 pub mod shared_tables;

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
 use rtp_flight_server::config::ENV_OVERRIDES;
-use rtp_flight_server::{FlightConfig, start};
+use rtp_flight_server::program::{PROGRAM, run};
 
 /// Arrow Flight bulk-scoring server for rt-predictor bundles.
 #[derive(Debug, Parser)]
@@ -18,34 +17,11 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    rtp_service_support::exit_code("rtp-flight-server", run().await)
-}
-
-async fn run() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
     let overrides = rtp_service_support::overrides_from(&ENV_OVERRIDES, |var| std::env::var(var));
-    let config = FlightConfig::load(args.config.as_deref(), &overrides)?;
-    rtp_service_support::init_logging(config.log_format);
-    let mut server = start(&config).await?;
-    println!(
-        "rtp-flight-server: Flight on grpc://{}, metrics on http://{}/metrics, serving {}",
-        server.flight_addr,
-        server.metrics_addr,
-        server.live.current().version()
-    );
-    let ready = rtp_service_support::Ready::new("rtp-flight-server")
-        .endpoint("flight", format!("grpc://{}", server.flight_addr))
-        .endpoint("metrics", format!("http://{}/metrics", server.metrics_addr))
-        .serving(server.live.current().version());
-    println!("{}", ready.line());
-    let stop = server.take_stop().context("stop handle")?;
-    tokio::spawn(async move {
-        rtp_service_support::shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop.send(());
-    });
-    server.wait().await?;
-    Ok(())
+    rtp_service_support::exit_code(
+        PROGRAM,
+        run(args.config.as_deref(), &overrides).map_err(anyhow::Error::from),
+    )
 }

@@ -25,6 +25,13 @@ pub struct FailureLabels {
     pub code: String,
 }
 
+/// Labels of a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    /// The Flight method.
+    pub method: String,
+}
+
 /// Labels of the model version gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabels {
@@ -44,6 +51,8 @@ pub struct Metrics {
     pub row_errors: Counter,
     /// Batches scored.
     pub batches: Counter,
+    /// Requests received, by method, counted on entry.
+    pub requests: Family<MethodLabels, Counter>,
     /// Requests that failed, by method and status code.
     pub failures: Family<FailureLabels, Counter>,
     /// Seconds to score one batch (features + model).
@@ -73,6 +82,7 @@ impl Metrics {
         let overestimated = Counter::default();
         let row_errors = Counter::default();
         let batches = Counter::default();
+        let requests = Family::<MethodLabels, Counter>::default();
         let failures = Family::<FailureLabels, Counter>::default();
         let batch_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let feature_seconds = Counter::<f64, _>::default();
@@ -94,6 +104,11 @@ impl Metrics {
             row_errors.clone(),
         );
         registry.register("batches", "Record batches scored", batches.clone());
+        registry.register(
+            "requests",
+            "Requests received, by Flight method",
+            requests.clone(),
+        );
         registry.register(
             "request_failures",
             "Requests that failed, by method and gRPC code",
@@ -141,6 +156,7 @@ impl Metrics {
             overestimated,
             row_errors,
             batches,
+            requests,
             failures,
             batch_latency,
             feature_seconds,
@@ -151,6 +167,15 @@ impl Metrics {
             store_readable,
             stored_bytes,
         }
+    }
+
+    /// Counts a request to `method`.
+    pub fn request(&self, method: &str) {
+        self.requests
+            .get_or_create(&MethodLabels {
+                method: method.into(),
+            })
+            .inc();
     }
 
     /// Counts a failed request.

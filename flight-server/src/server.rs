@@ -9,13 +9,13 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use rtp_bundle::BundleStore;
 use rtp_scoring::{LiveModel, ScoringError};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::FlightConfig;
 use crate::metrics::{HttpState, Metrics, router};
-use crate::service::ScoringService;
+use crate::service::{FlightState, ScoringService};
 use crate::shared_tables::SharedTables;
 use crate::tables::TableStore;
 
@@ -55,7 +55,7 @@ pub struct RunningServer {
     pub metrics_addr: SocketAddr,
     /// The serving model.
     pub live: Arc<LiveModel>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
     flight: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
     watcher: JoinHandle<()>,
@@ -106,36 +106,34 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
             .chain(scale_out.peers.iter().cloned())
             .collect(),
     };
-    let service = ScoringService::new(
-        Arc::clone(&live),
-        Arc::clone(&tables),
-        Arc::clone(&metrics),
+    let service = ScoringService::new(Arc::new(FlightState {
+        live: Arc::clone(&live),
+        tables: Arc::clone(&tables),
+        metrics: Arc::clone(&metrics),
         shared,
-    );
+    }));
     let max_message = config.max_message_mib << 20;
     let flight_service = FlightServiceServer::new(service)
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let (http_stop_tx, http_stop_rx) = oneshot::channel::<()>();
+    let stop = CancellationToken::new();
     let flight = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(flight_service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(flight_listener), async move {
-                let _ = stopped.await;
-                let _ = http_stop_tx.send(());
-            }),
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(flight_listener),
+                stop.clone().cancelled_owned(),
+            ),
     );
     let app = router(HttpState {
         metrics,
         live: Arc::clone(&live),
         tables,
     });
+    let http_stop = stop.clone().cancelled_owned();
     let http = tokio::spawn(async move {
         axum::serve(http_listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop_rx.await;
-            })
+            .with_graceful_shutdown(http_stop)
             .await
     });
     let watcher = live.watch(Duration::from_secs_f64(config.watch_interval_s));
@@ -144,7 +142,7 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
         flight_addr,
         metrics_addr,
         live,
-        stop: Some(stop),
+        stop,
         flight,
         http,
         watcher,
@@ -153,10 +151,8 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
 
 impl RunningServer {
     /// Stops accepting requests, lets those in flight finish, and waits.
-    pub async fn shutdown(mut self) -> Result<(), ServerError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.stop.cancel();
         self.wait().await
     }
 
@@ -175,8 +171,9 @@ impl RunningServer {
         }
     }
 
-    /// A handle that stops the server when sent to.
-    pub fn take_stop(&mut self) -> Option<oneshot::Sender<()>> {
-        self.stop.take()
+    /// A token that stops the server when cancelled; [`Self::wait`] then
+    /// returns once the requests in flight are done.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
     }
 }

@@ -1,6 +1,7 @@
 //! Shared by the Flight server's tests: a small bundle trained once per
 //! test binary, servers on loopback ports, and job batches.
 
+use rtp_service_support::Settings;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

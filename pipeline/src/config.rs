@@ -6,9 +6,10 @@
 //! changes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rtp_bundle::MemberKind;
+use rtp_service_support::Settings;
 use serde::Deserialize;
 
 use crate::error::{PipelineError, Result};
@@ -281,6 +282,12 @@ impl TrainOptions {
         self.members = parse_members(&list.split(',').map(str::trim).collect::<Vec<_>>())?;
         Ok(())
     }
+
+    /// Trains these members, each once, in the order given.
+    pub fn set_member_kinds(&mut self, kinds: &[MemberKind]) -> Result<()> {
+        self.members = parse_members(&kinds.iter().map(|k| k.name()).collect::<Vec<_>>())?;
+        Ok(())
+    }
 }
 
 fn parse_members<S: AsRef<str>>(names: &[S]) -> Result<Vec<MemberKind>> {
@@ -375,44 +382,19 @@ pub struct PipelineConfig {
 impl PipelineConfig {
     /// The embedded default.
     pub fn default_config() -> Result<Self> {
-        Self::from_toml_layers(&[DEFAULT_CONFIG])
-    }
-
-    /// The default with the file at `path` laid over it.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(PipelineError::io(path))?;
-        Self::from_toml_layers(&[DEFAULT_CONFIG, &text]).map_err(|e| match e {
-            PipelineError::Config(message) => {
-                PipelineError::Config(format!("{}: {message}", path.display()))
-            }
-            other => other,
-        })
-    }
-
-    /// Parses TOML documents, each overriding the keys of the ones before.
-    pub fn from_toml_layers(layers: &[&str]) -> Result<Self> {
-        let mut merged = toml::Table::new();
-        for layer in layers {
-            let table: toml::Table = layer
-                .parse()
-                .map_err(|e: toml::de::Error| PipelineError::Config(e.to_string()))?;
-            merge(&mut merged, table);
-        }
-        let raw: RawConfig = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| PipelineError::Config(e.to_string()))?;
-        Self::try_from(raw)
+        Self::load(None, &[]).map_err(|e| PipelineError::Config(e.to_string()))
     }
 }
 
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
+impl Settings for PipelineConfig {
+    type Raw = RawConfig;
+    const DEFAULTS: &'static str = DEFAULT_CONFIG;
+
+    fn validate(raw: RawConfig) -> std::result::Result<Self, String> {
+        Self::try_from(raw).map_err(|e| match e {
+            PipelineError::Config(message) => message,
+            other => other.to_string(),
+        })
     }
 }
 
@@ -549,6 +531,8 @@ impl TryFrom<RawConfig> for PipelineConfig {
 
 #[cfg(test)]
 mod tests {
+    use rtp_service_support::{ConfigError, Layer};
+
     use super::*;
 
     #[test]
@@ -563,35 +547,34 @@ mod tests {
         assert!(c.train.refit_with_validation);
     }
 
+    fn over_defaults(text: &str) -> std::result::Result<PipelineConfig, ConfigError> {
+        let layer = Layer {
+            origin: "test.toml".into(),
+            text: text.into(),
+        };
+        PipelineConfig::from_layer(Some(layer), &[])
+    }
+
     #[test]
     fn a_layer_overrides_only_its_keys() {
-        let c = PipelineConfig::from_toml_layers(&[
-            DEFAULT_CONFIG,
-            "[train.lightgbm]\nnum_leaves = 7\n",
-        ])
-        .unwrap();
+        let c = over_defaults("[train.lightgbm]\nnum_leaves = 7\n").unwrap();
         assert_eq!(c.train.lightgbm["num_leaves"], "7");
         assert_eq!(c.train.lightgbm["learning_rate"], "0.05");
     }
 
     #[test]
     fn bad_values_are_named() {
-        let err =
-            PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[evaluate]\ntest_frac = 1.5\n"])
-                .unwrap_err()
-                .to_string();
+        let err = over_defaults("[evaluate]\ntest_frac = 1.5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("evaluate.test_frac"), "{err}");
-        let err =
-            PipelineConfig::from_toml_layers(&[DEFAULT_CONFIG, "[train]\nstates = [\"DONE\"]\n"])
-                .unwrap_err()
-                .to_string();
+        let err = over_defaults("[train]\nstates = [\"DONE\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DONE"), "{err}");
-        let err = PipelineConfig::from_toml_layers(&[
-            DEFAULT_CONFIG,
-            "[train.lightgbm]\nobjective = \"l2\"\n",
-        ])
-        .unwrap_err()
-        .to_string();
+        let err = over_defaults("[train.lightgbm]\nobjective = \"l2\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("objective"), "{err}");
     }
 }

@@ -12,5 +12,5 @@ pub mod shutdown;
 pub use exit::{describe, exit_code};
 pub use logging::{LogFormat, init_logging};
 pub use ready::Ready;
-pub use settings::{ConfigError, Layered, load, overrides_from};
+pub use settings::{ConfigError, Layer, Settings, overrides_from};
 pub use shutdown::shutdown_signal;

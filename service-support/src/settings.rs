@@ -5,9 +5,11 @@
 //! environment themselves; `main` does, once, and passes the overrides in.
 //!
 //! Each service deserializes the merged table into its raw type and
-//! validates that into the type it runs with.
+//! validates that into the type it runs with: one [`Settings`] impl per
+//! service, so defaults, layering and error origins are written once.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
@@ -34,30 +36,82 @@ pub enum ConfigError {
 
 /// Settings merged from the layers, before the service validates them.
 #[derive(Debug)]
-pub struct Layered<T> {
-    /// The merged settings in the service's raw form.
-    pub raw: T,
+struct Layered<T> {
+    raw: T,
     /// Where they came from, for error messages: the file, or
     /// `configuration` when only defaults and overrides were used.
-    pub origin: String,
+    origin: String,
 }
 
-impl<T> Layered<T> {
-    /// An error about the merged settings, naming their origin.
-    pub fn invalid(&self, message: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid {
-            origin: self.origin.clone(),
-            message: message.into(),
-        }
+/// A service's settings: the raw form its TOML deserializes into, the
+/// defaults it ships, and the check that turns raw into what it runs with.
+pub trait Settings: Sized {
+    /// The merged TOML's form (`#[serde(deny_unknown_fields)]`).
+    type Raw: DeserializeOwned;
+    /// The built-in defaults: the service's file under `configs/`.
+    const DEFAULTS: &'static str;
+
+    /// The raw settings validated; the message names the key at fault.
+    fn validate(raw: Self::Raw) -> Result<Self, String>;
+
+    /// The defaults, overlaid by `file` if given, then by `overrides`
+    /// (dotted key, value) as the binary collected them from the
+    /// environment, validated.
+    fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let layer = match file {
+            Some(path) => Some(Layer::read(path)?),
+            None => None,
+        };
+        Self::from_layer(layer, overrides)
+    }
+
+    /// The same with the file's text already in hand.
+    fn from_layer(layer: Option<Layer>, overrides: &[(&str, String)]) -> Result<Self, ConfigError> {
+        let layered = merge_layers::<Self::Raw>(Self::DEFAULTS, layer, overrides)?;
+        let origin = layered.origin;
+        Self::validate(layered.raw).map_err(|message| ConfigError::Invalid { origin, message })
     }
 }
 
-/// Merges `defaults`, then `file`, then `overrides` and deserializes the
+/// `value` seconds as a duration; an error naming `key` unless it is a
+/// positive, finite number.
+pub fn positive_seconds(key: &str, value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("{key} must be a positive number of seconds"))
+    }
+}
+
+/// One TOML document laid over the defaults, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// The file name (or another origin) named in errors.
+    pub origin: String,
+    /// The TOML text.
+    pub text: String,
+}
+
+impl Layer {
+    /// The file at `path`.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            origin: path.display().to_string(),
+            text,
+        })
+    }
+}
+
+/// Merges `defaults`, then `layer`, then `overrides` and deserializes the
 /// result as `T`. Unknown keys are the raw type's business
 /// (`#[serde(deny_unknown_fields)]`).
-pub fn load<T: DeserializeOwned>(
+fn merge_layers<T: DeserializeOwned>(
     defaults: &str,
-    file: Option<&Path>,
+    layer: Option<Layer>,
     overrides: &[(&str, String)],
 ) -> Result<Layered<T>, ConfigError> {
     let invalid = |origin: &str, message: String| ConfigError::Invalid {
@@ -67,13 +121,12 @@ pub fn load<T: DeserializeOwned>(
     let mut table: toml::Table = defaults
         .parse()
         .map_err(|e: toml::de::Error| invalid("built-in defaults", e.to_string()))?;
-    let origin = file.map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let layer: toml::Table = text
+    let origin = layer
+        .as_ref()
+        .map_or_else(|| "configuration".to_owned(), |l| l.origin.clone());
+    if let Some(layer) = layer {
+        let layer: toml::Table = layer
+            .text
             .parse()
             .map_err(|e: toml::de::Error| invalid(&origin, e.to_string()))?;
         merge(&mut table, layer);
@@ -173,9 +226,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.toml");
         std::fs::write(&path, "threads = 4\n[nested]\nfactor = 3.0\n").unwrap();
-        let layered: Layered<Raw> = load(
+        let layered: Layered<Raw> = merge_layers(
             DEFAULTS,
-            Some(&path),
+            Some(Layer::read(&path).unwrap()),
             &[
                 ("nested.token", "s3cret".into()),
                 ("listen", "0.0.0.0:9".into()),
@@ -198,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_bad_value_from_the_environment_says_so() {
-        let err = load::<Raw>(DEFAULTS, None, &[("threads", "many".into())])
+        let err = merge_layers::<Raw>(DEFAULTS, None, &[("threads", "many".into())])
             .unwrap_err()
             .to_string();
         assert!(
@@ -213,11 +266,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.toml");
         std::fs::write(&path, "[nested]\nfactr = 3.0\n").unwrap();
-        let err = load::<Raw>(DEFAULTS, Some(&path), &[])
+        let err = merge_layers::<Raw>(DEFAULTS, Some(Layer::read(&path).unwrap()), &[])
             .unwrap_err()
             .to_string();
         assert!(err.contains("s.toml") && err.contains("factr"), "{err}");
-        let err = load::<Raw>(DEFAULTS, Some(&dir.path().join("none.toml")), &[])
+        let err = Layer::read(&dir.path().join("none.toml"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("none.toml"), "{err}");
