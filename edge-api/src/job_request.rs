@@ -9,7 +9,7 @@
 
 use datafusion::arrow::array::RecordBatch;
 use rtp_jobs::schema::col;
-use rtp_jobs::units::mb_from_gb;
+use rtp_jobs::units::{gb_from_mb, mb_from_gb};
 use rtp_jobs::{Job, Purpose, jobs_batch};
 use rtp_proto::v1::JobFeatures;
 
@@ -69,6 +69,31 @@ pub fn job_from_wire(job: &JobFeatures, now_s: i64) -> Job<&str> {
     }
 }
 
+/// The wire message of a job, the inverse of [`job_from_wire`]: memory
+/// from MB to GB, and an unknown value as proto3's zero or empty string.
+pub fn wire_from_job<S: AsRef<str>>(job: &Job<S>) -> JobFeatures {
+    let text = |v: &Option<S>| {
+        v.as_ref()
+            .map_or_else(String::new, |v| v.as_ref().to_owned())
+    };
+    let count = |v: Option<i64>| v.and_then(|v| i32::try_from(v).ok()).unwrap_or(0);
+    JobFeatures {
+        job_id: job.job_id.as_ref().to_owned(),
+        user: text(&job.user),
+        account: text(&job.account),
+        partition: text(&job.partition),
+        qos: text(&job.qos),
+        job_name: text(&job.name),
+        work_dir: text(&job.work_dir),
+        wallclock_req: job.wallclock_req_s.unwrap_or(0.0),
+        nodes_req: count(job.nodes_req),
+        processors_req: count(job.processors_req),
+        gpus_req: count(job.gpus_req),
+        mem_req: job.mem_req_mb.map_or(0.0, gb_from_mb),
+        submit_time: job.submit_time.unwrap_or(0),
+    }
+}
+
 /// Checks one job by the rules every surface shares; `path` prefixes the
 /// field names (in the wire's spelling) in the error.
 pub fn validate(job: Option<&JobFeatures>, path: &str) -> Result<(), FieldError> {
@@ -112,6 +137,25 @@ mod tests {
             partition: "short".into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_job_survives_the_wire_both_ways() {
+        let mut wire = job();
+        wire.user = "alice".into();
+        wire.job_name = "relax".into();
+        wire.submit_time = 1_700_000_000;
+        wire.gpus_req = 2;
+        let job = job_from_wire(&wire, 0);
+        assert_eq!(job.mem_req_mb, Some(2048.0));
+        assert_eq!(wire_from_job(&job), wire);
+        // Unknown values go back as proto3's "not set".
+        let unknown = Job::<&str>::default();
+        let back = wire_from_job(&unknown);
+        assert_eq!(
+            (back.nodes_req, back.mem_req, back.user.as_str()),
+            (0, 0.0, "")
+        );
     }
 
     #[test]

@@ -6,11 +6,9 @@
 
 pub mod chain;
 pub mod config;
-pub mod edge_bench;
 pub mod error;
 pub mod evaluate;
 pub mod features;
-pub mod flight_bench;
 pub mod frame;
 pub mod generate;
 pub mod inference_bench;
@@ -18,7 +16,6 @@ pub mod ingest;
 pub mod job_table;
 pub mod lgbm;
 pub mod publish;
-pub mod stack;
 pub mod stages;
 pub mod train;
 

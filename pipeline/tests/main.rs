@@ -1,5 +1,6 @@
 //! Integration tests of the pipeline: one test binary, one module per area.
 
+mod bench;
 mod bundle;
 mod cli;
 mod ensemble;

@@ -145,27 +145,39 @@ fn each_service_names_what_stops_it_in_one_line() {
         |name: &str| std::path::Path::new(env!("CARGO_BIN_EXE_rtp")).with_file_name(name);
     let cases = [
         (
+            "edge",
             "rtp-edge-api",
             "RTP_BUNDLE_DIR",
             missing.display().to_string(),
             "no bundle has been published",
         ),
         (
+            "flight",
             "rtp-flight-server",
             "RTP_BUNDLE_DIR",
             missing.display().to_string(),
             "no bundle has been published",
         ),
         (
+            "dashboard",
             "rtp-dashboard",
             "RTP_DASHBOARD_LISTEN",
             "not-an-address".to_owned(),
             "`listen` from the environment",
         ),
     ];
-    for (name, var, value, cause) in cases {
-        let output = Command::new(beside_rtp(name))
-            .env(var, &value)
+    // Each service's own binary, and the same program run by `rtp serve`.
+    let commands = cases.iter().flat_map(|(word, name, var, value, cause)| {
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_rtp"));
+        serve.args(["serve", word]);
+        [
+            (Command::new(beside_rtp(name)), name, var, value, cause),
+            (serve, name, var, value, cause),
+        ]
+    });
+    for (mut command, name, var, value, cause) in commands {
+        let output = command
+            .env(var, value)
             .env("RTP_LOG", "off")
             .env_remove("RUST_BACKTRACE")
             .env_remove("RUST_LIB_BACKTRACE")
@@ -177,7 +189,7 @@ fn each_service_names_what_stops_it_in_one_line() {
         );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.starts_with(&format!("{name}: error: ")), "{stderr}");
-        assert_eq!(stderr.matches(cause).count(), 1, "{stderr}");
+        assert_eq!(stderr.matches(*cause).count(), 1, "{stderr}");
         assert!(!stderr.contains("Caused by"), "{stderr}");
         assert!(
             output.stdout.is_empty(),

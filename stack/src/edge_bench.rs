@@ -2,7 +2,7 @@
 //! throughput and latency percentiles per call mode and concurrency, and
 //! in-process scoring of the same jobs as the baseline of the same run.
 //!
-//! The edge runs as its own process (`rtp-edge-api` beside `rtp`). Each
+//! The edge runs as a child process (`rtp serve edge`). Each
 //! worker has its own connection and sends its next call as soon as the
 //! last one is answered (closed loop), like submit tooling would. Jobs are
 //! generated Eagle-shaped jobs submitted after the bundle's history.
@@ -10,13 +10,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
+use datafusion::arrow::array::RecordBatch;
 use futures::StreamExt;
 use rtp_bundle::BundleStore;
+use rtp_edge_api::job_request::wire_from_job;
 use rtp_jobs::Job;
-use rtp_jobs::units::gb_from_mb;
+use rtp_jobs::JobColumns;
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
 use rtp_scoring::job_input::conform;
@@ -25,8 +24,10 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::error::{PipelineError, Result};
-use crate::flight_bench::{JobReplay, ServerProcess};
+use crate::error::{Result, StackError};
+use crate::process::{Output, ServiceProcess};
+use crate::program::{Launcher, Program};
+use crate::replay::JobReplay;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -70,72 +71,31 @@ pub fn wire_jobs(replay: &JobReplay, count: usize) -> Result<Vec<JobFeatures>> {
     jobs_from_batch(&batch)
 }
 
+/// The wire messages of a batch of client columns: conformed to the job
+/// schema, each row read as a job and written as the wire spells it.
 fn jobs_from_batch(batch: &RecordBatch) -> Result<Vec<JobFeatures>> {
-    let column = |name: &str, to: &DataType| {
-        let c = batch
-            .column_by_name(name)
-            .ok_or_else(|| PipelineError::Config(format!("job pool lacks `{name}`")))?;
-        cast(c, to).map_err(PipelineError::arrow(format!("casting `{name}`")))
-    };
-    let text = |name: &str| column(name, &DataType::Utf8);
-    let int = |name: &str| column(name, &DataType::Int64);
-    let (user, account, partition, qos, name, job_id) = (
-        text("user")?,
-        text("account")?,
-        text("partition")?,
-        text("qos")?,
-        text("name")?,
-        text("job_id")?,
-    );
-    let wallclock = column("wallclock_req_s", &DataType::Float64)?;
-    let mem = column("mem_req_mb", &DataType::Float64)?;
-    let (nodes, procs, gpus) = (int("nodes_req")?, int("processors_req")?, int("gpus_req")?);
-    let submit = batch
-        .column_by_name("submit_time")
-        .ok_or_else(|| PipelineError::Config("job pool lacks `submit_time`".into()))?
-        .as_primitive::<TimestampSecondType>();
-    let s = |a: &Arc<dyn Array>, i: usize| {
-        let a = a.as_string::<i32>();
-        if a.is_valid(i) {
-            a.value(i).to_owned()
-        } else {
-            String::new()
-        }
-    };
-    let f = |a: &Arc<dyn Array>, i: usize| {
-        let a = a.as_primitive::<Float64Type>();
-        if a.is_valid(i) { a.value(i) } else { 0.0 }
-    };
-    let n = |a: &Arc<dyn Array>, i: usize| {
-        let a = a.as_primitive::<Int64Type>();
-        if a.is_valid(i) { a.value(i) as i32 } else { 0 }
-    };
-    Ok((0..batch.num_rows())
-        .map(|i| JobFeatures {
-            processors_req: n(&procs, i).max(1),
-            nodes_req: n(&nodes, i).max(1),
-            mem_req: gb_from_mb(f(&mem, i)),
-            wallclock_req: if f(&wallclock, i) > 0.0 {
-                f(&wallclock, i)
-            } else {
-                3600.0
-            },
-            partition: s(&partition, i),
-            qos: s(&qos, i),
-            submit_time: submit.value(i),
-            user: s(&user, i),
-            account: s(&account, i),
-            gpus_req: n(&gpus, i).max(0),
-            job_name: s(&name, i),
-            work_dir: String::new(),
-            job_id: s(&job_id, i),
-        })
+    let conformed = conform(batch, 0)?;
+    if let Some((row, reason)) = conformed
+        .errors
+        .iter()
+        .enumerate()
+        .find_map(|(row, e)| e.as_ref().map(|e| (row, e)))
+    {
+        return Err(StackError::JobPool(format!(
+            "holds a job the edge would refuse (row {row}): {reason}"
+        )));
+    }
+    let columns = JobColumns::new(&conformed.batch)
+        .map_err(|e| StackError::JobPool(format!("cannot be read as jobs: {e}")))?;
+    Ok((0..conformed.batch.num_rows())
+        .map(|row| wire_from_job(&columns.job(row)))
         .collect())
 }
 
 /// Runs every mode at every concurrency against an edge serving the
 /// store's latest bundle, and the in-process baseline.
 pub async fn bench_edge(
+    launcher: &Launcher,
     store: &BundleStore,
     replay: &JobReplay,
     count: usize,
@@ -150,8 +110,9 @@ pub async fn bench_edge(
     }
     let top = options.top_contributions.to_string();
     let server_threads = options.server_threads.to_string();
-    let server = ServerProcess::spawn(
-        "rtp-edge-api",
+    let server = ServiceProcess::start(
+        launcher,
+        Program::Edge,
         &[
             ("RTP_EDGE_LISTEN", "127.0.0.1:0".as_ref()),
             ("RTP_EDGE_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
@@ -159,8 +120,9 @@ pub async fn bench_edge(
             ("RTP_EDGE_TOP_CONTRIBUTIONS", top.as_ref()),
             ("RTP_EDGE_WORKER_THREADS", server_threads.as_ref()),
         ],
+        Output::Quiet,
     )?;
-    let endpoint = format!("http://{}", server.grpc);
+    let endpoint = format!("http://{}", server.authority("grpc")?);
     let modes = [
         Mode::Floor,
         Mode::Unary(true),
@@ -211,10 +173,10 @@ fn on_load_runtime<T: Send>(
                 };
                 runtime
                     .map(|r| r.block_on(load))
-                    .map_err(PipelineError::io("starting the load runtime"))
+                    .map_err(StackError::io("the load generator's runtime"))
             })
             .join()
-            .map_err(|_| PipelineError::Config("the load thread panicked".into()))?
+            .map_err(|_| StackError::Panicked("load generator"))?
     })
 }
 
@@ -269,23 +231,19 @@ async fn in_process(
     form: InProcess,
     options: &EdgeBenchOptions,
 ) -> Result<EdgeBenchRow> {
-    let scorer = Scorer::load_latest(store, AdviceOptions::default())
-        .await
-        .map_err(|e| PipelineError::Config(format!("loading the bundle: {e}")))?;
+    let scorer = Scorer::load_latest(store, AdviceOptions::default()).await?;
     let rows: Vec<RecordBatch> = (0..count.min(4096) as u64)
         .map(|i| replay.batch(i, 1, replay.span_s()))
         .collect();
-    let scoring = |e: rtp_scoring::ScoringError| PipelineError::Config(format!("scoring: {e}"));
     let conformed = rows
         .iter()
         .map(|r| conform(r, 0).map(|c| c.batch))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(scoring)?;
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let jobs = conformed
         .iter()
         .map(|r| Job::from_batch(r, 0))
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| PipelineError::Config(format!("reading jobs: {e}")))?;
+        .map_err(|e| StackError::JobPool(format!("holds a job that cannot be read: {e}")))?;
     let mut latencies = Vec::new();
     let warm_until = Instant::now() + options.warmup;
     let deadline = warm_until + options.duration;
@@ -297,14 +255,10 @@ async fn in_process(
         }
         match form {
             InProcess::OneRowBatch => {
-                scorer
-                    .score_explained(&rows[i % rows.len()], &mut Overlay::default(), top)
-                    .map_err(scoring)?;
+                scorer.score_explained(&rows[i % rows.len()], &mut Overlay::default(), top)?;
             }
             InProcess::RowForm => {
-                scorer
-                    .score_job(&jobs[i % jobs.len()], &mut Overlay::default(), top)
-                    .map_err(scoring)?;
+                scorer.score_job(&jobs[i % jobs.len()], &mut Overlay::default(), top)?;
             }
         }
         if started >= warm_until {
@@ -330,11 +284,11 @@ async fn measure(
     let mut channels = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let channel = Channel::from_shared(endpoint.to_owned())
-            .map_err(|e| PipelineError::Config(format!("{endpoint}: {e}")))?
+            .map_err(StackError::call(endpoint))?
             .tcp_nodelay(true)
             .connect()
             .await
-            .map_err(|e| PipelineError::Config(format!("connecting to {endpoint}: {e}")))?;
+            .map_err(StackError::call(endpoint))?;
         channels.push(channel);
     }
     let warm_until = Instant::now() + options.warmup;
@@ -364,8 +318,11 @@ async fn measure(
     for worker in workers {
         let part = worker
             .await
-            .map_err(|e| PipelineError::Config(format!("load worker: {e}")))?
-            .map_err(|e| PipelineError::Config(format!("{}: {e}", mode.name())))?;
+            .map_err(|_| StackError::Panicked("load worker"))?
+            .map_err(|e| StackError::Call {
+                endpoint: endpoint.to_owned(),
+                message: format!("{}: {e}", mode.name()),
+            })?;
         latencies.extend(part);
     }
     Ok(row(

@@ -2,137 +2,36 @@
 //! Flight server, against scoring the same rows in-process and against
 //! LightGBM's own batch predictor on the same rows, in the same run.
 //!
-//! The server runs as its own process (`rtp-flight-server` beside `rtp`),
-//! so its CPU time and memory are its own. Jobs are a pool of generated
+//! The server runs as a child process (`rtp serve flight`), so its CPU
+//! time and memory are its own. Jobs are a pool of generated
 //! Eagle-shaped jobs, replayed with submit times moved forward so that the
 //! stream stays one submission sequence of any length.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, TimestampSecondArray};
-use datafusion::arrow::compute::{
-    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
-};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampSecondType;
-use datafusion::parquet::arrow::ArrowWriter;
 use rtp_bundle::{BundleStore, MemberKind};
 use rtp_scoring::{AdviceOptions, Overlay, Scorer};
 
-use rtp_service_support::Ready;
+use crate::error::{Result, StackError};
+use crate::process::{Output, ServiceProcess};
+use crate::program::{Launcher, Program};
+use crate::replay::JobReplay;
 
-use crate::error::{PipelineError, Result};
-use crate::lgbm::{Booster, ColumnMajor};
-
-/// Columns a client sends: the job as known at submit.
-const CLIENT_COLUMNS: [&str; 13] = [
-    "job_key",
-    "job_id",
-    "user",
-    "account",
-    "partition",
-    "qos",
-    "submit_time",
-    "wallclock_req_s",
-    "nodes_req",
-    "processors_req",
-    "gpus_req",
-    "mem_req_mb",
-    "name",
-];
-
-/// Replays a pool of jobs as an endless submission sequence.
-#[derive(Debug, Clone)]
-pub struct JobReplay {
-    pool: RecordBatch,
-    span_s: i64,
+/// A second predictor of the bundle's LightGBM p50 model (LightGBM's own
+/// batch predictor), timed beside the native engine on the same inputs.
+pub trait ReferenceModel {
+    /// Predicts `rows` rows from `values`: the feature columns in the
+    /// model's order, one after another.
+    fn predict(&self, values: Vec<f32>, rows: usize) -> std::result::Result<(), String>;
 }
 
-impl JobReplay {
-    /// The client columns of a canonical job table, in submission order.
-    pub fn from_job_table(path: &Path) -> Result<Self> {
-        let context = || format!("reading {}", path.display());
-        let schema = rtp_jobs::job_schema();
-        let batches = crate::job_table::read_job_table(path)?;
-        let all = concat_batches(&schema, &batches).map_err(PipelineError::arrow(context()))?;
-        let indices: Vec<usize> = CLIENT_COLUMNS
-            .iter()
-            .map(|c| schema.index_of(c))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(PipelineError::arrow(context()))?;
-        let all = all
-            .project(&indices)
-            .map_err(PipelineError::arrow(context()))?;
-        let key = |name: &str| SortColumn {
-            values: Arc::clone(all.column_by_name(name).expect("projected column")),
-            options: None,
-        };
-        let order = lexsort_to_indices(&[key("submit_time"), key("job_key")], None)
-            .map_err(PipelineError::arrow(context()))?;
-        let pool = take_record_batch(&all, &order).map_err(PipelineError::arrow(context()))?;
-        let submit = pool
-            .column_by_name("submit_time")
-            .expect("projected column")
-            .as_primitive::<TimestampSecondType>();
-        let span_s = submit.value(submit.len() - 1) - submit.value(0) + 60;
-        Ok(Self { pool, span_s })
-    }
-
-    /// Writes the pool for other clients (the pyarrow benchmark).
-    pub fn write_pool(&self, path: &Path) -> Result<()> {
-        let file = std::fs::File::create(path).map_err(PipelineError::io(path))?;
-        let mut w = ArrowWriter::try_new(file, self.pool.schema(), None)
-            .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
-        w.write(&self.pool)
-            .and_then(|_| w.close().map(drop))
-            .map_err(PipelineError::arrow(format!("writing {}", path.display())))
-    }
-
-    /// The pool's span, seconds: each replay cycle starts this much later.
-    pub fn span_s(&self) -> i64 {
-        self.span_s
-    }
-
-    /// Rows `start..start + len` of the endless replay, after `offset_s`.
-    pub fn batch(&self, start: u64, len: usize, offset_s: i64) -> RecordBatch {
-        let n = self.pool.num_rows() as u64;
-        let mut parts = Vec::new();
-        let mut at = start;
-        let end = start + len as u64;
-        while at < end {
-            let cycle = at / n;
-            let from = (at % n) as usize;
-            let take = ((n - at % n).min(end - at)) as usize;
-            let slice = self.pool.slice(from, take);
-            parts.push(self.shifted(
-                &slice,
-                offset_s + cycle as i64 * self.span_s,
-                at as i64 - from as i64,
-            ));
-            at += take as u64;
-        }
-        concat_batches(&self.pool.schema(), &parts).expect("same schema")
-    }
-
-    fn shifted(&self, slice: &RecordBatch, shift_s: i64, key_shift: i64) -> RecordBatch {
-        let mut columns: Vec<ArrayRef> = slice.columns().to_vec();
-        let schema = slice.schema();
-        let submit = schema.index_of("submit_time").expect("client column");
-        let t = columns[submit].as_primitive::<TimestampSecondType>();
-        columns[submit] = Arc::new(TimestampSecondArray::from_iter(
-            t.iter().map(|v| v.map(|v| v + shift_s)),
-        ));
-        let key = schema.index_of("job_key").expect("client column");
-        let k = columns[key].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        columns[key] = Arc::new(datafusion::arrow::array::Int64Array::from_iter(
-            k.iter().map(|v| v.map(|v| v + key_shift)),
-        ));
-        RecordBatch::try_new(schema, columns).expect("same schema")
-    }
-}
+/// Builds a [`ReferenceModel`] from a LightGBM model's text.
+pub type ReferenceLoader<'a> =
+    &'a dyn Fn(&str) -> std::result::Result<Box<dyn ReferenceModel>, String>;
 
 /// One measured path.
 #[derive(Debug, Clone)]
@@ -168,155 +67,6 @@ pub struct ServerCost {
     pub rss_peak: u64,
 }
 
-/// A gRPC server (Flight or the edge) in a child process.
-#[derive(Debug)]
-pub struct ServerProcess {
-    child: Child,
-    /// Its gRPC address.
-    pub grpc: String,
-    /// Its metrics address.
-    pub metrics: String,
-}
-
-impl ServerProcess {
-    /// Starts `rtp-flight-server` (found beside this executable) on
-    /// ephemeral loopback ports serving `bundle_dir`.
-    pub fn start(bundle_dir: &Path) -> Result<Self> {
-        Self::spawn(
-            "rtp-flight-server",
-            &[
-                ("RTP_FLIGHT_LISTEN", "127.0.0.1:0".as_ref()),
-                ("RTP_FLIGHT_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
-                ("RTP_BUNDLE_DIR", bundle_dir.as_os_str()),
-            ],
-        )
-    }
-
-    /// Starts server `binary` (found beside this executable) with `env`
-    /// and waits for its ready line.
-    pub fn spawn(binary: &str, env: &[(&str, &std::ffi::OsStr)]) -> Result<Self> {
-        let exe = std::env::current_exe().map_err(PipelineError::io("current executable"))?;
-        let server = exe.with_file_name(binary);
-        let mut command = Command::new(&server);
-        command.env("RTP_LOG", "warn").stdout(Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().map_err(|e| {
-            PipelineError::Config(format!(
-                "starting {}: {e} (build it with `cargo build --workspace`)",
-                server.display()
-            ))
-        })?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut output = BufReader::new(stdout);
-        let mut printed = Vec::new();
-        let ready = Ready::wait_for(&mut output, |line| printed.push(line.to_owned()))
-            .map_err(PipelineError::io(&server))?;
-        // The server's primary endpoint is its only gRPC one.
-        let grpc = ready
-            .as_ref()
-            .and_then(|r| r.authority("flight").or_else(|| r.authority("grpc")));
-        let metrics = ready.as_ref().and_then(|r| r.authority("metrics"));
-        match (grpc, metrics) {
-            (Some(grpc), Some(metrics)) => Ok(Self {
-                grpc: grpc.to_owned(),
-                metrics: metrics.to_owned(),
-                child,
-            }),
-            _ => {
-                let _ = child.kill();
-                Err(PipelineError::Config(format!(
-                    "{} did not start: {printed:?}",
-                    server.display()
-                )))
-            }
-        }
-    }
-
-    /// CPU seconds used so far (Linux `/proc`).
-    pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, r)| r)
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0 // utime, stime; USER_HZ is 100 on Linux
-    }
-
-    /// (current, peak) resident memory, bytes.
-    pub fn rss(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kib = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-                .unwrap_or(0)
-                * 1024
-        };
-        (kib("VmRSS:"), kib("VmHWM:"))
-    }
-
-    /// Resets the peak-RSS mark.
-    pub fn reset_peak(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
-    }
-
-    /// The feature and model seconds the server has counted.
-    pub async fn scoring_seconds(&self) -> Result<(f64, f64)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(&self.metrics)
-            .await
-            .map_err(PipelineError::io("metrics endpoint"))?;
-        let request = format!(
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.metrics
-        );
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(PipelineError::io("metrics endpoint"))?;
-        let mut body = String::new();
-        stream
-            .read_to_string(&mut body)
-            .await
-            .map_err(PipelineError::io("metrics endpoint"))?;
-        let sample = |name: &str| {
-            body.lines()
-                .find_map(|l| {
-                    l.strip_prefix(name)?
-                        .strip_prefix(' ')?
-                        .trim()
-                        .parse::<f64>()
-                        .ok()
-                })
-                .unwrap_or(0.0)
-        };
-        Ok((
-            sample("rtp_flight_feature_seconds_total"),
-            sample("rtp_flight_model_seconds_total"),
-        ))
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// What `rtp bench flight` measures.
 #[derive(Debug, Clone)]
 pub struct FlightBenchOptions {
@@ -332,16 +82,16 @@ pub struct FlightBenchOptions {
 
 /// Runs every path on the same rows; returns the table and a summary line.
 pub async fn bench_flight(
+    launcher: &Launcher,
     store: &BundleStore,
     replay: &JobReplay,
     work: &Path,
     options: &FlightBenchOptions,
+    reference: Option<ReferenceLoader<'_>>,
 ) -> Result<(Vec<FlightBenchRow>, String)> {
     let bundle = store.open_latest()?;
     let offset_s = bundle.manifest.training.history_until_s - replay_start(replay) + 3600;
-    let scorer = Scorer::load(bundle, AdviceOptions::default())
-        .await
-        .map_err(|e| PipelineError::Config(e.to_string()))?;
+    let scorer = Scorer::load(bundle, AdviceOptions::default()).await?;
     let batches = options.rows.div_ceil(options.batch_rows as u64);
     let batch_at = |i: u64| {
         let len =
@@ -355,9 +105,7 @@ pub async fn bench_flight(
     let mut model_only = Duration::ZERO;
     for i in 0..batches {
         let batch = batch_at(i);
-        let scored = scorer
-            .score(&batch, &mut overlay)
-            .map_err(|e| PipelineError::Config(e.to_string()))?;
+        let scored = scorer.score(&batch, &mut overlay)?;
         model_only += scored.timings.model;
     }
     let in_process = options.rows as f64 / started.elapsed().as_secs_f64();
@@ -370,7 +118,8 @@ pub async fn bench_flight(
 
     // References on the same rows: the LightGBM p50 model alone, natively
     // and through LightGBM's own batch predictor.
-    let (native_p50, lightgbm3_p50) = p50_references(&scorer, &batch_at, batches, store)?;
+    let (native_p50, lightgbm3_p50) =
+        p50_references(&scorer, &batch_at, batches, store, reference)?;
     for (path, secs) in [
         ("native engine, LightGBM p50 model only", native_p50),
         (
@@ -389,10 +138,20 @@ pub async fn bench_flight(
         }
     }
 
-    let server = ServerProcess::start(store.root())?;
+    let server = ServiceProcess::start(
+        launcher,
+        Program::Flight,
+        &[
+            ("RTP_FLIGHT_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_FLIGHT_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_BUNDLE_DIR", store.root().as_os_str()),
+        ],
+        Output::Quiet,
+    )?;
+    let address = server.authority("flight")?.to_owned();
     // Rust client.
     let measured = measure(&server, || async {
-        stream_rust(&server.grpc, batches, &batch_at).await
+        stream_rust(&address, batches, &batch_at).await
     })
     .await?;
     rows.push(FlightBenchRow {
@@ -409,7 +168,7 @@ pub async fn bench_flight(
             run_python(
                 python,
                 &options.python_script,
-                &server.grpc,
+                &address,
                 &pool,
                 options,
                 offset_s,
@@ -453,12 +212,13 @@ fn replay_start(replay: &JobReplay) -> i64 {
 }
 
 /// Seconds of the LightGBM p50 model alone on every batch: native engine,
-/// and lightgbm3 (when the bundle has a LightGBM member).
+/// and the reference (when the bundle has a LightGBM member).
 fn p50_references(
     scorer: &Scorer,
     batch_at: &dyn Fn(u64) -> RecordBatch,
     batches: u64,
     store: &BundleStore,
+    reference: Option<ReferenceLoader<'_>>,
 ) -> Result<(Option<f64>, Option<f64>)> {
     let manifest = scorer.manifest();
     let Some((m, spec)) = manifest
@@ -481,19 +241,20 @@ fn p50_references(
         .expect("p50 model")
         .file;
     let dir = store.root().join(&manifest.version);
-    let text =
-        std::fs::read_to_string(dir.join(file)).map_err(PipelineError::io(dir.join(file)))?;
-    let booster = Booster::from_model_string(&text)?;
+    let booster = match reference {
+        Some(load) => {
+            let text =
+                std::fs::read_to_string(dir.join(file)).map_err(StackError::io(dir.join(file)))?;
+            Some(load(&text).map_err(StackError::Reference)?)
+        }
+        None => None,
+    };
     let mut overlay = Overlay::default();
     let (mut native, mut lightgbm3) = (Duration::ZERO, Duration::ZERO);
     for i in 0..batches {
         let batch = batch_at(i);
-        let features = scorer
-            .features(&batch, &mut overlay)
-            .map_err(|e| PipelineError::Config(e.to_string()))?;
-        let columns = scorer
-            .model_inputs(&features)
-            .map_err(|e| PipelineError::Config(e.to_string()))?;
+        let features = scorer.features(&batch, &mut overlay)?;
+        let columns = scorer.model_inputs(&features)?;
         let inputs: Vec<&[f32]> = member
             .inputs
             .iter()
@@ -504,34 +265,41 @@ fn p50_references(
         let started = Instant::now();
         forest
             .predict_columns(&inputs, &mut out)
-            .map_err(PipelineError::model(MemberKind::Lightgbm.name()))?;
+            .map_err(|e| StackError::Reference(format!("native engine: {e}")))?;
         native += started.elapsed();
-        let matrix = ColumnMajor {
-            values: inputs.iter().flat_map(|c| c.iter().copied()).collect(),
-            rows: n,
-            cols: inputs.len(),
-        };
-        let started = Instant::now();
-        let _ = booster.predict(&matrix, -1)?;
-        lightgbm3 += started.elapsed();
+        if let Some(booster) = &booster {
+            let values = inputs.iter().flat_map(|c| c.iter().copied()).collect();
+            let started = Instant::now();
+            booster.predict(values, n).map_err(StackError::Reference)?;
+            lightgbm3 += started.elapsed();
+        }
     }
-    Ok((Some(native.as_secs_f64()), Some(lightgbm3.as_secs_f64())))
+    Ok((
+        Some(native.as_secs_f64()),
+        booster.map(|_| lightgbm3.as_secs_f64()),
+    ))
 }
 
+/// The server's feature and model seconds, summed over every batch.
+const SCORING_SECONDS: [&str; 2] = [
+    "rtp_flight_feature_seconds_total",
+    "rtp_flight_model_seconds_total",
+];
+
 /// Wall seconds of `run` and what the server spent meanwhile.
-async fn measure<F, Fut>(server: &ServerProcess, run: F) -> Result<(f64, ServerCost)>
+async fn measure<F, Fut>(server: &ServiceProcess, run: F) -> Result<(f64, ServerCost)>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    let (features0, model0) = server.scoring_seconds().await?;
+    let [features0, model0] = server.metric_values(SCORING_SECONDS).await?;
     let cpu0 = server.cpu_seconds();
     server.reset_peak();
     let (rss_start, _) = server.rss();
     let started = Instant::now();
     run().await?;
     let wall = started.elapsed().as_secs_f64();
-    let (features1, model1) = server.scoring_seconds().await?;
+    let [features1, model1] = server.metric_values(SCORING_SECONDS).await?;
     let (_, rss_peak) = server.rss();
     Ok((
         wall,
@@ -553,10 +321,10 @@ async fn stream_rust(
 ) -> Result<()> {
     use futures::TryStreamExt;
     let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
-        .map_err(|e| PipelineError::Config(e.to_string()))?
+        .map_err(StackError::call(address))?
         .connect()
         .await
-        .map_err(|e| PipelineError::Config(format!("connecting to {address}: {e}")))?;
+        .map_err(StackError::call(address))?;
     let mut client = arrow_flight::FlightClient::new(channel);
     // Batches are made a few ahead of the stream, as a client reading
     // them from disk would.
@@ -575,20 +343,16 @@ async fn stream_rust(
         let mut out = client
             .do_exchange(input)
             .await
-            .map_err(|e| PipelineError::Config(e.to_string()))?;
+            .map_err(StackError::call(address))?;
         let mut rows = 0usize;
-        while let Some(batch) = out
-            .try_next()
-            .await
-            .map_err(|e| PipelineError::Config(e.to_string()))?
-        {
+        while let Some(batch) = out.try_next().await.map_err(StackError::call(address))? {
             rows += batch.num_rows();
         }
-        Ok::<usize, PipelineError>(rows)
+        Ok::<usize, StackError>(rows)
     };
     let ((), rows) = futures::join!(produce, consume);
     if rows? == 0 {
-        return Err(PipelineError::Config("the server returned no rows".into()));
+        return Err(StackError::call(address)("the server returned no rows"));
     }
     Ok(())
 }
@@ -611,13 +375,12 @@ fn run_python(
         .args(["--offset-s", &offset_s.to_string()])
         .args(["--span-s", &span_s.to_string()])
         .output()
-        .map_err(PipelineError::io(python))?;
+        .map_err(StackError::io(python))?;
     if !output.status.success() {
-        return Err(PipelineError::Config(format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        )));
+        return Err(StackError::Client {
+            program: script.to_owned(),
+            message: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
     }
     Ok(())
 }

@@ -2,21 +2,26 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use rtp_bundle::MemberKind;
+use rtp_pipeline::PipelineError;
+use rtp_pipeline::config::StateFilter;
 use rtp_pipeline::ingest::InputFormat;
+use rtp_stack::Program;
 
 /// Predict HPC job runtimes at submit time: ingest job records, build
 /// features, train, evaluate and publish model bundles.
 #[derive(Debug, Parser)]
 #[command(name = "rtp", version)]
 pub struct Cli {
-    /// Configuration file laid over the built-in defaults (configs/pipeline.toml).
+    /// Configuration file laid over the built-in defaults (configs/pipeline.toml;
+    /// for `rtp serve`, the service's own file under configs/).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Ensemble members, comma-separated (lightgbm, xgboost, catboost);
     /// overrides train.members. `--members lightgbm` needs no Python.
-    #[arg(long, global = true)]
-    pub members: Option<String>,
+    #[arg(long, global = true, value_delimiter = ',', value_parser = member_kind)]
+    pub members: Option<Vec<MemberKind>>,
     /// Log progress (RTP_LOG overrides, e.g. RTP_LOG=debug).
     #[arg(short, long, global = true)]
     pub verbose: bool,
@@ -29,88 +34,25 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read job records (Eagle CSV/Parquet, SWF, sacct) into a canonical job table.
-    Ingest {
-        /// Input files.
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Input format (auto: decided per file from its name and first line).
-        #[arg(long, value_enum, ignore_case = true, default_value_t = InputFormat::Auto)]
-        format: InputFormat,
-        /// Output Parquet file.
-        #[arg(long)]
-        out: PathBuf,
-        /// Fail on the first bad row instead of quarantining it.
-        #[arg(long)]
-        strict: bool,
-    },
+    Ingest(IngestArgs),
     /// Build the feature table from a job table with the SQL in sql/.
-    Features {
-        /// Canonical job table (a Parquet file or a directory of them).
-        #[arg(long)]
-        jobs: PathBuf,
-        /// Output feature table (Parquet); the history state is written beside it.
-        #[arg(long)]
-        out: PathBuf,
-        /// Run the SQL on a Ballista cluster (df://HOST:PORT), or on a
-        /// scheduler and executor in this process (standalone); overrides
-        /// features.ballista.
-        #[arg(long)]
-        ballista: Option<String>,
-    },
+    Features(FeaturesArgs),
     /// Train on every eligible job of a feature table and publish a bundle.
-    Train {
-        /// Feature table written by `rtp features`.
-        #[arg(long)]
-        features: PathBuf,
-        /// Bundle store directory.
-        #[arg(long)]
-        bundle_dir: PathBuf,
-        /// Eligible states: "any" or a comma-separated list (default from config).
-        #[arg(long)]
-        states: Option<String>,
-    },
+    Train(TrainArgs),
     /// Ingest, build features, train and evaluate against baselines in one go.
-    Evaluate {
-        /// Input files.
-        #[arg(long = "input", required = true, num_args = 1..)]
-        inputs: Vec<PathBuf>,
-        /// Input format (auto: decided per file from its name and first line).
-        #[arg(long, value_enum, ignore_case = true, default_value_t = InputFormat::Auto)]
-        format: InputFormat,
-        /// Share of eligible jobs (the last submitted) used as the test set.
-        #[arg(long)]
-        test_frac: Option<f64>,
-        /// Rolling protocol: training window (e.g. 100d).
-        #[arg(long, requires = "rolling_step")]
-        rolling_window: Option<String>,
-        /// Rolling protocol: test step (e.g. 7d).
-        #[arg(long, requires = "rolling_window")]
-        rolling_step: Option<String>,
-        /// Write the metrics as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Directory for intermediate tables (default: a temporary directory).
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-    },
+    Evaluate(EvaluateArgs),
     /// Write a synthetic Eagle-shaped job trace.
-    Generate {
-        /// Rows to write.
-        #[arg(long)]
-        rows: u64,
-        /// Seed; the same seed gives the same file.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        /// Output Parquet file.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Generate(GenerateArgs),
     /// Run the whole chain as configured: ingest, features, evaluate, train, publish.
     Run,
     /// Start the Flight server, the gRPC edge and the dashboard on this
     /// machine, serving run.bundle_dir (trained first with `rtp run` when it
     /// holds no bundle); Ctrl-C stops all three.
     Up,
+    /// Run one service in the foreground, exactly as its own binary
+    /// (rtp-flight-server, rtp-edge-api, rtp-dashboard) would: its
+    /// settings from --config and its RTP_* environment variables.
+    Serve(ServeArgs),
     /// Measure the pipeline.
     Bench {
         /// What to measure.
@@ -119,100 +61,248 @@ pub enum Command {
     },
 }
 
+/// A member named on the command line.
+fn member_kind(name: &str) -> Result<MemberKind, String> {
+    MemberKind::from_name(name.trim()).ok_or_else(|| {
+        let known: Vec<&str> = MemberKind::ALL.iter().map(|k| k.name()).collect();
+        format!("unknown member {name:?}; known: {}", known.join(", "))
+    })
+}
+
+/// Eligible states as the command line spells them.
+fn state_filter(text: &str) -> Result<StateFilter, String> {
+    StateFilter::parse(text).map_err(|e| match e {
+        PipelineError::Config(message) => message,
+        other => other.to_string(),
+    })
+}
+
+/// Arguments of `ingest`.
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    /// Input files.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Input format (auto: decided per file from its name and first line).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+    /// Output Parquet file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Fail on the first bad row instead of quarantining it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Arguments of `features`.
+#[derive(Debug, clap::Args)]
+pub struct FeaturesArgs {
+    /// Canonical job table (a Parquet file or a directory of them).
+    #[arg(long)]
+    pub jobs: PathBuf,
+    /// Output feature table (Parquet); the history state is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Run the SQL on a Ballista cluster (df://HOST:PORT), or on a
+    /// scheduler and executor in this process (standalone); overrides
+    /// features.ballista.
+    #[arg(long)]
+    pub ballista: Option<String>,
+}
+
+/// Arguments of `train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Feature table written by `rtp features`.
+    #[arg(long)]
+    pub features: PathBuf,
+    /// Bundle store directory.
+    #[arg(long)]
+    pub bundle_dir: PathBuf,
+    /// Eligible states: "any" or a comma-separated list (default from config).
+    #[arg(long, value_parser = state_filter)]
+    pub states: Option<StateFilter>,
+}
+
+/// Arguments of `evaluate`.
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    /// Input files.
+    #[arg(long = "input", required = true, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
+    /// Input format (auto: decided per file from its name and first line).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+    /// Share of eligible jobs (the last submitted) used as the test set.
+    #[arg(long)]
+    pub test_frac: Option<f64>,
+    /// Rolling protocol: training window (e.g. 100d).
+    #[arg(long, requires = "rolling_step")]
+    pub rolling_window: Option<String>,
+    /// Rolling protocol: test step (e.g. 7d).
+    #[arg(long, requires = "rolling_window")]
+    pub rolling_step: Option<String>,
+    /// Write the metrics as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Directory for intermediate tables (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Arguments of `generate`.
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Rows to write.
+    #[arg(long)]
+    pub rows: u64,
+    /// Seed; the same seed gives the same file.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Output Parquet file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Which service.
+    #[arg(value_enum)]
+    pub service: Service,
+}
+
+/// Arguments of `bench pipeline`.
+#[derive(Debug, clap::Args)]
+pub struct PipelineBenchArgs {
+    /// Rows to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Directory for the data (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Arguments of `bench inference`.
+#[derive(Debug, clap::Args)]
+pub struct InferenceBenchArgs {
+    /// Generated jobs to train on.
+    #[arg(long, default_value_t = 60_000)]
+    pub rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch_rows: usize,
+    /// Timed batch calls per engine.
+    #[arg(long, default_value_t = 9)]
+    pub batch_repeats: usize,
+    /// Timed single-row calls per engine.
+    #[arg(long, default_value_t = 3_000)]
+    pub single_calls: usize,
+}
+
+/// Arguments of `bench flight`.
+#[derive(Debug, clap::Args)]
+pub struct FlightBenchArgs {
+    /// Rows streamed per client.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 65_536)]
+    pub batch_rows: usize,
+    /// Generated jobs replayed as the stream (and trained on when no
+    /// bundle store is given).
+    #[arg(long, default_value_t = 100_000)]
+    pub pool_rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Serve this bundle store's latest bundle instead of training one.
+    #[arg(long)]
+    pub bundle_dir: Option<PathBuf>,
+    /// Python with pyarrow for the pyarrow client line (default:
+    /// RTP_CLIENT_PYTHON, set by scripts/setup.sh).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+}
+
+/// Arguments of `bench edge`.
+#[derive(Debug, clap::Args)]
+pub struct EdgeBenchArgs {
+    /// Concurrent callers (comma-separated), one line per value and mode.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 16])]
+    pub concurrency: Vec<usize>,
+    /// Measured seconds per line.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Unmeasured seconds before each line.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Jobs per PredictBatch call.
+    #[arg(long, default_value_t = 100)]
+    pub batch_jobs: usize,
+    /// The edge's worker threads (worker_threads in configs/edge-api.toml;
+    /// 0 = one per core).
+    #[arg(long, default_value_t = 1)]
+    pub server_threads: usize,
+    /// Threads of the load generator (1 = a single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+    /// Contributions per prediction (top_contributions; 0 = none).
+    #[arg(long, default_value_t = 5)]
+    pub top_contributions: usize,
+    /// Generated jobs: the history trained on and the calls' jobs.
+    #[arg(long, default_value_t = 20_000)]
+    pub pool_rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Serve this bundle store's latest bundle instead of training one.
+    #[arg(long)]
+    pub bundle_dir: Option<PathBuf>,
+}
+
+/// The services `rtp serve` runs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Service {
+    /// The Arrow Flight bulk-scoring server.
+    Flight,
+    /// The gRPC prediction edge.
+    Edge,
+    /// The web dashboard.
+    Dashboard,
+}
+
+impl From<Service> for Program {
+    fn from(service: Service) -> Self {
+        match service {
+            Service::Flight => Program::Flight,
+            Service::Edge => Program::Edge,
+            Service::Dashboard => Program::Dashboard,
+        }
+    }
+}
+
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
     /// Per-stage wall time, rows/s and peak RSS of the whole chain on generated data.
-    Pipeline {
-        /// Rows to generate.
-        #[arg(long, default_value_t = 1_000_000)]
-        rows: u64,
-        /// Seed.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        /// Directory for the data (default: a temporary directory).
-        #[arg(long)]
-        work_dir: Option<PathBuf>,
-    },
+    Pipeline(PipelineBenchArgs),
     /// Rows/s and latency of the native tree engine against LightGBM's own
     /// predictor on the same model, and of the whole blend, after training
     /// on generated data.
-    Inference {
-        /// Generated jobs to train on.
-        #[arg(long, default_value_t = 60_000)]
-        rows: u64,
-        /// Seed.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        /// Rows per batch.
-        #[arg(long, default_value_t = 10_000)]
-        batch_rows: usize,
-        /// Timed batch calls per engine.
-        #[arg(long, default_value_t = 9)]
-        batch_repeats: usize,
-        /// Timed single-row calls per engine.
-        #[arg(long, default_value_t = 3_000)]
-        single_calls: usize,
-    },
+    Inference(InferenceBenchArgs),
     /// End-to-end rows/s of bulk scoring through the Flight server (Rust and
     /// pyarrow clients), against in-process scoring and LightGBM's own batch
     /// predictor on the same rows, with the server's CPU split and memory.
-    Flight {
-        /// Rows streamed per client.
-        #[arg(long, default_value_t = 1_000_000)]
-        rows: u64,
-        /// Rows per batch.
-        #[arg(long, default_value_t = 65_536)]
-        batch_rows: usize,
-        /// Generated jobs replayed as the stream (and trained on when no
-        /// bundle store is given).
-        #[arg(long, default_value_t = 100_000)]
-        pool_rows: u64,
-        /// Seed.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        /// Serve this bundle store's latest bundle instead of training one.
-        #[arg(long)]
-        bundle_dir: Option<PathBuf>,
-        /// Python with pyarrow for the pyarrow client line (default:
-        /// RTP_CLIENT_PYTHON, set by scripts/setup.sh).
-        #[arg(long)]
-        python: Option<PathBuf>,
-    },
+    Flight(FlightBenchArgs),
     /// Closed-loop load on the gRPC edge over loopback: predictions/s and
     /// p50/p90/p99/p99.9 latency of Predict, PredictStream and PredictBatch
     /// per concurrency, against in-process scoring of the same jobs.
-    Edge {
-        /// Concurrent callers (comma-separated), one line per value and mode.
-        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 16])]
-        concurrency: Vec<usize>,
-        /// Measured seconds per line.
-        #[arg(long, default_value_t = 5.0)]
-        duration: f64,
-        /// Unmeasured seconds before each line.
-        #[arg(long, default_value_t = 1.0)]
-        warmup: f64,
-        /// Jobs per PredictBatch call.
-        #[arg(long, default_value_t = 100)]
-        batch_jobs: usize,
-        /// The edge's worker threads (worker_threads in configs/edge-api.toml;
-        /// 0 = one per core).
-        #[arg(long, default_value_t = 1)]
-        server_threads: usize,
-        /// Threads of the load generator (1 = a single-threaded runtime).
-        #[arg(long, default_value_t = 1)]
-        client_threads: usize,
-        /// Contributions per prediction (top_contributions; 0 = none).
-        #[arg(long, default_value_t = 5)]
-        top_contributions: usize,
-        /// Generated jobs: the history trained on and the calls' jobs.
-        #[arg(long, default_value_t = 20_000)]
-        pool_rows: u64,
-        /// Seed.
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        /// Serve this bundle store's latest bundle instead of training one.
-        #[arg(long)]
-        bundle_dir: Option<PathBuf>,
-    },
+    Edge(EdgeBenchArgs),
 }

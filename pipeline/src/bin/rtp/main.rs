@@ -1,8 +1,10 @@
 //! `rtp`: the rt-predictor pipeline command line.
 
 mod args;
+mod bench;
 mod commands;
 mod progress;
+mod services;
 
 use std::process::ExitCode;
 
@@ -10,6 +12,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    // A service sets up its own logging and runtime, and ends as its own
+    // binary would, with one line naming it.
+    if let args::Command::Serve(args) = &cli.command {
+        return services::serve(args.service.into(), cli.config.as_deref());
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("RTP_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if cli.verbose { "info" } else { "warn" })
     });

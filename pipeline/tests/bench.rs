@@ -1,0 +1,81 @@
+//! `rtp bench flight` and `rtp bench edge`: each starts its server as a
+//! child process of `rtp` (`rtp serve`), measures it against in-process
+//! scoring of the same jobs, and prints its table.
+
+use std::process::Command;
+
+fn bench(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_rtp"))
+        .current_dir(test_support::repo_root())
+        .args(["--members", "lightgbm", "bench"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The rows/s (or predictions/s) column of the line starting with `path`.
+fn rate(table: &str, path: &str, column: usize) -> f64 {
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(path))
+        .unwrap_or_else(|| panic!("no `{path}` line in\n{table}"));
+    let rest = line[path.len()..].split_whitespace().collect::<Vec<_>>();
+    rest[column]
+        .parse()
+        .unwrap_or_else(|_| panic!("`{line}` has no number at {column}"))
+}
+
+#[test]
+fn bench_flight_streams_through_a_served_flight_server() {
+    let table = bench(&[
+        "flight",
+        "--rows",
+        "4000",
+        "--batch-rows",
+        "1000",
+        "--pool-rows",
+        "3000",
+    ]);
+    for path in [
+        "in-process Scorer::score (features + model)",
+        "native engine, LightGBM p50 model only",
+        "lightgbm3 batch predict, LightGBM p50 model only",
+        "Flight DoExchange, Rust client",
+    ] {
+        assert!(rate(&table, path, 0) > 0.0, "{path}: {table}");
+    }
+    // The server line carries the server process's own CPU and memory.
+    let rust = table
+        .lines()
+        .find(|l| l.starts_with("Flight DoExchange, Rust client"))
+        .unwrap();
+    assert!(rust.contains("MiB"), "{rust}");
+}
+
+#[test]
+fn bench_edge_calls_a_served_edge() {
+    let table = bench(&[
+        "edge",
+        "--concurrency",
+        "1",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0.1",
+        "--pool-rows",
+        "3000",
+    ]);
+    assert!(rate(&table, "Predict", 1) > 0.0, "{table}");
+    assert!(
+        rate(&table, "grpc.health.v1 Check (no scoring)", 1) > 0.0,
+        "{table}"
+    );
+    assert!(table.contains("in-process, 1 job, row form"), "{table}");
+}
