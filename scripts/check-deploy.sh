@@ -2,11 +2,14 @@
 # Checks the deployment files with the real tools: compose.yaml with
 # docker-compose's own parser, the Dockerfile with hadolint, the Prometheus
 # configuration and alert rules with promtool (including the rules' unit
-# tests), and every PromQL expression of the Grafana dashboards with promtool.
+# tests), every PromQL expression of the Grafana dashboards with promtool,
+# and the Kubernetes manifests with kubernetes-validate (strict schemas of the
+# Kubernetes version below), their ConfigMap against configs/, and every
+# RTP_* variable they set against the services' settings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/setup.sh
-set -euo pipefail  # setup.sh leaves the caller's shell lenient
+. scripts/setup-tests.sh
+set -euo pipefail  # setup-tests.sh leaves the caller's shell lenient
 
 echo "compose.yaml" >&2
 docker-compose -f compose.yaml config -q
@@ -41,3 +44,23 @@ out.write_text("\n".join(lines) + "\n")
 print(f"{len(rules)} expressions", file=sys.stderr)
 PY
 promtool check rules "$exprs/dashboards.rules.yml"
+
+echo "Kubernetes manifests" >&2
+K8S_VERSION=1.33.0
+manifests=()
+for f in deploy/k8s/*.yaml; do
+    [ "$(basename "$f")" = kustomization.yaml ] || manifests+=("$f")
+done
+kubernetes-validate -k "$K8S_VERSION" --strict --quiet "${manifests[@]}"
+python3 scripts/k8s-configmap.py --check
+python3 - "${manifests[@]}" <<'PY'
+import pathlib, re, sys
+known = set()
+for config in pathlib.Path(".").glob("*/src/config.rs"):
+    known |= set(re.findall(r'"(RTP_[A-Z_]+)"', config.read_text()))
+for path in sys.argv[1:]:
+    for name in re.findall(r"name: (RTP_[A-Z_]+)", pathlib.Path(path).read_text()):
+        if name not in known:
+            sys.exit(f"{path}: {name} is not a setting any service reads")
+print(f"{len(sys.argv) - 1} manifests", file=sys.stderr)
+PY

@@ -4,7 +4,7 @@
 # is present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/setup.sh
-set -euo pipefail  # setup.sh leaves the caller's shell lenient
+. scripts/setup-tests.sh
+set -euo pipefail  # setup-tests.sh leaves the caller's shell lenient
 scripts/check-deploy.sh
 cargo test --workspace --locked "$@"

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rtp_service_support::{ConfigError, Ready, Settings};
+use rtp_service_support::{Ready, Settings};
 
 use crate::config::DashboardConfig;
 use crate::server::{ServerError, start};
@@ -14,45 +14,27 @@ use crate::server::{ServerError, start};
 pub const PROGRAM: &str = "rtp-dashboard";
 
 /// Why the program stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The settings are unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The server could not start or failed.
-    #[error(transparent)]
-    Server(#[from] ServerError),
-    /// The async runtime could not start.
-    #[error("starting the async runtime: {0}")]
-    Runtime(std::io::Error),
-}
+pub type RunError = rtp_service_support::RunError<ServerError>;
 
 /// Loads the settings, serves until a stop signal, and drains.
 pub fn run(config_file: Option<&Path>, overrides: &[(&str, String)]) -> Result<(), RunError> {
     let config = DashboardConfig::load(config_file, overrides)?;
     rtp_service_support::init_logging(config.log_format);
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    rtp_service_support::runtime(0)
         .map_err(RunError::Runtime)?
         .block_on(serve(&config))
 }
 
 async fn serve(config: &DashboardConfig) -> Result<(), RunError> {
-    let server = start(config).await?;
-    println!(
+    let server = start(config).await.map_err(RunError::Server)?;
+    let banner = format!(
         "{PROGRAM}: http://{}/ (edge {}, Flight {}, metrics on http://{}/metrics)",
         server.addr, config.edge.address, config.flight.address, server.addr
     );
     let ready = Ready::new(PROGRAM)
         .endpoint("http", format!("http://{}/", server.addr))
         .endpoint("metrics", format!("http://{}/metrics", server.addr));
-    println!("{}", ready.line());
-    let stop = server.stop_token();
-    tokio::spawn(async move {
-        rtp_service_support::shutdown_signal().await;
-        tracing::info!("shutting down");
-        stop.cancel();
-    });
-    Ok(server.wait().await?)
+    rtp_service_support::announce(&banner, &ready);
+    rtp_service_support::stop_on_signal(server.stop_token());
+    server.wait().await.map_err(RunError::Server)
 }

@@ -1,6 +1,6 @@
 //! The dashboard in a real browser: headless Debian chromium, driven through
 //! chromedriver by `tests/browser/dashboard_pages.py` (selenium, from the
-//! client environment `scripts/setup.sh` creates), against a real edge and
+//! client environment `scripts/setup-tests.sh` creates), against a real edge and
 //! Flight server. Screenshots of every page land in
 //! `$CARGO_TARGET_DIR/dashboard-screenshots/`.
 
@@ -23,12 +23,12 @@ fn screenshot_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_work_in_headless_chromium() {
     let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
-        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup.sh`, which creates the Python client environment")
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup-tests.sh`, which creates the Python client environment")
     });
     for binary in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
         assert!(
             std::path::Path::new(binary).exists(),
-            "{binary} is missing: install Debian's chromium and chromium-driver (scripts/setup.sh does)"
+            "{binary} is missing: install Debian's chromium and chromium-driver (scripts/setup-tests.sh does)"
         );
     }
     let stack = Stack::start(|c| {

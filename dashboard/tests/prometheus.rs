@@ -67,7 +67,7 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) ->
 async fn prometheus_scrapes_every_service_and_sees_predictions() {
     assert!(
         std::path::Path::new(PROMETHEUS).exists(),
-        "{PROMETHEUS} is missing: install Debian's prometheus package (scripts/setup.sh does)"
+        "{PROMETHEUS} is missing: install Debian's prometheus package (scripts/setup-tests.sh does)"
     );
     let stack = Stack::start(|_| {}).await;
     let dir = tempfile::tempdir().unwrap();

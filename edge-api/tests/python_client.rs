@@ -1,7 +1,7 @@
 //! The real grpcio client against real edges: runs
 //! `clients/python/tests/edge_grpc.py` (stubs generated with grpcio-tools,
 //! reflection, TLS with a bearer token) in the client environment that
-//! `scripts/setup.sh` creates (its interpreter in `RTP_CLIENT_PYTHON`).
+//! `scripts/setup-tests.sh` creates (its interpreter in `RTP_CLIENT_PYTHON`).
 
 use std::process::Command;
 
@@ -13,7 +13,7 @@ use crate::tls_auth::certificates;
 #[tokio::test(flavor = "multi_thread")]
 async fn grpcio_calls_every_method_reflects_and_authenticates() {
     let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
-        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup.sh`, which creates the Python client environment")
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup-tests.sh`, which creates the Python client environment")
     });
     let dir = tempfile::tempdir().unwrap();
     let plain = start(&config(&store_copy(&dir.path().join("plain"))))

@@ -226,11 +226,15 @@ pub struct HttpState {
     pub tables: Arc<crate::tables::TableStore>,
 }
 
-/// `/metrics` and `/healthz`.
+/// `/metrics`, `/healthz` (the process answers) and `/readyz` (a model
+/// serves: the server only listens once one is loaded, and keeps serving it
+/// when a reload is refused, so both answer alike; two routes, so probes
+/// need not change if readiness grows conditions).
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(healthz))
         .with_state(state)
 }
 

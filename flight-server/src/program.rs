@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rtp_service_support::{ConfigError, Ready, Settings};
+use rtp_service_support::{Ready, Settings};
 
 use crate::config::FlightConfig;
 use crate::server::{ServerError, start};
@@ -14,34 +14,21 @@ use crate::server::{ServerError, start};
 pub const PROGRAM: &str = "rtp-flight-server";
 
 /// Why the program stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The settings are unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The server could not start or failed.
-    #[error(transparent)]
-    Server(#[from] ServerError),
-    /// The async runtime could not start.
-    #[error("starting the async runtime: {0}")]
-    Runtime(std::io::Error),
-}
+pub type RunError = rtp_service_support::RunError<ServerError>;
 
 /// Loads the settings, serves until a stop signal, and drains.
 pub fn run(config_file: Option<&Path>, overrides: &[(&str, String)]) -> Result<(), RunError> {
     let config = FlightConfig::load(config_file, overrides)?;
     rtp_service_support::init_logging(config.log_format);
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    rtp_service_support::runtime(0)
         .map_err(RunError::Runtime)?
         .block_on(serve(&config))
 }
 
 async fn serve(config: &FlightConfig) -> Result<(), RunError> {
-    let server = start(config).await?;
+    let server = start(config).await.map_err(RunError::Server)?;
     let version = server.live.current().version().to_owned();
-    println!(
+    let banner = format!(
         "{PROGRAM}: Flight on grpc://{}, metrics on http://{}/metrics, serving {version}",
         server.flight_addr, server.metrics_addr,
     );
@@ -49,12 +36,7 @@ async fn serve(config: &FlightConfig) -> Result<(), RunError> {
         .endpoint("flight", format!("grpc://{}", server.flight_addr))
         .endpoint("metrics", format!("http://{}/metrics", server.metrics_addr))
         .serving(version);
-    println!("{}", ready.line());
-    let stop = server.stop_token();
-    tokio::spawn(async move {
-        rtp_service_support::shutdown_signal().await;
-        tracing::info!("shutting down");
-        stop.cancel();
-    });
-    Ok(server.wait().await?)
+    rtp_service_support::announce(&banner, &ready);
+    rtp_service_support::stop_on_signal(server.stop_token());
+    server.wait().await.map_err(RunError::Server)
 }

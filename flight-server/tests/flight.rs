@@ -119,10 +119,13 @@ async fn exchange_scores_every_row_and_bad_rows_alone() {
         ),
         "{metrics}"
     );
+    for probe in ["/healthz", "/readyz"] {
+        let answer = crate::common::http_get(server.metrics_addr, probe).await;
+        assert!(answer.contains(&version), "{probe}: {answer}");
+    }
     assert!(
-        crate::common::http_get(server.metrics_addr, "/healthz")
-            .await
-            .contains(&version)
+        metrics.contains("rtp_flight_requests_total{method=\"DoExchange\"} "),
+        "{metrics}"
     );
     server.shutdown().await.unwrap();
 }

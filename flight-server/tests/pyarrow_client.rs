@@ -1,13 +1,13 @@
 //! The real pyarrow client against the real server: runs
 //! `clients/python/tests/roundtrip.py` in the client environment that
-//! `scripts/setup.sh` creates (its interpreter in `RTP_CLIENT_PYTHON`).
+//! `scripts/setup-tests.sh` creates (its interpreter in `RTP_CLIENT_PYTHON`).
 
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pyarrow_round_trip() {
     let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
-        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup.sh`, which creates the Python client environment")
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup-tests.sh`, which creates the Python client environment")
     });
     let dir = tempfile::tempdir().unwrap();
     let server = crate::common::server(dir.path()).await;

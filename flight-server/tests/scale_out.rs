@@ -123,7 +123,7 @@ async fn two_replicas_score_every_row_of_a_shared_table_exactly_once() {
 
     // The pyarrow helper does the same from Python, in parallel threads.
     let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
-        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup.sh`, which creates the Python client environment")
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup-tests.sh`, which creates the Python client environment")
     });
     let script = test_support::repo_root().join("clients/python/tests/scale_out.py");
     let location = format!("grpc://{}", first.flight_addr);

@@ -303,7 +303,7 @@ async fn ballista_gives_the_local_features_row_for_row() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_table_rewritten_by_pandas_gives_the_same_features() {
     let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
-        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup.sh`, which creates the Python client environment")
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup-tests.sh`, which creates the Python client environment")
     });
     let dir = tempfile::tempdir().unwrap();
     let jobs = generated_jobs(dir.path(), 3000, 23);

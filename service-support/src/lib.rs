@@ -1,16 +1,19 @@
 //! What every rt-predictor service shares: layered settings, logging, the
-//! signal that stops a service binary, the line it announces readiness
+//! frame of a service program (its error, runtime and stop signal), the line it announces readiness
 //! with, and how a binary reports the error it ends on.
 #![deny(missing_docs)]
 
 pub mod exit;
 pub mod logging;
+pub mod proc_stats;
+pub mod program;
 pub mod ready;
 pub mod settings;
 pub mod shutdown;
 
 pub use exit::{describe, exit_code};
 pub use logging::{LogFormat, init_logging};
+pub use program::{RunError, announce, runtime, stop_on_signal};
 pub use ready::Ready;
 pub use settings::{ConfigError, Layer, Settings, overrides_from};
 pub use shutdown::shutdown_signal;

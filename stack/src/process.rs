@@ -8,6 +8,7 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use rtp_service_support::Ready;
+use rtp_service_support::proc_stats::{Pid, cpu_time, resident_bytes};
 
 use crate::error::{Result, StackError};
 use crate::program::{Launcher, Program};
@@ -131,38 +132,14 @@ impl ServiceProcess {
         self.child.wait().ok()
     }
 
-    /// CPU seconds used so far (Linux `/proc`).
+    /// CPU seconds used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, r)| r)
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        (ticks(11) + ticks(12)) / 100.0 // utime, stime; USER_HZ is 100 on Linux
+        cpu_time(Pid::Of(self.child.id())).as_secs_f64()
     }
 
     /// (current, peak) resident memory, bytes.
     pub fn rss(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let kib = |key: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-                .unwrap_or(0)
-                * 1024
-        };
-        (kib("VmRSS:"), kib("VmHWM:"))
+        resident_bytes(Pid::Of(self.child.id()))
     }
 
     /// Resets the peak-RSS mark.

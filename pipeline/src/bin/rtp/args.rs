@@ -226,7 +226,7 @@ pub struct FlightBenchArgs {
     #[arg(long)]
     pub bundle_dir: Option<PathBuf>,
     /// Python with pyarrow for the pyarrow client line (default:
-    /// RTP_CLIENT_PYTHON, set by scripts/setup.sh).
+    /// RTP_CLIENT_PYTHON, set by scripts/setup-tests.sh).
     #[arg(long)]
     pub python: Option<PathBuf>,
 }

@@ -1,7 +1,7 @@
 //! `rtp bench`: the chain's stages, the native engine against LightGBM,
 //! and the two servers under load, each on generated jobs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -122,15 +122,7 @@ fn flight(
     config: &PipelineConfig,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<()> {
-    let work = tempfile::tempdir().context("creating a work directory")?;
-    let (store_dir, replay) = bench_jobs(
-        config,
-        runtime,
-        work.path(),
-        args.pool_rows,
-        args.seed,
-        args.bundle_dir,
-    )?;
+    let served = ServedJobs::prepare(config, runtime, args.pool_rows, args.seed, args.bundle_dir)?;
     let options = FlightBenchOptions {
         rows: args.rows,
         batch_rows: args.batch_rows,
@@ -144,9 +136,9 @@ fn flight(
     let (table, summary) = with_spinner("streaming", || {
         runtime.block_on(bench_flight(
             &launcher,
-            &BundleStore::new(&store_dir),
-            &replay,
-            work.path(),
+            &BundleStore::new(&served.store_dir),
+            &served.replay,
+            served.work.path(),
             &options,
             Some(&lightgbm_reference),
         ))
@@ -164,15 +156,7 @@ fn edge(
     config: &PipelineConfig,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<()> {
-    let work = tempfile::tempdir().context("creating a work directory")?;
-    let (store_dir, replay) = bench_jobs(
-        config,
-        runtime,
-        work.path(),
-        args.pool_rows,
-        args.seed,
-        args.bundle_dir,
-    )?;
+    let served = ServedJobs::prepare(config, runtime, args.pool_rows, args.seed, args.bundle_dir)?;
     let options = EdgeBenchOptions {
         concurrency: args.concurrency,
         duration: Duration::from_secs_f64(args.duration),
@@ -187,8 +171,8 @@ fn edge(
     let (table, summary) = with_spinner("calling the edge", || {
         runtime.block_on(bench_edge(
             &launcher,
-            &BundleStore::new(&store_dir),
-            &replay,
+            &BundleStore::new(&served.store_dir),
+            &served.replay,
             count,
             &options,
         ))
@@ -198,42 +182,55 @@ fn edge(
     Ok(())
 }
 
-/// Generated jobs for a serving benchmark, and the bundle store to serve:
-/// `bundle_dir` if given, else a bundle trained on the same jobs.
-fn bench_jobs(
-    config: &PipelineConfig,
-    runtime: &tokio::runtime::Runtime,
-    work: &Path,
-    pool_rows: u64,
-    seed: u64,
-    bundle_dir: Option<PathBuf>,
-) -> Result<(PathBuf, JobReplay)> {
-    let raw = work.join("eagle.parquet");
-    let jobs = work.join("jobs.parquet");
-    let store_dir = with_spinner("generating jobs (and training a bundle)", || {
-        generate(
-            &raw,
-            &GenerateOptions {
-                rows: pool_rows,
-                seed,
-                batch_rows: DEFAULT_BATCH_ROWS,
-            },
-        )?;
-        ingest(std::slice::from_ref(&raw), &jobs, &IngestOptions::default())?;
-        if let Some(dir) = &bundle_dir {
-            return anyhow::Ok(dir.clone());
-        }
-        let mut train_config = config.clone();
-        train_config.run.input = RunInput::Files(vec![raw.clone()]);
-        train_config.run.format = InputFormat::Eagle;
-        train_config.run.work_dir = work.join("train");
-        train_config.run.bundle_dir = work.join("bundles");
-        runtime.block_on(chain::run(&train_config))?;
-        anyhow::Ok(train_config.run.bundle_dir)
-    })?;
-    let replay = JobReplay::from_jobs(&read_job_table(&jobs)?)
-        .with_context(|| format!("replaying {}", jobs.display()))?;
-    Ok((store_dir, replay))
+/// What a serving benchmark serves and sends: generated jobs replayed as
+/// the stream, and the bundle store to serve (`bundle_dir` if given, else a
+/// bundle trained on the same jobs), in a work directory of its own.
+struct ServedJobs {
+    work: tempfile::TempDir,
+    store_dir: PathBuf,
+    replay: JobReplay,
+}
+
+impl ServedJobs {
+    fn prepare(
+        config: &PipelineConfig,
+        runtime: &tokio::runtime::Runtime,
+        pool_rows: u64,
+        seed: u64,
+        bundle_dir: Option<PathBuf>,
+    ) -> Result<Self> {
+        let work = tempfile::tempdir().context("creating a work directory")?;
+        let raw = work.path().join("eagle.parquet");
+        let jobs = work.path().join("jobs.parquet");
+        let store_dir = with_spinner("generating jobs (and training a bundle)", || {
+            generate(
+                &raw,
+                &GenerateOptions {
+                    rows: pool_rows,
+                    seed,
+                    batch_rows: DEFAULT_BATCH_ROWS,
+                },
+            )?;
+            ingest(std::slice::from_ref(&raw), &jobs, &IngestOptions::default())?;
+            if let Some(dir) = &bundle_dir {
+                return anyhow::Ok(dir.clone());
+            }
+            let mut train_config = config.clone();
+            train_config.run.input = RunInput::Files(vec![raw.clone()]);
+            train_config.run.format = InputFormat::Eagle;
+            train_config.run.work_dir = work.path().join("train");
+            train_config.run.bundle_dir = work.path().join("bundles");
+            runtime.block_on(chain::run(&train_config))?;
+            anyhow::Ok(train_config.run.bundle_dir)
+        })?;
+        let replay = JobReplay::from_jobs(&read_job_table(&jobs)?)
+            .with_context(|| format!("replaying {}", jobs.display()))?;
+        Ok(Self {
+            work,
+            store_dir,
+            replay,
+        })
+    }
 }
 
 /// LightGBM's own predictor, timed beside the native engine.
