@@ -8,7 +8,7 @@ canonical job columns (see the README): ``submit_time``,
 present. Rows are taken as a submission sequence, in order.
 
     import rtp_client
-    client = rtp_client.connect("grpc://127.0.0.1:8815")
+    client = rtp_client.connect("grpc://127.0.0.1:8815")   # token=..., tls_root_certs=...
     scored = rtp_client.score(client, jobs)          # DoExchange, streamed
     rtp_client.put_table(client, "march", jobs)      # DoPut, stored scored
     march = rtp_client.get_table(client, "march")    # DoGet
@@ -33,9 +33,39 @@ import pyarrow.flight as flight
 DEFAULT_BATCH_ROWS = 65_536
 
 
-def connect(location: str = "grpc://127.0.0.1:8815") -> flight.FlightClient:
-    """A client of the server at ``location``."""
-    return flight.FlightClient(location)
+class _BearerToken(flight.ClientMiddlewareFactory):
+    """Sends ``authorization: Bearer <token>`` with every call."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._headers = {"authorization": f"Bearer {token}"}
+
+    def start_call(self, info: flight.CallInfo) -> flight.ClientMiddleware:
+        return _Headers(self._headers)
+
+
+class _Headers(flight.ClientMiddleware):
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__()
+        self._headers = headers
+
+    def sending_headers(self) -> dict[str, str]:
+        return self._headers
+
+
+def connect(
+    location: str = "grpc://127.0.0.1:8815",
+    token: str | None = None,
+    tls_root_certs: bytes | None = None,
+) -> flight.FlightClient:
+    """A client of the server at ``location`` (``grpc+tls://`` for TLS, with
+    ``tls_root_certs`` the PEM of the CA when not a system root), sending
+    ``token`` with every call when the server requires one."""
+    options = {}
+    if tls_root_certs is not None:
+        options["tls_root_certs"] = tls_root_certs
+    middleware = [_BearerToken(token)] if token else []
+    return flight.FlightClient(location, middleware=middleware, **options)
 
 
 def _batches(jobs: pd.DataFrame | pa.Table, batch_rows: int) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:

@@ -9,14 +9,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use rtp_service_support::access::AuthSettings;
 use rtp_service_support::settings::positive_seconds;
 pub use rtp_service_support::{ConfigError, Settings};
 
 const DEFAULTS: &str = include_str!("../../configs/dashboard.toml");
 
 /// Environment variables the binary maps onto keys (dotted paths).
-pub const ENV_OVERRIDES: [(&str, &str); 9] = [
+pub const ENV_OVERRIDES: [(&str, &str); 13] = [
     ("RTP_DASHBOARD_LISTEN", "listen"),
+    ("RTP_DASHBOARD_TOKEN", "auth.token"),
+    ("RTP_DASHBOARD_ALLOW_PLAINTEXT", "auth.allow_plaintext"),
+    ("RTP_FLIGHT_TOKEN", "flight.token"),
+    ("RTP_DASHBOARD_FLIGHT_CA", "flight.ca"),
     ("RTP_BUNDLE_DIR", "bundle_dir"),
     ("RTP_DASHBOARD_LOG_FORMAT", "log_format"),
     ("RTP_DASHBOARD_EDGE", "edge.address"),
@@ -39,6 +44,7 @@ pub struct RawConfig {
     batch: RawBatch,
     alerts: RawAlerts,
     live: RawLive,
+    auth: AuthSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +61,8 @@ struct RawEdge {
 #[serde(deny_unknown_fields)]
 struct RawFlight {
     address: String,
+    token: String,
+    ca: PathBuf,
     metrics_url: String,
     timeout_s: f64,
 }
@@ -100,8 +108,12 @@ pub struct EdgeTarget {
 /// How the batch page reaches the Flight server.
 #[derive(Debug, Clone)]
 pub struct FlightTarget {
-    /// `http://` address.
+    /// `http://` or `https://` address.
     pub address: String,
+    /// Bearer token, if the Flight server wants one.
+    pub token: Option<String>,
+    /// CA certificate for TLS, if not the system roots.
+    pub ca: Option<PathBuf>,
     /// Its `/metrics` URL.
     pub metrics_url: String,
     /// Deadline of one scoring exchange.
@@ -117,6 +129,8 @@ pub struct DashboardConfig {
     pub bundle_dir: PathBuf,
     /// Log line format.
     pub log_format: LogFormat,
+    /// The token a visitor must present (HTTP Basic password or Bearer).
+    pub token: Option<String>,
     /// The gRPC edge.
     pub edge: EdgeTarget,
     /// The Flight server.
@@ -147,6 +161,33 @@ fn url(key: &str, value: &str, schemes: &[&str]) -> Result<String, String> {
     }
 }
 
+/// A gRPC service's address, token and CA, checked; `section` names the keys.
+struct Target {
+    address: String,
+    token: Option<String>,
+    ca: Option<PathBuf>,
+}
+
+fn target(section: &str, address: &str, token: &str, ca: PathBuf) -> Result<Target, String> {
+    let address = url(
+        &format!("{section}.address"),
+        address,
+        &["http://", "https://"],
+    )?;
+    let ca = (!ca.as_os_str().is_empty()).then_some(ca);
+    if ca.is_some() && !address.starts_with("https://") {
+        return Err(format!(
+            "{section}.ca is set but {section}.address is not https://"
+        ));
+    }
+    let token = token.trim();
+    Ok(Target {
+        address,
+        token: (!token.is_empty()).then(|| token.to_owned()),
+        ca,
+    })
+}
+
 impl Settings for DashboardConfig {
     type Raw = RawConfig;
     const DEFAULTS: &'static str = DEFAULTS;
@@ -163,25 +204,40 @@ impl Settings for DashboardConfig {
         if !(factor.is_finite() && factor >= 1.0) {
             return Err("alerts.overestimate_factor must be at least 1".into());
         }
-        let edge_address = url("edge.address", &raw.edge.address, &["http://", "https://"])?;
-        let ca = (!raw.edge.ca.as_os_str().is_empty()).then_some(raw.edge.ca);
-        if ca.is_some() && !edge_address.starts_with("https://") {
-            return Err("edge.ca is set but edge.address is not https://".into());
+        let edge = target("edge", &raw.edge.address, &raw.edge.token, raw.edge.ca)?;
+        let flight = target(
+            "flight",
+            &raw.flight.address,
+            &raw.flight.token,
+            raw.flight.ca,
+        )?;
+        let token = raw.auth.token.trim().to_owned();
+        // The dashboard serves plain HTTP: off loopback, a token would cross
+        // the network readable unless a TLS proxy is in front.
+        if !token.is_empty() && !raw.listen.ip().is_loopback() && !raw.auth.allow_plaintext {
+            return Err(format!(
+                "auth.token is set but the dashboard serves plain HTTP on {}: listen on \
+                 loopback behind a TLS proxy, or put one in front and set \
+                 auth.allow_plaintext = true",
+                raw.listen
+            ));
         }
-        let token = raw.edge.token.trim().to_owned();
         Ok(Self {
             listen: raw.listen,
             bundle_dir: raw.bundle_dir,
             log_format: raw.log_format,
+            token: (!token.is_empty()).then_some(token),
             edge: EdgeTarget {
-                address: edge_address,
-                token: (!token.is_empty()).then_some(token),
-                ca,
+                address: edge.address,
+                token: edge.token,
+                ca: edge.ca,
                 metrics_url: url("edge.metrics_url", &raw.edge.metrics_url, &["http://"])?,
                 timeout: positive_seconds("edge.timeout_s", raw.edge.timeout_s)?,
             },
             flight: FlightTarget {
-                address: url("flight.address", &raw.flight.address, &["http://"])?,
+                address: flight.address,
+                token: flight.token,
+                ca: flight.ca,
                 metrics_url: url("flight.metrics_url", &raw.flight.metrics_url, &["http://"])?,
                 timeout: positive_seconds("flight.timeout_s", raw.flight.timeout_s)?,
             },
@@ -219,5 +275,32 @@ mod tests {
         assert!(err("batch.max_upload_mib", "0").contains("max_upload_mib"));
         assert!(err("edge.ca", "ca.pem").contains("edge.ca"));
         assert!(err("alerts.overestimate_factor", "0.5").contains("overestimate_factor"));
+        assert!(err("flight.ca", "ca.pem").contains("flight.ca"));
+    }
+
+    #[test]
+    fn a_token_off_loopback_needs_a_proxy_in_front() {
+        let load = |pairs: &[(&'static str, &str)]| {
+            let pairs: Vec<_> = pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+            DashboardConfig::load(None, &pairs)
+        };
+        assert_eq!(load(&[]).unwrap().token, None);
+        let err = load(&[("listen", "0.0.0.0:8080"), ("auth.token", "t")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.allow_plaintext"), "{err}");
+        let behind_proxy = load(&[
+            ("listen", "0.0.0.0:8080"),
+            ("auth.token", "t"),
+            ("auth.allow_plaintext", "true"),
+        ])
+        .unwrap();
+        assert_eq!(behind_proxy.token.as_deref(), Some("t"));
+        let config = load(&[
+            ("flight.address", "https://flight:8815"),
+            ("flight.token", " f "),
+        ])
+        .unwrap();
+        assert_eq!(config.flight.token.as_deref(), Some("f"));
     }
 }

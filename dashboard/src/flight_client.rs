@@ -7,7 +7,7 @@ use arrow_flight::FlightClient;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use futures::TryStreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::config::FlightTarget;
 use crate::error::DashboardError;
@@ -25,9 +25,22 @@ pub struct FlightScorer {
 impl FlightScorer {
     /// A client of `target`; connects on first use.
     pub fn new(target: &FlightTarget) -> Result<Self, String> {
-        let endpoint = Endpoint::from_shared(target.address.clone())
+        let mut endpoint = Endpoint::from_shared(target.address.clone())
             .map_err(|e| format!("flight.address {:?}: {e}", target.address))?
             .tcp_nodelay(true);
+        if let Some(ca) = &target.ca {
+            let pem = std::fs::read(ca).map_err(|e| format!("flight.ca {}: {e}", ca.display()))?;
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+                .map_err(|e| format!("Flight TLS: {e}"))?;
+        }
+        if let Some(token) = &target.token
+            && format!("Bearer {token}")
+                .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+                .is_err()
+        {
+            return Err("flight.token has characters a header cannot carry".into());
+        }
         Ok(Self {
             channel: endpoint.connect_lazy(),
             target: target.clone(),
@@ -43,6 +56,11 @@ impl FlightScorer {
             .collect();
         let input = FlightDataEncoderBuilder::new().build(futures::stream::iter(batches));
         let mut client = FlightClient::new(self.channel.clone());
+        if let Some(token) = &self.target.token {
+            client
+                .add_header("authorization", &format!("Bearer {token}"))
+                .map_err(|e| self.failure(e))?;
+        }
         let exchange = async {
             client
                 .do_exchange(input)

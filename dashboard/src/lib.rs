@@ -3,6 +3,7 @@
 //! server and the active bundle's evaluation.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod assets;
 pub mod batch_results;
 pub mod bundle_view;

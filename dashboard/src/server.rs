@@ -1,6 +1,7 @@
 //! Builds the dashboard's state and router, binds, and serves until told to
-//! stop. Every response passes one middleware that refuses cross-site posts,
-//! counts the request, and reports its server time in `Server-Timing`.
+//! stop. Every response passes one middleware that asks for the token (when
+//! one is set), refuses cross-site posts, counts the request, and reports
+//! its server time in `Server-Timing`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,6 +17,7 @@ use axum::routing::get;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::access;
 use crate::batch_results::UploadStore;
 use crate::bundle_view::BundleView;
 use crate::config::DashboardConfig;
@@ -189,8 +191,19 @@ async fn guard_and_count(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let mut response = if request.method() == Method::POST && !csrf::post_allowed(request.headers())
-    {
+    let path = request.uri().path();
+    let mut response = if !access::allowed(state.config.token.as_deref(), path, request.headers()) {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_str(&format!("Basic realm=\"{}\", charset=\"UTF-8\"", access::REALM))
+                    .expect("a static header value"),
+            )],
+            "the dashboard needs its token: as the password of HTTP Basic, or as `Authorization: Bearer <token>`\n",
+        )
+            .into_response()
+    } else if request.method() == Method::POST && !csrf::post_allowed(request.headers()) {
         DashboardError::Forbidden.into_response()
     } else if request.method() == Method::GET
         && !views::is_htmx(request.headers())

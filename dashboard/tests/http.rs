@@ -316,6 +316,8 @@ async fn a_job_with_zero_nodes_gets_the_same_answer_from_flight_grpc_and_the_das
 
     let flight = FlightScorer::new(&FlightTarget {
         address: format!("http://{}", stack.flight.flight_addr),
+        token: None,
+        ca: None,
         metrics_url: String::new(),
         timeout: std::time::Duration::from_secs(30),
     })

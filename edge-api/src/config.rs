@@ -4,7 +4,7 @@
 //! the server uses, with the TLS and auth choices resolved.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rtp_scoring::AdviceOptions;
 use serde::Deserialize;
@@ -37,35 +37,15 @@ pub struct RawConfig {
     top_contributions: usize,
     worker_threads: usize,
     log_format: LogFormat,
-    auth: RawAuth,
-    tls: RawTls,
+    auth: AuthSettings,
+    tls: TlsSettings,
     advice: AdviceOptions,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuth {
-    token: String,
-    allow_plaintext: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
 pub use rtp_service_support::LogFormat;
-
-/// PEM files of the server's TLS identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// Certificate chain.
-    pub cert: PathBuf,
-    /// Private key.
-    pub key: PathBuf,
-}
+pub use rtp_service_support::access::Access;
+pub use rtp_service_support::access::TlsFiles;
+use rtp_service_support::access::{AuthSettings, TlsSettings};
 
 /// The edge's validated settings.
 #[derive(Debug, Clone)]
@@ -86,10 +66,8 @@ pub struct EdgeConfig {
     pub worker_threads: usize,
     /// Log line format.
     pub log_format: LogFormat,
-    /// The bearer token callers must present, if any.
-    pub auth_token: Option<String>,
-    /// TLS identity; plaintext when absent.
-    pub tls: Option<TlsFiles>,
+    /// The bearer token callers must present and the TLS identity.
+    pub access: Access,
     /// How suggestions are made.
     pub advice: AdviceOptions,
 }
@@ -107,29 +85,7 @@ impl Settings for EdgeConfig {
         if raw.max_batch_jobs == 0 {
             return Err("max_batch_jobs must be at least 1".into());
         }
-        let empty = |p: &Path| p.as_os_str().is_empty();
-        let tls = match (empty(&raw.tls.cert), empty(&raw.tls.key)) {
-            (true, true) => None,
-            (false, false) => Some(TlsFiles {
-                cert: raw.tls.cert,
-                key: raw.tls.key,
-            }),
-            _ => return Err("tls.cert and tls.key must be given together".into()),
-        };
-        let token = raw.auth.token.trim().to_owned();
-        // Off loopback, a token without TLS is readable by anyone on the path.
-        if !token.is_empty()
-            && tls.is_none()
-            && !raw.listen.ip().is_loopback()
-            && !raw.auth.allow_plaintext
-        {
-            return Err(format!(
-                "auth.token is set but TLS is not, so the token would cross the network in \
-                 plaintext on {}: set tls.cert and tls.key, listen on loopback behind a TLS \
-                 proxy, or set auth.allow_plaintext = true",
-                raw.listen
-            ));
-        }
+        let access = Access::resolve(&raw.auth, &raw.tls, raw.listen)?;
         Ok(Self {
             listen: raw.listen,
             metrics_listen: raw.metrics_listen,
@@ -139,8 +95,7 @@ impl Settings for EdgeConfig {
             top_contributions: raw.top_contributions,
             worker_threads: raw.worker_threads,
             log_format: raw.log_format,
-            auth_token: (!token.is_empty()).then_some(token),
-            tls,
+            access,
             advice: raw.advice,
         })
     }
@@ -155,8 +110,8 @@ mod tests {
         let config = EdgeConfig::load(None, &[]).unwrap();
         assert!(config.listen.ip().is_loopback());
         assert!(config.metrics_listen.ip().is_loopback());
-        assert_eq!(config.tls, None);
-        assert_eq!(config.auth_token, None);
+        assert_eq!(config.access.tls, None);
+        assert_eq!(config.access.token, None);
         assert_eq!(config.top_contributions, 5);
     }
 
@@ -174,8 +129,8 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(config.auth_token.as_deref(), Some("s3cret"));
-        assert_eq!(config.tls.unwrap().key, PathBuf::from("k.pem"));
+        assert_eq!(config.access.token.as_deref(), Some("s3cret"));
+        assert_eq!(config.access.tls.unwrap().key, PathBuf::from("k.pem"));
         assert_eq!(config.listen.port(), 1);
         assert_eq!(config.max_batch_jobs, 3);
         assert_eq!(config.worker_threads, 1);

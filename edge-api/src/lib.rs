@@ -9,7 +9,6 @@
 //! token.
 #![deny(missing_docs)]
 
-pub mod auth;
 pub mod config;
 pub mod job_request;
 pub mod metrics;

@@ -3,7 +3,6 @@
 //! bundle watcher, graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,10 +13,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Identity, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-use crate::auth::BearerAuth;
+use rtp_service_support::access::TlsFileError;
+
 use crate::config::EdgeConfig;
 use crate::metrics::{HttpState, Metrics, router};
 use crate::service::{EdgeState, Limits, PredictorService};
@@ -46,15 +45,8 @@ pub enum ServerError {
         source: std::io::Error,
     },
     /// A TLS file could not be read.
-    #[error("reading TLS {what} {path}: {source}")]
-    TlsFile {
-        /// Certificate or key.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    TlsFile(#[from] TlsFileError),
     /// The reflection service could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -93,24 +85,10 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError
     Ok((listener, bound))
 }
 
-fn tls_identity(config: &EdgeConfig) -> Result<Option<ServerTlsConfig>, ServerError> {
-    let Some(files) = &config.tls else {
-        return Ok(None);
-    };
-    let read = |what: &'static str, path: &PathBuf| {
-        std::fs::read(path).map_err(|source| ServerError::TlsFile {
-            what,
-            path: path.clone(),
-            source,
-        })
-    };
-    let identity = Identity::from_pem(read("certificate", &files.cert)?, read("key", &files.key)?);
-    Ok(Some(ServerTlsConfig::new().identity(identity)))
-}
-
 /// Loads the latest bundle and starts serving it.
 pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
-    let tls = tls_identity(config)?;
+    let access = &config.access;
+    let tls = access.server_tls()?;
     let store = BundleStore::new(&config.bundle_dir);
     let live = LiveModel::open(store, config.advice)
         .await
@@ -132,7 +110,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
         },
         started: Instant::now(),
     });
-    let auth = BearerAuth::new(config.auth_token.as_deref(), Arc::clone(&metrics));
+    let auth = access.bearer_auth(metrics.auth_failures.clone());
     let predictor = CountUndecodable::new(
         JobRuntimePredictorServer::with_interceptor(PredictorService::new(state), auth),
         Arc::clone(&metrics),
@@ -187,10 +165,8 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
             .await
     });
     let watcher = live.watch(config.watch_interval);
-    if config.auth_token.is_some() && tls.is_none() {
-        tracing::warn!(%grpc_addr, "the bearer token is accepted over plaintext; use TLS, or a TLS proxy in front of a loopback address");
-    }
-    tracing::info!(%grpc_addr, %metrics_addr, tls = tls.is_some(), auth = config.auth_token.is_some(),
+    access.warn_if_plaintext(grpc_addr);
+    tracing::info!(%grpc_addr, %metrics_addr, tls = tls.is_some(), auth = access.token.is_some(),
         version = live.current().version(), "serving");
     Ok(RunningServer {
         grpc_addr,

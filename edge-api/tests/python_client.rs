@@ -21,8 +21,8 @@ async fn grpcio_calls_every_method_reflects_and_authenticates() {
         .unwrap();
     let (files, _) = certificates(dir.path());
     let mut secure_config = config(&store_copy(&dir.path().join("secure")));
-    secure_config.tls = Some(files);
-    secure_config.auth_token = Some("py-token".into());
+    secure_config.access.tls = Some(files);
+    secure_config.access.token = Some("py-token".into());
     let secure = start(&secure_config).await.unwrap();
 
     let script = test_support::repo_root().join("clients/python/tests/edge_grpc.py");

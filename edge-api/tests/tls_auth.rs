@@ -13,30 +13,17 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 use crate::common::{config, job, store_copy};
 
-/// A CA and a server certificate for `localhost` it signed, as PEM files
-/// in `dir`; returns the CA certificate.
+/// A server certificate for `localhost` and the CA that signed it, as PEM
+/// files in `dir`; returns the CA certificate.
 pub fn certificates(dir: &Path) -> (TlsFiles, String) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "rt-predictor test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    let files = TlsFiles {
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&files.cert, cert.pem()).unwrap();
-    std::fs::write(&files.key, key.serialize_pem()).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    (files, ca.pem())
+    let made = test_support::certificates(dir);
+    (
+        TlsFiles {
+            cert: made.cert,
+            key: made.key,
+        },
+        made.ca_pem,
+    )
 }
 
 #[tokio::test]
@@ -44,8 +31,8 @@ async fn tls_and_a_bearer_token_are_required_when_configured() {
     let dir = tempfile::tempdir().unwrap();
     let (files, ca) = certificates(dir.path());
     let mut config = config(&store_copy(dir.path()));
-    config.tls = Some(files);
-    config.auth_token = Some("s3cret-token".into());
+    config.access.tls = Some(files);
+    config.access.token = Some("s3cret-token".into());
     let server = start(&config).await.unwrap();
     assert!(server.tls);
     let port = server.grpc_addr.port();

@@ -5,13 +5,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use rtp_scoring::AdviceOptions;
+pub use rtp_service_support::access::Access;
+use rtp_service_support::access::{AuthSettings, TlsSettings};
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../configs/flight-server.toml");
 
 /// Environment variables the binary maps onto keys.
-pub const ENV_OVERRIDES: [(&str, &str); 6] = [
+pub const ENV_OVERRIDES: [(&str, &str); 10] = [
     ("RTP_FLIGHT_LISTEN", "listen"),
+    ("RTP_FLIGHT_TOKEN", "auth.token"),
+    ("RTP_FLIGHT_ALLOW_PLAINTEXT", "auth.allow_plaintext"),
+    ("RTP_FLIGHT_TLS_CERT", "tls.cert"),
+    ("RTP_FLIGHT_TLS_KEY", "tls.key"),
     ("RTP_FLIGHT_METRICS_LISTEN", "metrics_listen"),
     ("RTP_BUNDLE_DIR", "bundle_dir"),
     ("RTP_FLIGHT_SHARED_DIR", "scale_out.shared_dir"),
@@ -19,9 +25,25 @@ pub const ENV_OVERRIDES: [(&str, &str); 6] = [
     ("RTP_FLIGHT_LOG_FORMAT", "log_format"),
 ];
 
-/// The Flight server's settings.
-#[derive(Debug, Clone, Deserialize)]
+/// The settings as the file spells them, before validation.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    listen: SocketAddr,
+    metrics_listen: SocketAddr,
+    bundle_dir: PathBuf,
+    watch_interval_s: f64,
+    max_stored_mib: u64,
+    max_message_mib: usize,
+    log_format: rtp_service_support::LogFormat,
+    auth: AuthSettings,
+    tls: TlsSettings,
+    advice: AdviceOptions,
+    scale_out: ScaleOut,
+}
+
+/// The Flight server's settings.
+#[derive(Debug, Clone)]
 pub struct FlightConfig {
     /// Arrow Flight address.
     pub listen: SocketAddr,
@@ -41,6 +63,8 @@ pub struct FlightConfig {
     pub advice: AdviceOptions,
     /// Scoring shared tables across replicas.
     pub scale_out: ScaleOut,
+    /// The bearer token callers must present and the TLS identity.
+    pub access: Access,
 }
 
 /// Replicas and the directory they share.
@@ -57,12 +81,11 @@ pub struct ScaleOut {
 
 pub use rtp_service_support::{ConfigError, Settings};
 
-// The file's form is the running form: nothing to resolve, only to check.
 impl Settings for FlightConfig {
-    type Raw = Self;
+    type Raw = RawConfig;
     const DEFAULTS: &'static str = DEFAULTS;
 
-    fn validate(config: Self) -> Result<Self, String> {
+    fn validate(config: RawConfig) -> Result<Self, String> {
         if !(config.watch_interval_s.is_finite() && config.watch_interval_s > 0.0) {
             return Err("watch_interval_s must be positive".into());
         }
@@ -76,7 +99,19 @@ impl Settings for FlightConfig {
         if !scale_out.advertise.is_empty() && !location(&scale_out.advertise) {
             return Err("scale_out.advertise must be grpc://HOST:PORT".into());
         }
-        Ok(config)
+        let access = Access::resolve(&config.auth, &config.tls, config.listen)?;
+        Ok(Self {
+            listen: config.listen,
+            metrics_listen: config.metrics_listen,
+            bundle_dir: config.bundle_dir,
+            watch_interval_s: config.watch_interval_s,
+            max_stored_mib: config.max_stored_mib,
+            max_message_mib: config.max_message_mib,
+            log_format: config.log_format,
+            advice: config.advice,
+            scale_out: config.scale_out,
+            access,
+        })
     }
 }
 
@@ -116,6 +151,37 @@ mod tests {
             err.contains("log_format") && err.contains("environment"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_token_needs_tls_off_loopback() {
+        let env = |pairs: &[(&'static str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (*k, (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let open = FlightConfig::load(None, &[]).unwrap();
+        assert_eq!(open.access, Access::default());
+        let err = FlightConfig::load(
+            None,
+            &env(&[("listen", "0.0.0.0:8815"), ("auth.token", "t")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("auth.allow_plaintext"), "{err}");
+        let config = FlightConfig::load(
+            None,
+            &env(&[
+                ("listen", "0.0.0.0:8815"),
+                ("auth.token", "t"),
+                ("tls.cert", "c.pem"),
+                ("tls.key", "k.pem"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.access.token.as_deref(), Some("t"));
+        assert!(config.access.tls.is_some());
     }
 
     #[test]

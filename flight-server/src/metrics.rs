@@ -53,6 +53,8 @@ pub struct Metrics {
     pub batches: Counter,
     /// Requests received, by method, counted on entry.
     pub requests: Family<MethodLabels, Counter>,
+    /// Calls refused for a missing or wrong bearer token.
+    pub auth_failures: Counter,
     /// Requests that failed, by method and status code.
     pub failures: Family<FailureLabels, Counter>,
     /// Seconds to score one batch (features + model).
@@ -84,6 +86,7 @@ impl Metrics {
         let batches = Counter::default();
         let requests = Family::<MethodLabels, Counter>::default();
         let failures = Family::<FailureLabels, Counter>::default();
+        let auth_failures = Counter::default();
         let batch_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let feature_seconds = Counter::<f64, _>::default();
         let model_seconds = Counter::<f64, _>::default();
@@ -108,6 +111,11 @@ impl Metrics {
             "requests",
             "Requests received, by Flight method",
             requests.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Calls refused for a missing or wrong bearer token",
+            auth_failures.clone(),
         );
         registry.register(
             "request_failures",
@@ -157,6 +165,7 @@ impl Metrics {
             row_errors,
             batches,
             requests,
+            auth_failures,
             failures,
             batch_latency,
             feature_seconds,

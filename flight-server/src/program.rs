@@ -28,12 +28,13 @@ pub fn run(config_file: Option<&Path>, overrides: &[(&str, String)]) -> Result<(
 async fn serve(config: &FlightConfig) -> Result<(), RunError> {
     let server = start(config).await.map_err(RunError::Server)?;
     let version = server.live.current().version().to_owned();
+    let scheme = if server.tls { "grpc+tls" } else { "grpc" };
     let banner = format!(
-        "{PROGRAM}: Flight on grpc://{}, metrics on http://{}/metrics, serving {version}",
+        "{PROGRAM}: Flight on {scheme}://{}, metrics on http://{}/metrics, serving {version}",
         server.flight_addr, server.metrics_addr,
     );
     let ready = Ready::new(PROGRAM)
-        .endpoint("flight", format!("grpc://{}", server.flight_addr))
+        .endpoint("flight", format!("{scheme}://{}", server.flight_addr))
         .endpoint("metrics", format!("http://{}/metrics", server.metrics_addr))
         .serving(version);
     rtp_service_support::announce(&banner, &ready);

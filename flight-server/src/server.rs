@@ -8,10 +8,12 @@ use std::time::Duration;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use rtp_bundle::BundleStore;
 use rtp_scoring::{LiveModel, ScoringError};
+use rtp_service_support::access::TlsFileError;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 use crate::config::FlightConfig;
 use crate::metrics::{HttpState, Metrics, router};
@@ -38,7 +40,10 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
-    /// The gRPC server failed.
+    /// A TLS file could not be read.
+    #[error(transparent)]
+    TlsFile(#[from] TlsFileError),
+    /// The gRPC server failed (including a TLS identity it cannot use).
     #[error("Flight server: {0}")]
     Transport(#[from] tonic::transport::Error),
     /// The metrics server failed.
@@ -51,8 +56,10 @@ pub enum ServerError {
 pub struct RunningServer {
     /// Where Flight listens.
     pub flight_addr: SocketAddr,
-    /// Where `/metrics` and `/healthz` listen.
+    /// Where `/metrics`, `/healthz` and `/readyz` listen.
     pub metrics_addr: SocketAddr,
+    /// Whether Flight is served over TLS.
+    pub tls: bool,
     /// The serving model.
     pub live: Arc<LiveModel>,
     stop: CancellationToken,
@@ -63,6 +70,8 @@ pub struct RunningServer {
 
 /// Loads the latest bundle and starts serving it.
 pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> {
+    let access = &config.access;
+    let tls = access.server_tls()?;
     let store = BundleStore::new(&config.bundle_dir);
     let live = LiveModel::open(store, config.advice)
         .await
@@ -95,8 +104,9 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
         })?;
 
     let scale_out = &config.scale_out;
+    let scheme = if tls.is_some() { "grpc+tls" } else { "grpc" };
     let advertise = if scale_out.advertise.is_empty() {
-        format!("grpc://{flight_addr}")
+        format!("{scheme}://{flight_addr}")
     } else {
         scale_out.advertise.clone()
     };
@@ -113,12 +123,19 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
         shared,
     }));
     let max_message = config.max_message_mib << 20;
-    let flight_service = FlightServiceServer::new(service)
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+    let flight_service = InterceptedService::new(
+        FlightServiceServer::new(service)
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message),
+        access.bearer_auth(metrics.auth_failures.clone()),
+    );
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls.clone() {
+        builder = builder.tls_config(tls)?;
+    }
     let stop = CancellationToken::new();
     let flight = tokio::spawn(
-        tonic::transport::Server::builder()
+        builder
             .add_service(flight_service)
             .serve_with_incoming_shutdown(
                 TcpListenerStream::new(flight_listener),
@@ -137,10 +154,13 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
             .await
     });
     let watcher = live.watch(Duration::from_secs_f64(config.watch_interval_s));
-    tracing::info!(%flight_addr, %metrics_addr, version = live.current().version(), "serving");
+    access.warn_if_plaintext(flight_addr);
+    tracing::info!(%flight_addr, %metrics_addr, tls = tls.is_some(), auth = access.token.is_some(),
+        version = live.current().version(), "serving");
     Ok(RunningServer {
         flight_addr,
         metrics_addr,
+        tls: tls.is_some(),
         live,
         stop,
         flight,

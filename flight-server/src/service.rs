@@ -45,7 +45,7 @@ impl FlightService for ScoringService {
         _request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
         Err(Status::unimplemented(
-            "Handshake: no authentication handshake is needed",
+            "Handshake: none is needed; when the server has a token, send `authorization: Bearer <token>` with every call",
         ))
     }
 

@@ -7,3 +7,4 @@ mod pyarrow_client;
 mod regression;
 mod reload;
 mod scale_out;
+mod tls_auth;

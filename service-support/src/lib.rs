@@ -1,8 +1,10 @@
-//! What every rt-predictor service shares: layered settings, logging, the
-//! frame of a service program (its error, runtime and stop signal), the line it announces readiness
-//! with, and how a binary reports the error it ends on.
+//! What every rt-predictor service shares: layered settings, who may call
+//! it (token and TLS), logging, the frame of a service program (its error,
+//! runtime and stop signal), the line it announces readiness with, how a
+//! binary reports the error it ends on, and `/proc` figures.
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod exit;
 pub mod logging;
 pub mod proc_stats;

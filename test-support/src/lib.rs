@@ -156,3 +156,44 @@ pub fn fuzz(name: &str, seeds: &[Vec<u8>], iterations: usize, mut target: impl F
         }
     }
 }
+
+/// A server identity for TLS tests, as PEM files.
+#[derive(Debug, Clone)]
+pub struct TestCertificates {
+    /// The server's certificate, for `localhost` and `127.0.0.1`.
+    pub cert: PathBuf,
+    /// The server's private key.
+    pub key: PathBuf,
+    /// The CA that signed it, which clients trust.
+    pub ca: PathBuf,
+    /// The CA certificate's PEM text.
+    pub ca_pem: String,
+}
+
+/// A CA generated for the test and a server certificate it signed, written
+/// into `dir`.
+pub fn certificates(dir: &Path) -> TestCertificates {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "rt-predictor test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let files = TestCertificates {
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+        ca: dir.join("ca.pem"),
+        ca_pem: ca.pem(),
+    };
+    std::fs::write(&files.cert, cert.pem()).unwrap();
+    std::fs::write(&files.key, key.serialize_pem()).unwrap();
+    std::fs::write(&files.ca, &files.ca_pem).unwrap();
+    files
+}
