@@ -1,6 +1,6 @@
-//! `rtp bench flight` and `rtp bench edge`: each starts its server as a
-//! child process of `rtp` (`rtp serve`), measures it against in-process
-//! scoring of the same jobs, and prints its table.
+//! `rtp bench flight`, `rtp bench edge` and `rtp bench soak`: each starts
+//! its servers as child processes of `rtp` (`rtp serve`) and prints its
+//! table.
 
 use std::process::Command;
 
@@ -78,4 +78,23 @@ fn bench_edge_calls_a_served_edge() {
         "{table}"
     );
     assert!(table.contains("in-process, 1 job, row form"), "{table}");
+}
+
+/// The soak: the edge and Flight together under mixed traffic for 60 s
+/// (`RTP_SOAK_SECONDS` changes it), with no error and flat memory. The
+/// command itself fails otherwise; the table is checked as well.
+#[test]
+fn bench_soak_keeps_both_servers_error_free_and_flat() {
+    let seconds = std::env::var("RTP_SOAK_SECONDS").unwrap_or_else(|_| "60".into());
+    let table = bench(&["soak", "--seconds", &seconds, "--pool-rows", "6000"]);
+    for server in [
+        "edge (Predict, PredictBatch)",
+        "Flight (DoExchange, DoAction)",
+    ] {
+        let calls = rate(&table, server, 0);
+        let errors = rate(&table, server, 2);
+        assert!(calls > 10.0 && errors == 0.0, "{server}: {table}");
+    }
+    assert!(table.contains("passed: no errors, memory flat"), "{table}");
+    println!("{table}");
 }

@@ -3,7 +3,8 @@
 //! and memory are its own and Cargo sees every service the binary starts;
 //! the supervisor behind `rtp up` runs all three together, and the serving
 //! benchmarks (`rtp bench edge`, `rtp bench flight`) measure them against
-//! in-process scoring of the same jobs.
+//! in-process scoring of the same jobs, and the soak (`rtp bench soak`) runs
+//! both under mixed traffic, counting errors and watching their memory.
 #![deny(missing_docs)]
 
 pub mod edge_bench;
@@ -12,6 +13,7 @@ pub mod flight_bench;
 pub mod process;
 pub mod program;
 pub mod replay;
+pub mod soak;
 pub mod supervisor;
 
 pub use error::{Result, StackError};

@@ -267,6 +267,32 @@ pub struct EdgeBenchArgs {
     pub bundle_dir: Option<PathBuf>,
 }
 
+/// Arguments of `bench soak`.
+#[derive(Debug, clap::Args)]
+pub struct SoakBenchArgs {
+    /// Seconds of load.
+    #[arg(long, default_value_t = 60.0)]
+    pub seconds: f64,
+    /// Concurrent edge callers.
+    #[arg(long, default_value_t = 4)]
+    pub edge_callers: usize,
+    /// Rows per Flight batch (four per stream).
+    #[arg(long, default_value_t = 5_000)]
+    pub batch_rows: usize,
+    /// Jobs per PredictBatch call.
+    #[arg(long, default_value_t = 50)]
+    pub batch_jobs: usize,
+    /// Generated jobs: the history trained on and the calls' jobs.
+    #[arg(long, default_value_t = 20_000)]
+    pub pool_rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Serve this bundle store's latest bundle instead of training one.
+    #[arg(long)]
+    pub bundle_dir: Option<PathBuf>,
+}
+
 /// The services `rtp serve` runs.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Service {
@@ -305,4 +331,9 @@ pub enum BenchTarget {
     /// p50/p90/p99/p99.9 latency of Predict, PredictStream and PredictBatch
     /// per concurrency, against in-process scoring of the same jobs.
     Edge(EdgeBenchArgs),
+    /// The edge and the Flight server together under mixed traffic for a
+    /// while (Predict and PredictBatch from several callers, DoExchange
+    /// streams, model-info and reload actions): calls, errors and each
+    /// server's memory; fails on any error or on memory that keeps growing.
+    Soak(SoakBenchArgs),
 }

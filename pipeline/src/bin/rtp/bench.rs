@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use rtp_bundle::BundleStore;
 use rtp_pipeline::chain;
 use rtp_pipeline::config::{PipelineConfig, RunInput};
@@ -21,9 +21,11 @@ use rtp_stack::edge_bench::{EdgeBenchOptions, bench_edge, render_edge_table};
 use rtp_stack::flight_bench::{
     FlightBenchOptions, ReferenceModel, bench_flight, render_flight_table,
 };
+use rtp_stack::soak::{self, SoakOptions};
 
 use crate::args::{
     BenchTarget, EdgeBenchArgs, FlightBenchArgs, InferenceBenchArgs, PipelineBenchArgs,
+    SoakBenchArgs,
 };
 use crate::progress::with_spinner;
 use crate::services::launcher;
@@ -39,6 +41,7 @@ pub fn run(
         BenchTarget::Inference(args) => inference(args, config, runtime),
         BenchTarget::Flight(args) => flight(args, config, runtime),
         BenchTarget::Edge(args) => edge(args, config, runtime),
+        BenchTarget::Soak(args) => soak(args, config, runtime),
     }
 }
 
@@ -179,6 +182,43 @@ fn edge(
     })?;
     println!("{summary}");
     print!("{}", render_edge_table(&table));
+    Ok(())
+}
+
+fn soak(
+    args: SoakBenchArgs,
+    config: &PipelineConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let served = ServedJobs::prepare(config, runtime, args.pool_rows, args.seed, args.bundle_dir)?;
+    let options = SoakOptions {
+        duration: Duration::from_secs_f64(args.seconds),
+        edge_callers: args.edge_callers,
+        batch_rows: args.batch_rows,
+        batch_jobs: args.batch_jobs,
+    };
+    let launcher = launcher()?;
+    let report = with_spinner("soaking", || {
+        runtime.block_on(soak::soak(
+            &launcher,
+            &BundleStore::new(&served.store_dir),
+            &served.replay,
+            &options,
+        ))
+    })?;
+    println!(
+        "rtp bench soak: {:.0} s of load, {} edge callers, Flight streams of 4 × {} rows; memory may grow {:.0} % from the end of the warm-up (the first quarter)",
+        report.seconds,
+        args.edge_callers,
+        args.batch_rows,
+        (soak::RSS_GROWTH_LIMIT - 1.0) * 100.0
+    );
+    print!("{}", soak::render_soak_table(&report));
+    let problems = report.problems();
+    if !problems.is_empty() {
+        bail!("the soak failed: {}", problems.join("; "));
+    }
+    println!("passed: no errors, memory flat");
     Ok(())
 }
 

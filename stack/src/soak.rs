@@ -1,0 +1,380 @@
+//! `rtp bench soak`: the edge and the Flight server together, each its own
+//! process, under mixed traffic for a set time: single predictions and
+//! batches on the edge from several callers, streams of job batches and
+//! actions (model info, reload) on Flight. It counts every call and every
+//! error, samples both servers' resident memory, and reads Flight's again
+//! once the load has stopped. A soak passes with no error and no server
+//! whose memory grew by more than a tenth from the end of the warm-up to
+//! the end of the load.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::{Action, FlightClient};
+use futures::TryStreamExt;
+use rtp_bundle::BundleStore;
+use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
+use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
+use tokio::sync::Mutex;
+use tonic::transport::Channel;
+
+use crate::edge_bench::wire_jobs;
+use crate::error::{Result, StackError};
+use crate::process::{Output, ServiceProcess};
+use crate::program::{Launcher, Program};
+use crate::replay::JobReplay;
+
+/// Largest growth of resident memory over the measured load.
+pub const RSS_GROWTH_LIMIT: f64 = 1.10;
+
+/// What the soak runs.
+#[derive(Debug, Clone)]
+pub struct SoakOptions {
+    /// How long the load runs.
+    pub duration: Duration,
+    /// Concurrent edge callers.
+    pub edge_callers: usize,
+    /// Rows per Flight batch (each stream sends four).
+    pub batch_rows: usize,
+    /// Jobs per PredictBatch call (every tenth edge call is one).
+    pub batch_jobs: usize,
+}
+
+/// One server's figures.
+#[derive(Debug, Clone)]
+pub struct SoakRow {
+    /// The server.
+    pub service: &'static str,
+    /// Calls answered or failed.
+    pub calls: u64,
+    /// Jobs scored.
+    pub jobs: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// The first failure, if any.
+    pub first_error: Option<String>,
+    /// Resident memory at the end of the warm-up (the first quarter), bytes.
+    pub rss_first: u64,
+    /// Resident memory at the end of the load, bytes.
+    pub rss_last: u64,
+    /// Peak resident memory over the whole run, bytes.
+    pub rss_peak: u64,
+    /// Resident memory a few seconds after the load stopped, bytes.
+    pub rss_after: u64,
+}
+
+impl SoakRow {
+    /// The end of the load against the end of the warm-up.
+    pub fn growth(&self) -> f64 {
+        self.rss_last as f64 / self.rss_first.max(1) as f64
+    }
+}
+
+/// What a soak found.
+#[derive(Debug, Clone)]
+pub struct SoakReport {
+    /// Seconds the load ran.
+    pub seconds: f64,
+    /// The edge, then Flight.
+    pub rows: Vec<SoakRow>,
+}
+
+impl SoakReport {
+    /// Why the soak failed; empty when it passed.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for row in &self.rows {
+            if row.errors > 0 {
+                problems.push(format!(
+                    "{}: {} of {} calls failed, the first with: {}",
+                    row.service,
+                    row.errors,
+                    row.calls,
+                    row.first_error.as_deref().unwrap_or("?")
+                ));
+            }
+            if row.growth() > RSS_GROWTH_LIMIT {
+                problems.push(format!(
+                    "{}: resident memory grew from {} to {} MiB under steady load",
+                    row.service,
+                    row.rss_first >> 20,
+                    row.rss_last >> 20
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// Counts of one kind of traffic, shared by its tasks.
+#[derive(Debug, Default)]
+struct Tally {
+    calls: AtomicU64,
+    jobs: AtomicU64,
+    errors: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+impl Tally {
+    async fn record<T, E: std::fmt::Display>(&self, jobs: u64, result: std::result::Result<T, E>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(_) => {
+                self.jobs.fetch_add(jobs, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                self.first_error.lock().await.get_or_insert(e.to_string());
+            }
+        }
+    }
+}
+
+/// Resident memory samples of one server.
+#[derive(Debug, Default)]
+struct Samples {
+    first: u64,
+    last: u64,
+    peak: u64,
+}
+
+/// Runs the soak against servers started through `launcher`, serving the
+/// store's latest bundle, with jobs from `replay`.
+pub async fn soak(
+    launcher: &Launcher,
+    store: &BundleStore,
+    replay: &JobReplay,
+    options: &SoakOptions,
+) -> Result<SoakReport> {
+    let bundles = store.root().as_os_str();
+    let edge = ServiceProcess::start(
+        launcher,
+        Program::Edge,
+        &[
+            ("RTP_EDGE_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_EDGE_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_BUNDLE_DIR", bundles),
+        ],
+        Output::Quiet,
+    )?;
+    let flight = ServiceProcess::start(
+        launcher,
+        Program::Flight,
+        &[
+            ("RTP_FLIGHT_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_FLIGHT_METRICS_LISTEN", "127.0.0.1:0".as_ref()),
+            ("RTP_BUNDLE_DIR", bundles),
+        ],
+        Output::Quiet,
+    )?;
+    let edge_address = format!("http://{}", edge.authority("grpc")?);
+    let flight_address = format!("http://{}", flight.authority("flight")?);
+    let jobs = Arc::new(wire_jobs(replay, 2000)?);
+    let (edge_tally, flight_tally) = (Arc::new(Tally::default()), Arc::new(Tally::default()));
+    let started = Instant::now();
+    let stop_at = started + options.duration;
+
+    let mut tasks = Vec::new();
+    for caller in 0..options.edge_callers.max(1) {
+        let channel = connect(&edge_address).await?;
+        tasks.push(tokio::spawn(edge_caller(
+            JobRuntimePredictorClient::new(channel),
+            Arc::clone(&jobs),
+            caller,
+            options.batch_jobs.max(1),
+            stop_at,
+            Arc::clone(&edge_tally),
+        )));
+    }
+    let channel = connect(&flight_address).await?;
+    tasks.push(tokio::spawn(flight_streams(
+        FlightClient::new(channel.clone()),
+        replay.clone(),
+        options.batch_rows.max(1),
+        stop_at,
+        Arc::clone(&flight_tally),
+    )));
+    tasks.push(tokio::spawn(flight_actions(
+        FlightClient::new(channel),
+        stop_at,
+        Arc::clone(&flight_tally),
+    )));
+
+    // Memory, once a second: the first quarter is the warm-up.
+    let warm_until = started + options.duration / 4;
+    let (mut edge_rss, mut flight_rss) = (Samples::default(), Samples::default());
+    while Instant::now() < stop_at {
+        tokio::time::sleep(Duration::from_secs(1).min(stop_at - Instant::now())).await;
+        let warm = Instant::now() >= warm_until;
+        for (samples, server) in [(&mut edge_rss, &edge), (&mut flight_rss, &flight)] {
+            let (now, peak) = server.rss();
+            samples.peak = samples.peak.max(peak);
+            if warm && samples.first == 0 {
+                samples.first = now;
+            }
+            samples.last = now;
+        }
+    }
+    for task in tasks {
+        task.await.map_err(|_| StackError::Panicked("soak load"))?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // What the servers give back once the load has stopped.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let row = |service, tally: &Tally, samples: &Samples, server: &ServiceProcess| SoakRow {
+        service,
+        calls: tally.calls.load(Ordering::Relaxed),
+        jobs: tally.jobs.load(Ordering::Relaxed),
+        errors: tally.errors.load(Ordering::Relaxed),
+        first_error: tally.first_error.try_lock().ok().and_then(|e| e.clone()),
+        rss_first: samples.first,
+        rss_last: samples.last,
+        rss_peak: samples.peak,
+        rss_after: server.rss().0,
+    };
+    Ok(SoakReport {
+        seconds,
+        rows: vec![
+            row(
+                "edge (Predict, PredictBatch)",
+                &edge_tally,
+                &edge_rss,
+                &edge,
+            ),
+            row(
+                "Flight (DoExchange, DoAction)",
+                &flight_tally,
+                &flight_rss,
+                &flight,
+            ),
+        ],
+    })
+}
+
+async fn connect(address: &str) -> Result<Channel> {
+    Channel::from_shared(address.to_owned())
+        .map_err(StackError::call(address))?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(StackError::call(address))
+}
+
+/// Predict in a closed loop; every tenth call a PredictBatch.
+async fn edge_caller(
+    mut client: JobRuntimePredictorClient<Channel>,
+    jobs: Arc<Vec<JobFeatures>>,
+    caller: usize,
+    batch_jobs: usize,
+    stop_at: Instant,
+    tally: Arc<Tally>,
+) {
+    let mut i = caller * 997;
+    while Instant::now() < stop_at {
+        i += 1;
+        if i.is_multiple_of(10) {
+            let request = PredictBatchRequest {
+                jobs: (0..batch_jobs)
+                    .map(|k| jobs[(i + k) % jobs.len()].clone())
+                    .collect(),
+                ..Default::default()
+            };
+            let result = client.predict_batch(request).await;
+            tally.record(batch_jobs as u64, result).await;
+        } else {
+            let request = PredictRequest {
+                features: Some(jobs[i % jobs.len()].clone()),
+                ..Default::default()
+            };
+            let result = client.predict(request).await;
+            tally.record(1, result).await;
+        }
+    }
+}
+
+/// DoExchange streams of four batches, one after another.
+async fn flight_streams(
+    mut client: FlightClient,
+    replay: JobReplay,
+    batch_rows: usize,
+    stop_at: Instant,
+    tally: Arc<Tally>,
+) {
+    let mut next_row = 0u64;
+    while Instant::now() < stop_at {
+        let batches: Vec<_> = (0..4)
+            .map(|k| {
+                Ok(replay.batch(
+                    next_row + k * batch_rows as u64,
+                    batch_rows,
+                    replay.span_s(),
+                ))
+            })
+            .collect();
+        next_row += 4 * batch_rows as u64;
+        let input = FlightDataEncoderBuilder::new().build(futures::stream::iter(batches));
+        let result = async {
+            let scored: Vec<_> = client.do_exchange(input).await?.try_collect().await?;
+            Ok::<usize, arrow_flight::error::FlightError>(scored.iter().map(|b| b.num_rows()).sum())
+        }
+        .await;
+        let result = result.and_then(|rows| {
+            if rows == 4 * batch_rows {
+                Ok(rows)
+            } else {
+                Err(arrow_flight::error::FlightError::ProtocolError(format!(
+                    "{rows} rows came back for {} sent",
+                    4 * batch_rows
+                )))
+            }
+        });
+        tally.record(4 * batch_rows as u64, result).await;
+    }
+}
+
+/// The model's manifest and a reload, every half second.
+async fn flight_actions(mut client: FlightClient, stop_at: Instant, tally: Arc<Tally>) {
+    let mut k = 0u64;
+    while Instant::now() < stop_at {
+        k += 1;
+        let kind = if k.is_multiple_of(2) {
+            "reload"
+        } else {
+            "model-info"
+        };
+        let result = async {
+            client
+                .do_action(Action::new(kind, ""))
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        }
+        .await;
+        tally.record(0, result).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The table `rtp bench soak` prints.
+pub fn render_soak_table(report: &SoakReport) -> String {
+    let mut out = format!(
+        "{:<32} {:>9} {:>11} {:>7} {:>27} {:>10}\n",
+        "server", "calls", "jobs", "errors", "RSS MiB warm → last (peak)", "after load"
+    );
+    for r in &report.rows {
+        out.push_str(&format!(
+            "{:<32} {:>9} {:>11} {:>7} {:>12} → {:>5} ({:>5}) {:>10}\n",
+            r.service,
+            r.calls,
+            r.jobs,
+            r.errors,
+            r.rss_first >> 20,
+            r.rss_last >> 20,
+            r.rss_peak >> 20,
+            r.rss_after >> 20,
+        ));
+    }
+    out
+}
