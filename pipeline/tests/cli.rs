@@ -124,6 +124,48 @@ fn the_chain_runs_outside_the_repository_with_the_built_in_sql() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("my_sql"), "{stderr}");
     assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+
+    // A disk that fills while a bundle is written: files may grow to 64 KiB
+    // only (RLIMIT_FSIZE, with SIGXFSZ ignored so a write fails with EFBIG
+    // as on a full disk). The publish fails naming the file, and the store
+    // keeps its bundle, its `latest` and no staging directory.
+    let store = dir.path().join("bundles");
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(&store)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let output = Command::new("bash")
+        .current_dir(dir.path())
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_rtp"))
+        .args([
+            "--members",
+            "lightgbm",
+            "train",
+            "--features",
+            "features.parquet",
+            "--bundle-dir",
+            "bundles",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "published on a full disk: {stderr}"
+    );
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert_eq!(listing(), before, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(store.join("latest")).unwrap(),
+        latest
+    );
 }
 
 #[test]
