@@ -2,6 +2,7 @@
 //! loopback, real clients.
 
 mod common;
+mod fuzz;
 mod predict;
 mod python_client;
 mod regression;

@@ -114,7 +114,7 @@ impl PipelineError {
     }
 
     /// Maps a native-engine error to [`PipelineError::Model`] for `member`.
-    pub(crate) fn model(member: &str) -> impl FnOnce(rtp_trees::TreeModelError) -> Self {
+    pub fn model(member: &str) -> impl FnOnce(rtp_trees::TreeModelError) -> Self {
         let member = member.to_owned();
         move |source| Self::Model { member, source }
     }

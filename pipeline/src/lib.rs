@@ -11,7 +11,6 @@ pub mod evaluate;
 pub mod features;
 pub mod frame;
 pub mod generate;
-pub mod inference_bench;
 pub mod ingest;
 pub mod job_table;
 pub mod lgbm;

@@ -95,6 +95,15 @@ fn bench_soak_keeps_both_servers_error_free_and_flat() {
         let errors = rate(&table, server, 2);
         assert!(calls > 10.0 && errors == 0.0, "{server}: {table}");
     }
-    assert!(table.contains("passed: no errors, memory flat"), "{table}");
+    assert!(
+        table.contains("passed: no errors, the last version served, memory flat"),
+        "{table}"
+    );
+    let republished = table
+        .lines()
+        .find_map(|l| l.strip_prefix("bundle republished "))
+        .and_then(|l| l.split(' ').next()?.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(republished >= 3, "{table}");
     println!("{table}");
 }

@@ -147,13 +147,12 @@ impl ServiceProcess {
         let _ = std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5");
     }
 
-    /// The values of unlabelled samples `names` on its metrics endpoint
-    /// (0 for a sample it does not export).
-    pub async fn metric_values<const N: usize>(&self, names: [&str; N]) -> Result<[f64; N]> {
+    /// The text its metrics endpoint serves.
+    pub async fn metrics_text(&self) -> Result<String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let address = self.authority("metrics")?.to_owned();
         let failed = StackError::call(&address);
-        let body = async {
+        async {
             let mut stream = tokio::net::TcpStream::connect(&address).await?;
             let request =
                 format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
@@ -163,7 +162,13 @@ impl ServiceProcess {
             std::io::Result::Ok(body)
         }
         .await
-        .map_err(failed)?;
+        .map_err(failed)
+    }
+
+    /// The values of unlabelled samples `names` on its metrics endpoint
+    /// (0 for a sample it does not export).
+    pub async fn metric_values<const N: usize>(&self, names: [&str; N]) -> Result<[f64; N]> {
+        let body = self.metrics_text().await?;
         Ok(names.map(|name| {
             body.lines()
                 .find_map(|l| {

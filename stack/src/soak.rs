@@ -1,12 +1,18 @@
 //! `rtp bench soak`: the edge and the Flight server together, each its own
 //! process, under mixed traffic for a set time: single predictions and
 //! batches on the edge from several callers, streams of job batches and
-//! actions (model info, reload) on Flight. It counts every call and every
-//! error, samples both servers' resident memory, and reads Flight's again
-//! once the load has stopped. A soak passes with no error and no server
+//! actions (model info, reload) on Flight, and the bundle republished under
+//! a new version every few seconds, so both servers swap models under load.
+//! It counts every call and every error, samples both servers' resident
+//! memory, and reads it again once the load has stopped. A soak passes with
+//! no error, both servers serving the last version published, and no server
 //! whose memory grew by more than a tenth from the end of the warm-up to
 //! the end of the load.
+//!
+//! The servers serve a copy of the store's latest bundle in a scratch
+//! store of the soak's own: the store given is only read.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -14,7 +20,8 @@ use std::time::{Duration, Instant};
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::{Action, FlightClient};
 use futures::TryStreamExt;
-use rtp_bundle::BundleStore;
+use rtp_bundle::manifest::MANIFEST_FILE;
+use rtp_bundle::{BundleStore, LoadedBundle};
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
 use tokio::sync::Mutex;
@@ -40,6 +47,8 @@ pub struct SoakOptions {
     pub batch_rows: usize,
     /// Jobs per PredictBatch call (every tenth edge call is one).
     pub batch_jobs: usize,
+    /// How often the bundle is republished under a new version.
+    pub republish_every: Duration,
 }
 
 /// One server's figures.
@@ -63,6 +72,8 @@ pub struct SoakRow {
     pub rss_peak: u64,
     /// Resident memory a few seconds after the load stopped, bytes.
     pub rss_after: u64,
+    /// The bundle version it served at the end.
+    pub serving: String,
 }
 
 impl SoakRow {
@@ -79,6 +90,10 @@ pub struct SoakReport {
     pub seconds: f64,
     /// The edge, then Flight.
     pub rows: Vec<SoakRow>,
+    /// Versions published during the load.
+    pub republished: u32,
+    /// The last version published.
+    pub last_version: String,
 }
 
 impl SoakReport {
@@ -93,6 +108,12 @@ impl SoakReport {
                     row.errors,
                     row.calls,
                     row.first_error.as_deref().unwrap_or("?")
+                ));
+            }
+            if row.serving != self.last_version {
+                problems.push(format!(
+                    "{}: serves {} after the load, not the last version published, {}",
+                    row.service, row.serving, self.last_version
                 ));
             }
             if row.growth() > RSS_GROWTH_LIMIT {
@@ -140,15 +161,19 @@ struct Samples {
     peak: u64,
 }
 
-/// Runs the soak against servers started through `launcher`, serving the
-/// store's latest bundle, with jobs from `replay`.
+/// Runs the soak against servers started through `launcher`, serving a
+/// copy of the store's latest bundle in `scratch`, with jobs from `replay`.
 pub async fn soak(
     launcher: &Launcher,
     store: &BundleStore,
     replay: &JobReplay,
     options: &SoakOptions,
+    scratch: &Path,
 ) -> Result<SoakReport> {
-    let bundles = store.root().as_os_str();
+    let source = store.open_latest()?;
+    let served = BundleStore::new(scratch.join("bundles"));
+    republish(&served, &source, &source.manifest.version)?;
+    let bundles = served.root().as_os_str();
     let edge = ServiceProcess::start(
         launcher,
         Program::Edge,
@@ -201,6 +226,11 @@ pub async fn soak(
         stop_at,
         Arc::clone(&flight_tally),
     )));
+    let republisher = tokio::task::spawn_blocking({
+        let (served, source) = (served.clone(), source.clone());
+        let every = options.republish_every;
+        move || republish_until(&served, &source, every, stop_at)
+    });
 
     // Memory, once a second: the first quarter is the warm-up.
     let warm_until = started + options.duration / 4;
@@ -220,20 +250,28 @@ pub async fn soak(
     for task in tasks {
         task.await.map_err(|_| StackError::Panicked("soak load"))?;
     }
+    let (republished, last_version) = republisher
+        .await
+        .map_err(|_| StackError::Panicked("republisher"))??;
     let seconds = started.elapsed().as_secs_f64();
-    // What the servers give back once the load has stopped.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let row = |service, tally: &Tally, samples: &Samples, server: &ServiceProcess| SoakRow {
-        service,
-        calls: tally.calls.load(Ordering::Relaxed),
-        jobs: tally.jobs.load(Ordering::Relaxed),
-        errors: tally.errors.load(Ordering::Relaxed),
-        first_error: tally.first_error.try_lock().ok().and_then(|e| e.clone()),
-        rss_first: samples.first,
-        rss_last: samples.last,
-        rss_peak: samples.peak,
-        rss_after: server.rss().0,
-    };
+    // What the servers give back once the load has stopped; by then both
+    // have had several watch intervals to pick up the last version.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let edge_serving = serving_version(&edge).await?;
+    let flight_serving = serving_version(&flight).await?;
+    let row =
+        |service, tally: &Tally, samples: &Samples, server: &ServiceProcess, serving| SoakRow {
+            service,
+            calls: tally.calls.load(Ordering::Relaxed),
+            jobs: tally.jobs.load(Ordering::Relaxed),
+            errors: tally.errors.load(Ordering::Relaxed),
+            first_error: tally.first_error.try_lock().ok().and_then(|e| e.clone()),
+            rss_first: samples.first,
+            rss_last: samples.last,
+            rss_peak: samples.peak,
+            rss_after: server.rss().0,
+            serving,
+        };
     Ok(SoakReport {
         seconds,
         rows: vec![
@@ -242,15 +280,83 @@ pub async fn soak(
                 &edge_tally,
                 &edge_rss,
                 &edge,
+                edge_serving,
             ),
             row(
                 "Flight (DoExchange, DoAction)",
                 &flight_tally,
                 &flight_rss,
                 &flight,
+                flight_serving,
             ),
         ],
+        republished,
+        last_version,
     })
+}
+
+/// The version a server's metrics say it serves.
+async fn serving_version(server: &ServiceProcess) -> Result<String> {
+    let text = server.metrics_text().await?;
+    text.lines()
+        .filter(|l| l.contains("_model_version{"))
+        .filter(|l| l.trim_end().ends_with(" 1"))
+        .find_map(|l| l.split("version=\"").nth(1)?.split('"').next())
+        .map(str::to_owned)
+        .ok_or_else(|| StackError::Call {
+            endpoint: server.program.binary().to_owned(),
+            message: "its metrics name no serving model version".into(),
+        })
+}
+
+/// Publishes `source` into `store` as `version`.
+fn republish(store: &BundleStore, source: &LoadedBundle, version: &str) -> Result<()> {
+    let staged = store.stage(version)?;
+    copy_tree(&source.dir, staged.dir())?;
+    let mut manifest = source.manifest.clone();
+    manifest.version = version.to_owned();
+    staged.publish(&manifest)?;
+    Ok(())
+}
+
+/// Republishes `source` under a new version every `every` until `stop_at`;
+/// returns how many were published and the last version.
+fn republish_until(
+    store: &BundleStore,
+    source: &LoadedBundle,
+    every: Duration,
+    stop_at: Instant,
+) -> Result<(u32, String)> {
+    let mut published = 0;
+    let mut last = source.manifest.version.clone();
+    loop {
+        let next = Instant::now() + every;
+        if next >= stop_at {
+            return Ok((published, last));
+        }
+        std::thread::sleep(next - Instant::now());
+        published += 1;
+        last = format!("{}-soak{published}", source.manifest.version);
+        republish(store, source, &last)?;
+    }
+}
+
+/// Copies the files of a bundle but its manifest, which publishing writes.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(StackError::io(to))?;
+    for entry in std::fs::read_dir(from).map_err(StackError::io(from))? {
+        let entry = entry.map_err(StackError::io(from))?;
+        let (path, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_name() == MANIFEST_FILE && from.join(MANIFEST_FILE) == path {
+            continue;
+        }
+        if path.is_dir() {
+            copy_tree(&path, &target)?;
+        } else {
+            std::fs::copy(&path, &target).map_err(StackError::io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 async fn connect(address: &str) -> Result<Channel> {
@@ -360,12 +466,12 @@ async fn flight_actions(mut client: FlightClient, stop_at: Instant, tally: Arc<T
 /// The table `rtp bench soak` prints.
 pub fn render_soak_table(report: &SoakReport) -> String {
     let mut out = format!(
-        "{:<32} {:>9} {:>11} {:>7} {:>27} {:>10}\n",
-        "server", "calls", "jobs", "errors", "RSS MiB warm → last (peak)", "after load"
+        "{:<32} {:>9} {:>11} {:>7} {:>27} {:>10}  {}\n",
+        "server", "calls", "jobs", "errors", "RSS MiB warm → last (peak)", "after load", "serving"
     );
     for r in &report.rows {
         out.push_str(&format!(
-            "{:<32} {:>9} {:>11} {:>7} {:>12} → {:>5} ({:>5}) {:>10}\n",
+            "{:<32} {:>9} {:>11} {:>7} {:>12} → {:>5} ({:>5}) {:>10}  {}\n",
             r.service,
             r.calls,
             r.jobs,
@@ -374,7 +480,12 @@ pub fn render_soak_table(report: &SoakReport) -> String {
             r.rss_last >> 20,
             r.rss_peak >> 20,
             r.rss_after >> 20,
+            r.serving,
         ));
     }
+    out.push_str(&format!(
+        "bundle republished {} times under load, the last as {}\n",
+        report.republished, report.last_version
+    ));
     out
 }

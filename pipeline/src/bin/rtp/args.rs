@@ -282,6 +282,10 @@ pub struct SoakBenchArgs {
     /// Jobs per PredictBatch call.
     #[arg(long, default_value_t = 50)]
     pub batch_jobs: usize,
+    /// Seconds between republishing the bundle under a new version (the
+    /// servers swap models under load).
+    #[arg(long, default_value_t = 10.0)]
+    pub republish_every: f64,
     /// Generated jobs: the history trained on and the calls' jobs.
     #[arg(long, default_value_t = 20_000)]
     pub pool_rows: u64,
@@ -333,7 +337,8 @@ pub enum BenchTarget {
     Edge(EdgeBenchArgs),
     /// The edge and the Flight server together under mixed traffic for a
     /// while (Predict and PredictBatch from several callers, DoExchange
-    /// streams, model-info and reload actions): calls, errors and each
-    /// server's memory; fails on any error or on memory that keeps growing.
+    /// streams, model-info and reload actions, the bundle republished under
+    /// new versions): calls, errors and each server's memory; fails on any
+    /// error, a server not on the last version, or memory that keeps growing.
     Soak(SoakBenchArgs),
 }

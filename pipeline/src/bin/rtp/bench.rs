@@ -10,7 +10,6 @@ use rtp_pipeline::chain;
 use rtp_pipeline::config::{PipelineConfig, RunInput};
 use rtp_pipeline::evaluate::{eligible_rows, render_table};
 use rtp_pipeline::generate::{GenerateOptions, generate};
-use rtp_pipeline::inference_bench::{BenchOptions, bench_inference, render_bench_table};
 use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, InputFormat, ingest};
 use rtp_pipeline::job_table::read_job_table;
 use rtp_pipeline::lgbm::{Booster, ColumnMajor};
@@ -27,6 +26,7 @@ use crate::args::{
     BenchTarget, EdgeBenchArgs, FlightBenchArgs, InferenceBenchArgs, PipelineBenchArgs,
     SoakBenchArgs,
 };
+use crate::inference_bench::{BenchOptions, bench_inference, render_bench_table};
 use crate::progress::with_spinner;
 use crate::services::launcher;
 
@@ -196,6 +196,7 @@ fn soak(
         edge_callers: args.edge_callers,
         batch_rows: args.batch_rows,
         batch_jobs: args.batch_jobs,
+        republish_every: Duration::from_secs_f64(args.republish_every),
     };
     let launcher = launcher()?;
     let report = with_spinner("soaking", || {
@@ -204,6 +205,7 @@ fn soak(
             &BundleStore::new(&served.store_dir),
             &served.replay,
             &options,
+            &served.work.path().join("soak"),
         ))
     })?;
     println!(
@@ -218,7 +220,7 @@ fn soak(
     if !problems.is_empty() {
         bail!("the soak failed: {}", problems.join("; "));
     }
-    println!("passed: no errors, memory flat");
+    println!("passed: no errors, the last version served, memory flat");
     Ok(())
 }
 

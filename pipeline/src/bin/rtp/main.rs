@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod commands;
+mod inference_bench;
 mod progress;
 mod services;
 

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use rtp_bundle::MemberKind;
 use rtp_trees::Forest;
 
-use crate::error::{PipelineError, Result};
-use crate::frame::FeatureFrame;
-use crate::lgbm::{Booster, ColumnMajor};
-use crate::train::{TrainedModel, model_matrix};
+use rtp_pipeline::frame::FeatureFrame;
+use rtp_pipeline::lgbm::{Booster, ColumnMajor};
+use rtp_pipeline::train::{TrainedModel, model_matrix};
+use rtp_pipeline::{PipelineError, Result};
 
 /// One measured configuration.
 #[derive(Debug, Clone)]
