@@ -284,7 +284,7 @@ pub struct SoakBenchArgs {
     pub batch_jobs: usize,
     /// Seconds between republishing the bundle under a new version (the
     /// servers swap models under load).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 4.0)]
     pub republish_every: f64,
     /// Generated jobs: the history trained on and the calls' jobs.
     #[arg(long, default_value_t = 20_000)]

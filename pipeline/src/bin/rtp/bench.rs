@@ -209,7 +209,7 @@ fn soak(
         ))
     })?;
     println!(
-        "rtp bench soak: {:.0} s of load, {} edge callers, Flight streams of 4 × {} rows; memory may grow {:.0} % from the end of the warm-up (the first quarter)",
+        "rtp bench soak: {:.0} s of load, {} edge callers, Flight streams of 4 × {} rows; memory may grow {:.0} % from the end of the warm-up (the first half)",
         report.seconds,
         args.edge_callers,
         args.batch_rows,
