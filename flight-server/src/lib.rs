@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod memory;
 pub mod metrics;
 pub mod program;
 pub mod rpc;

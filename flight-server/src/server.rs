@@ -121,6 +121,7 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
         tables: Arc::clone(&tables),
         metrics: Arc::clone(&metrics),
         shared,
+        streams: Default::default(),
     }));
     let max_message = config.max_message_mib << 20;
     let flight_service = InterceptedService::new(

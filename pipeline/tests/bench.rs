@@ -96,7 +96,7 @@ fn bench_soak_keeps_both_servers_error_free_and_flat() {
         assert!(calls > 10.0 && errors == 0.0, "{server}: {table}");
     }
     assert!(
-        table.contains("passed: no errors, the last version served, memory flat"),
+        table.contains("passed: no errors, the last version served, memory flat and given back"),
         "{table}"
     );
     let republished = table

@@ -4,7 +4,8 @@
 //! actions (model info, reload) on Flight, and the bundle republished under
 //! a new version every few seconds, so both servers swap models under load.
 //! It counts every call and every error, samples both servers' resident
-//! memory, and reads it again once the load has stopped. A soak passes with
+//! memory, then sends Flight a burst of concurrent streams and reads both
+//! servers' memory a few seconds later: what the burst took must come back. A soak passes with
 //! no error, both servers serving the last version published, and no server
 //! whose memory grew by more than a tenth from the end of the warm-up (the
 //! first half) to the end of the load.
@@ -36,6 +37,10 @@ use crate::replay::JobReplay;
 /// Largest growth of resident memory over the measured load.
 pub const RSS_GROWTH_LIMIT: f64 = 1.10;
 
+/// Largest resident memory a few seconds after the burst, against the end
+/// of the load: what the burst took must come back.
+pub const AFTER_BURST_LIMIT: f64 = 1.25;
+
 /// What the soak runs.
 #[derive(Debug, Clone)]
 pub struct SoakOptions {
@@ -49,6 +54,10 @@ pub struct SoakOptions {
     pub batch_jobs: usize,
     /// How often the bundle is republished under a new version.
     pub republish_every: Duration,
+    /// Concurrent Flight streams of the burst after the load.
+    pub burst_streams: usize,
+    /// Rows each burst stream sends.
+    pub burst_rows: usize,
 }
 
 /// One server's figures.
@@ -70,7 +79,8 @@ pub struct SoakRow {
     pub rss_last: u64,
     /// Peak resident memory over the whole run, bytes.
     pub rss_peak: u64,
-    /// Resident memory a few seconds after the load stopped, bytes.
+    /// Resident memory a few seconds after the load stopped (for Flight,
+    /// after the burst of concurrent streams that follows it), bytes.
     pub rss_after: u64,
     /// The bundle version it served at the end.
     pub serving: String,
@@ -114,6 +124,14 @@ impl SoakReport {
                 problems.push(format!(
                     "{}: serves {} after the load, not the last version published, {}",
                     row.service, row.serving, self.last_version
+                ));
+            }
+            if row.rss_after as f64 > row.rss_last as f64 * AFTER_BURST_LIMIT {
+                problems.push(format!(
+                    "{}: kept {} MiB a few seconds after the load, against {} MiB under it",
+                    row.service,
+                    row.rss_after >> 20,
+                    row.rss_last >> 20
                 ));
             }
             if row.growth() > RSS_GROWTH_LIMIT {
@@ -256,8 +274,23 @@ pub async fn soak(
         .await
         .map_err(|_| StackError::Panicked("republisher"))??;
     let seconds = started.elapsed().as_secs_f64();
-    // What the servers give back once the load has stopped; by then both
-    // have had several watch intervals to pick up the last version.
+    // A burst of concurrent streams, then what the servers give back; by
+    // then both have had several watch intervals to pick up the last
+    // version.
+    let burst = burst(
+        &flight_address,
+        replay,
+        options.burst_streams,
+        options.burst_rows,
+        options.batch_rows.max(1),
+    )
+    .await;
+    flight_tally
+        .record(
+            options.burst_rows as u64 * options.burst_streams as u64,
+            burst,
+        )
+        .await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let edge_serving = serving_version(&edge).await?;
     let flight_serving = serving_version(&flight).await?;
@@ -442,6 +475,42 @@ async fn flight_streams(
     }
 }
 
+/// `streams` DoExchange calls at once, each of `rows` rows; all must come
+/// back whole.
+async fn burst(
+    address: &str,
+    replay: &JobReplay,
+    streams: usize,
+    rows: usize,
+    batch_rows: usize,
+) -> std::result::Result<(), String> {
+    let mut calls = Vec::new();
+    for stream in 0..streams {
+        let channel = connect(address).await.map_err(|e| e.to_string())?;
+        let batches: Vec<_> = (0..rows.div_ceil(batch_rows))
+            .map(|k| {
+                let at = (stream * rows + k * batch_rows) as u64;
+                Ok(replay.batch(at, batch_rows.min(rows - k * batch_rows), replay.span_s()))
+            })
+            .collect();
+        calls.push(tokio::spawn(async move {
+            let mut client = FlightClient::new(channel);
+            let input = FlightDataEncoderBuilder::new().build(futures::stream::iter(batches));
+            let scored: Vec<_> = client.do_exchange(input).await?.try_collect().await?;
+            Ok::<usize, arrow_flight::error::FlightError>(scored.iter().map(|b| b.num_rows()).sum())
+        }));
+    }
+    for call in calls {
+        match call.await {
+            Ok(Ok(n)) if n == rows => {}
+            Ok(Ok(n)) => return Err(format!("a burst stream got {n} of {rows} rows back")),
+            Ok(Err(e)) => return Err(format!("a burst stream failed: {e}")),
+            Err(_) => return Err("a burst stream panicked".into()),
+        }
+    }
+    Ok(())
+}
+
 /// The model's manifest and a reload, every half second.
 async fn flight_actions(mut client: FlightClient, stop_at: Instant, tally: Arc<Tally>) {
     let mut k = 0u64;
@@ -469,7 +538,7 @@ async fn flight_actions(mut client: FlightClient, stop_at: Instant, tally: Arc<T
 pub fn render_soak_table(report: &SoakReport) -> String {
     let mut out = format!(
         "{:<32} {:>9} {:>11} {:>7} {:>27} {:>10}  {}\n",
-        "server", "calls", "jobs", "errors", "RSS MiB warm → last (peak)", "after load", "serving"
+        "server", "calls", "jobs", "errors", "RSS MiB warm → last (peak)", "after", "serving"
     );
     for r in &report.rows {
         out.push_str(&format!(

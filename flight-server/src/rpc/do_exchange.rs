@@ -28,7 +28,9 @@ pub fn handle(state: Arc<FlightState>, input: Streaming<FlightData>) -> FlightSt
     // The whole stream is scored by the model serving when it opened.
     let scorer = state.live.current();
     let (tx, rx) = mpsc::channel::<Result<RecordBatch, FlightError>>(STREAM_BUFFER);
+    let open = state.streams.open();
     tokio::spawn(async move {
+        let _open = open;
         let mut overlay = Overlay::default();
         while let Some(batch) = batches.next().await {
             let result = match batch {

@@ -54,7 +54,9 @@ fn shared_range(
     let scorer = state.live.current();
     let metrics = Arc::clone(&state.metrics);
     let (tx, rx) = mpsc::channel::<Result<RecordBatch, FlightError>>(STREAM_BUFFER);
+    let open = state.streams.open();
     tokio::task::spawn_blocking(move || {
+        let _open = open;
         let mut overlay = Overlay::default();
         for batch in reader {
             let started = Instant::now();

@@ -24,6 +24,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use rtp_scoring::{LiveModel, Overlay, Scored, Scorer, status_of};
 use tonic::{Status, Streaming};
 
+use crate::memory::OpenStreams;
 use crate::metrics::Metrics;
 use crate::shared_tables::SharedTables;
 use crate::tables::{StoredTable, TableStore};
@@ -46,6 +47,8 @@ pub struct FlightState {
     pub metrics: Arc<Metrics>,
     /// Parquet files shared with every replica.
     pub shared: SharedTables,
+    /// Scoring streams open now (DoExchange, shared-table DoGet).
+    pub streams: OpenStreams,
 }
 
 impl FlightState {

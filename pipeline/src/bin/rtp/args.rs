@@ -286,6 +286,12 @@ pub struct SoakBenchArgs {
     /// servers swap models under load).
     #[arg(long, default_value_t = 4.0)]
     pub republish_every: f64,
+    /// Concurrent Flight streams of the burst after the load.
+    #[arg(long, default_value_t = 16)]
+    pub burst_streams: usize,
+    /// Rows each burst stream sends.
+    #[arg(long, default_value_t = 100_000)]
+    pub burst_rows: usize,
     /// Generated jobs: the history trained on and the calls' jobs.
     #[arg(long, default_value_t = 20_000)]
     pub pool_rows: u64,
