@@ -167,6 +167,13 @@ impl StagedBundle {
         &self.version
     }
 
+    /// Copies the files of the published bundle at `source` (all but its
+    /// manifest, which [`Self::publish`] writes) into the staging
+    /// directory: a bundle republished under a new version.
+    pub fn copy_from(&self, source: &Path) -> Result<(), BundleError> {
+        copy_tree(source, &self.dir, Some(MANIFEST_FILE))
+    }
+
     /// Writes the manifest, makes the bundle durable and visible, then moves
     /// `latest` to it. Returns the published directory.
     pub fn publish(mut self, manifest: &Manifest) -> Result<PathBuf, BundleError> {
@@ -227,6 +234,25 @@ fn validate_version(version: &str) -> Result<(), BundleError> {
     } else {
         Err(BundleError::InvalidVersion(version.to_owned()))
     }
+}
+
+/// Copies the tree at `from` into `to`, leaving out the top-level file
+/// named `skip`.
+fn copy_tree(from: &Path, to: &Path, skip: Option<&str>) -> Result<(), BundleError> {
+    fs::create_dir_all(to).map_err(BundleError::io(to))?;
+    for entry in fs::read_dir(from).map_err(BundleError::io(from))? {
+        let entry = entry.map_err(BundleError::io(from))?;
+        if skip.is_some_and(|name| entry.file_name() == name) {
+            continue;
+        }
+        let (path, target) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(BundleError::io(&path))?.is_dir() {
+            copy_tree(&path, &target, None)?;
+        } else {
+            fs::copy(&path, &target).map_err(BundleError::io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
@@ -330,6 +356,36 @@ mod tests {
             }
         );
         assert!(loaded.dir.join("model.txt").is_file());
+    }
+
+    #[test]
+    fn a_bundle_republished_under_a_new_version_opens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = BundleStore::new(tmp.path());
+        let staged = store.stage("v1").unwrap();
+        fs::create_dir(staged.dir().join("sql")).unwrap();
+        fs::write(staged.dir().join("sql/01_a.sql"), "SELECT 1").unwrap();
+        fs::write(staged.dir().join("model.txt"), "trees\nend of trees\n").unwrap();
+        staged.publish(&manifest("v1")).unwrap();
+        let source = store.open("v1").unwrap();
+
+        let copy = store.stage("v2").unwrap();
+        copy.copy_from(&source.dir).unwrap();
+        assert!(
+            !copy.dir().join(MANIFEST_FILE).exists(),
+            "publish writes it"
+        );
+        copy.publish(&Manifest {
+            version: "v2".into(),
+            ..source.manifest.clone()
+        })
+        .unwrap();
+        let loaded = store.open_latest().unwrap();
+        assert_eq!(loaded.manifest.version, "v2");
+        assert_eq!(
+            fs::read_to_string(loaded.dir.join("sql/01_a.sql")).unwrap(),
+            "SELECT 1"
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::client::connect;
 use crate::error::{Result, StackError};
 use crate::process::{Output, ServiceProcess};
 use crate::program::{Launcher, Program};
@@ -283,13 +284,7 @@ async fn measure(
 ) -> Result<EdgeBenchRow> {
     let mut channels = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let channel = Channel::from_shared(endpoint.to_owned())
-            .map_err(StackError::call(endpoint))?
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .map_err(StackError::call(endpoint))?;
-        channels.push(channel);
+        channels.push(connect(endpoint).await?);
     }
     let warm_until = Instant::now() + options.warmup;
     let deadline = warm_until + options.duration;

@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::TimestampSecondType;
 use rtp_bundle::{BundleStore, MemberKind};
 use rtp_scoring::{AdviceOptions, Overlay, Scorer};
 
+use crate::client::connect;
 use crate::error::{Result, StackError};
 use crate::process::{Output, ServiceProcess};
 use crate::program::{Launcher, Program};
@@ -320,12 +321,7 @@ async fn stream_rust(
     batch_at: &(dyn Fn(u64) -> RecordBatch + Sync),
 ) -> Result<()> {
     use futures::TryStreamExt;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
-        .map_err(StackError::call(address))?
-        .connect()
-        .await
-        .map_err(StackError::call(address))?;
-    let mut client = arrow_flight::FlightClient::new(channel);
+    let mut client = arrow_flight::FlightClient::new(connect(&format!("http://{address}")).await?);
     // Batches are made a few ahead of the stream, as a client reading
     // them from disk would.
     let (tx, rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);

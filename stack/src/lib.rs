@@ -7,6 +7,7 @@
 //! both under mixed traffic, counting errors and watching their memory.
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod edge_bench;
 pub mod error;
 pub mod flight_bench;

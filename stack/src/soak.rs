@@ -14,20 +14,20 @@
 //! store of the soak's own: the store given is only read.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::{Action, FlightClient};
+use datafusion::arrow::array::RecordBatch;
 use futures::TryStreamExt;
-use rtp_bundle::manifest::MANIFEST_FILE;
 use rtp_bundle::{BundleStore, LoadedBundle};
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
-use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
+use crate::client::connect;
 use crate::edge_bench::wire_jobs;
 use crate::error::{Result, StackError};
 use crate::process::{Output, ServiceProcess};
@@ -157,7 +157,7 @@ struct Tally {
 }
 
 impl Tally {
-    async fn record<T, E: std::fmt::Display>(&self, jobs: u64, result: std::result::Result<T, E>) {
+    fn record<T, E: std::fmt::Display>(&self, jobs: u64, result: std::result::Result<T, E>) {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(_) => {
@@ -165,7 +165,10 @@ impl Tally {
             }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                self.first_error.lock().await.get_or_insert(e.to_string());
+                self.first_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert_with(|| e.to_string());
             }
         }
     }
@@ -285,12 +288,10 @@ pub async fn soak(
         options.batch_rows.max(1),
     )
     .await;
-    flight_tally
-        .record(
-            options.burst_rows as u64 * options.burst_streams as u64,
-            burst,
-        )
-        .await;
+    flight_tally.record(
+        options.burst_rows as u64 * options.burst_streams as u64,
+        burst,
+    );
     tokio::time::sleep(Duration::from_secs(6)).await;
     let edge_serving = serving_version(&edge).await?;
     let flight_serving = serving_version(&flight).await?;
@@ -300,7 +301,11 @@ pub async fn soak(
             calls: tally.calls.load(Ordering::Relaxed),
             jobs: tally.jobs.load(Ordering::Relaxed),
             errors: tally.errors.load(Ordering::Relaxed),
-            first_error: tally.first_error.try_lock().ok().and_then(|e| e.clone()),
+            first_error: tally
+                .first_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
             rss_first: samples.first,
             rss_last: samples.last,
             rss_peak: samples.peak,
@@ -347,7 +352,7 @@ async fn serving_version(server: &ServiceProcess) -> Result<String> {
 /// Publishes `source` into `store` as `version`.
 fn republish(store: &BundleStore, source: &LoadedBundle, version: &str) -> Result<()> {
     let staged = store.stage(version)?;
-    copy_tree(&source.dir, staged.dir())?;
+    staged.copy_from(&source.dir)?;
     let mut manifest = source.manifest.clone();
     manifest.version = version.to_owned();
     staged.publish(&manifest)?;
@@ -376,33 +381,6 @@ fn republish_until(
     }
 }
 
-/// Copies the files of a bundle but its manifest, which publishing writes.
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).map_err(StackError::io(to))?;
-    for entry in std::fs::read_dir(from).map_err(StackError::io(from))? {
-        let entry = entry.map_err(StackError::io(from))?;
-        let (path, target) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_name() == MANIFEST_FILE && from.join(MANIFEST_FILE) == path {
-            continue;
-        }
-        if path.is_dir() {
-            copy_tree(&path, &target)?;
-        } else {
-            std::fs::copy(&path, &target).map_err(StackError::io(&path))?;
-        }
-    }
-    Ok(())
-}
-
-async fn connect(address: &str) -> Result<Channel> {
-    Channel::from_shared(address.to_owned())
-        .map_err(StackError::call(address))?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(StackError::call(address))
-}
-
 /// Predict in a closed loop; every tenth call a PredictBatch.
 async fn edge_caller(
     mut client: JobRuntimePredictorClient<Channel>,
@@ -423,14 +401,14 @@ async fn edge_caller(
                 ..Default::default()
             };
             let result = client.predict_batch(request).await;
-            tally.record(batch_jobs as u64, result).await;
+            tally.record(batch_jobs as u64, result);
         } else {
             let request = PredictRequest {
                 features: Some(jobs[i % jobs.len()].clone()),
                 ..Default::default()
             };
             let result = client.predict(request).await;
-            tally.record(1, result).await;
+            tally.record(1, result);
         }
     }
 }
@@ -447,31 +425,16 @@ async fn flight_streams(
     while Instant::now() < stop_at {
         let batches: Vec<_> = (0..4)
             .map(|k| {
-                Ok(replay.batch(
+                replay.batch(
                     next_row + k * batch_rows as u64,
                     batch_rows,
                     replay.span_s(),
-                ))
+                )
             })
             .collect();
         next_row += 4 * batch_rows as u64;
-        let input = FlightDataEncoderBuilder::new().build(futures::stream::iter(batches));
-        let result = async {
-            let scored: Vec<_> = client.do_exchange(input).await?.try_collect().await?;
-            Ok::<usize, arrow_flight::error::FlightError>(scored.iter().map(|b| b.num_rows()).sum())
-        }
-        .await;
-        let result = result.and_then(|rows| {
-            if rows == 4 * batch_rows {
-                Ok(rows)
-            } else {
-                Err(arrow_flight::error::FlightError::ProtocolError(format!(
-                    "{rows} rows came back for {} sent",
-                    4 * batch_rows
-                )))
-            }
-        });
-        tally.record(4 * batch_rows as u64, result).await;
+        let result = exchange_whole(&mut client, batches).await;
+        tally.record(4 * batch_rows as u64, result);
     }
 }
 
@@ -490,25 +453,38 @@ async fn burst(
         let batches: Vec<_> = (0..rows.div_ceil(batch_rows))
             .map(|k| {
                 let at = (stream * rows + k * batch_rows) as u64;
-                Ok(replay.batch(at, batch_rows.min(rows - k * batch_rows), replay.span_s()))
+                replay.batch(at, batch_rows.min(rows - k * batch_rows), replay.span_s())
             })
             .collect();
         calls.push(tokio::spawn(async move {
-            let mut client = FlightClient::new(channel);
-            let input = FlightDataEncoderBuilder::new().build(futures::stream::iter(batches));
-            let scored: Vec<_> = client.do_exchange(input).await?.try_collect().await?;
-            Ok::<usize, arrow_flight::error::FlightError>(scored.iter().map(|b| b.num_rows()).sum())
+            exchange_whole(&mut FlightClient::new(channel), batches).await
         }));
     }
     for call in calls {
         match call.await {
-            Ok(Ok(n)) if n == rows => {}
-            Ok(Ok(n)) => return Err(format!("a burst stream got {n} of {rows} rows back")),
-            Ok(Err(e)) => return Err(format!("a burst stream failed: {e}")),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("a burst stream: {e}")),
             Err(_) => return Err("a burst stream panicked".into()),
         }
     }
     Ok(())
+}
+
+/// One DoExchange of `batches`; every row must come back.
+async fn exchange_whole(
+    client: &mut FlightClient,
+    batches: Vec<RecordBatch>,
+) -> std::result::Result<usize, String> {
+    let sent: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let input =
+        FlightDataEncoderBuilder::new().build(futures::stream::iter(batches.into_iter().map(Ok)));
+    let scored: Vec<RecordBatch> = async { client.do_exchange(input).await?.try_collect().await }
+        .await
+        .map_err(|e: arrow_flight::error::FlightError| e.to_string())?;
+    match scored.iter().map(RecordBatch::num_rows).sum() {
+        rows if rows == sent => Ok(rows),
+        rows => Err(format!("{rows} rows came back for {sent} sent")),
+    }
 }
 
 /// The model's manifest and a reload, every half second.
@@ -529,7 +505,7 @@ async fn flight_actions(mut client: FlightClient, stop_at: Instant, tally: Arc<T
                 .await
         }
         .await;
-        tally.record(0, result).await;
+        tally.record(0, result);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -71,9 +71,9 @@ pub fn republish(store: &Path, from: &str, version: &str, damage: impl FnOnce(&P
     let store = rtp_bundle::BundleStore::new(store);
     let source = store.open(from).expect("opening the source bundle");
     let staged = store.stage(version).expect("staging the copy");
-    copy_dir(&source.dir, staged.dir());
-    std::fs::remove_file(staged.dir().join(rtp_bundle::manifest::MANIFEST_FILE))
-        .expect("dropping the source's manifest");
+    staged
+        .copy_from(&source.dir)
+        .expect("copying the source's files");
     damage(staged.dir());
     let mut manifest = source.manifest.clone();
     manifest.version = version.into();
