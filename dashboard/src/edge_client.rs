@@ -7,10 +7,11 @@ use rtp_proto::v1::{JobFeatures, PredictRequest, PredictResponse};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::Channel;
 
 use crate::config::EdgeTarget;
 use crate::error::DashboardError;
+use crate::grpc_target;
 
 /// Adds `authorization: Bearer …` when a token is configured.
 #[derive(Debug, Clone)]
@@ -41,25 +42,9 @@ impl EdgeClient {
     /// A client of `target`; connects on first use, so the dashboard starts
     /// even while the edge is down.
     pub fn new(target: &EdgeTarget) -> Result<Self, String> {
-        let mut endpoint = Endpoint::from_shared(target.address.clone())
-            .map_err(|e| format!("edge.address {:?}: {e}", target.address))?
-            .timeout(target.timeout)
-            .tcp_nodelay(true);
-        if let Some(ca) = &target.ca {
-            let pem = std::fs::read(ca).map_err(|e| format!("edge.ca {}: {e}", ca.display()))?;
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
-                .map_err(|e| format!("edge TLS: {e}"))?;
-        }
-        let token = target
-            .token
-            .as_ref()
-            .map(|t| {
-                format!("Bearer {t}")
-                    .parse::<MetadataValue<Ascii>>()
-                    .map_err(|_| "edge.token has characters a header cannot carry".to_owned())
-            })
-            .transpose()?;
+        let endpoint = grpc_target::endpoint("edge", &target.address, target.ca.as_deref())?
+            .timeout(target.timeout);
+        let token = grpc_target::bearer("edge", target.token.as_deref())?;
         let channel = endpoint.connect_lazy();
         Ok(Self {
             client: JobRuntimePredictorClient::with_interceptor(channel, BearerToken(token)),

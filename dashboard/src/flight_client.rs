@@ -7,10 +7,12 @@ use arrow_flight::FlightClient;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use futures::TryStreamExt;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
 
 use crate::config::FlightTarget;
 use crate::error::DashboardError;
+use crate::grpc_target;
 
 /// Rows per record batch sent.
 const BATCH_ROWS: usize = 8192;
@@ -19,30 +21,17 @@ const BATCH_ROWS: usize = 8192;
 #[derive(Debug, Clone)]
 pub struct FlightScorer {
     channel: Channel,
+    authorization: Option<MetadataValue<Ascii>>,
     target: FlightTarget,
 }
 
 impl FlightScorer {
     /// A client of `target`; connects on first use.
     pub fn new(target: &FlightTarget) -> Result<Self, String> {
-        let mut endpoint = Endpoint::from_shared(target.address.clone())
-            .map_err(|e| format!("flight.address {:?}: {e}", target.address))?
-            .tcp_nodelay(true);
-        if let Some(ca) = &target.ca {
-            let pem = std::fs::read(ca).map_err(|e| format!("flight.ca {}: {e}", ca.display()))?;
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
-                .map_err(|e| format!("Flight TLS: {e}"))?;
-        }
-        if let Some(token) = &target.token
-            && format!("Bearer {token}")
-                .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
-                .is_err()
-        {
-            return Err("flight.token has characters a header cannot carry".into());
-        }
+        let endpoint = grpc_target::endpoint("flight", &target.address, target.ca.as_deref())?;
         Ok(Self {
             channel: endpoint.connect_lazy(),
+            authorization: grpc_target::bearer("flight", target.token.as_deref())?,
             target: target.clone(),
         })
     }
@@ -56,10 +45,8 @@ impl FlightScorer {
             .collect();
         let input = FlightDataEncoderBuilder::new().build(futures::stream::iter(batches));
         let mut client = FlightClient::new(self.channel.clone());
-        if let Some(token) = &self.target.token {
-            client
-                .add_header("authorization", &format!("Bearer {token}"))
-                .map_err(|e| self.failure(e))?;
+        if let Some(value) = &self.authorization {
+            client.metadata_mut().insert("authorization", value.clone());
         }
         let exchange = async {
             client
