@@ -24,7 +24,7 @@ fn nan() -> f64 {
 pub const MAPE_FLOOR_S: f64 = 60.0;
 
 /// Version of the bundle layout written by this crate.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 pub use crate::layout::MANIFEST_FILE;
 
@@ -229,6 +229,20 @@ pub struct EvaluationSummary {
     /// Breakdowns for the dashboard's analytics page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<crate::evaluation_details::EvaluationDetails>,
+    /// The blend on the same test jobs scored as served: from state
+    /// followed by job events (`live`), frozen at the training cut
+    /// (`frozen`), or rebuilt periodically (`refresh:<d>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serving: Vec<ServingQuality>,
+}
+
+/// The blend's quality under one serving mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServingQuality {
+    /// `live`, `frozen` or `refresh:<duration>`.
+    pub mode: String,
+    /// The blend's quality.
+    pub model: QualityMetrics,
 }
 
 /// Error measures of a point prediction (and its interval) against actual runtimes.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/edge-api.toml");
 
 /// Environment variables the binary maps onto keys (dotted paths).
-pub const ENV_OVERRIDES: [(&str, &str); 10] = [
+pub const ENV_OVERRIDES: [(&str, &str); 11] = [
     ("RTP_EDGE_WORKER_THREADS", "worker_threads"),
     ("RTP_EDGE_TOP_CONTRIBUTIONS", "top_contributions"),
     ("RTP_EDGE_LISTEN", "listen"),
@@ -23,6 +23,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 10] = [
     ("RTP_EDGE_ALLOW_PLAINTEXT", "auth.allow_plaintext"),
     ("RTP_EDGE_TLS_CERT", "tls.cert"),
     ("RTP_EDGE_TLS_KEY", "tls.key"),
+    ("RTP_EVENTS_STORE", "events.store"),
 ];
 
 /// The settings as the file spells them, before validation.
@@ -40,8 +41,10 @@ pub struct RawConfig {
     auth: AuthSettings,
     tls: TlsSettings,
     advice: AdviceOptions,
+    events: EventsSettings,
 }
 
+use rtp_service_support::EventsSettings;
 pub use rtp_service_support::LogFormat;
 pub use rtp_service_support::access::Access;
 pub use rtp_service_support::access::TlsFiles;
@@ -70,6 +73,8 @@ pub struct EdgeConfig {
     pub access: Access,
     /// How suggestions are made.
     pub advice: AdviceOptions,
+    /// Where job events are stored and how they are keyed.
+    pub events: EventsSettings,
 }
 
 pub use rtp_service_support::{ConfigError, Settings};
@@ -97,6 +102,7 @@ impl Settings for EdgeConfig {
             log_format: raw.log_format,
             access,
             advice: raw.advice,
+            events: raw.events.validate()?,
         })
     }
 }

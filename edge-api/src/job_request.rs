@@ -29,7 +29,7 @@ pub struct FieldError {
 }
 
 /// The wire's name of a canonical job column.
-fn wire_name(column: &str) -> &str {
+pub fn wire_name(column: &str) -> &str {
     match column {
         col::WALLCLOCK_REQ_S => "wallclock_req",
         col::MEM_REQ_MB => "mem_req",

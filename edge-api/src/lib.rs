@@ -6,10 +6,12 @@
 //! calibrated p10–p90. The server also speaks `grpc.health.v1` and server
 //! reflection, exports Prometheus metrics, follows the bundle store's
 //! `latest` without restarting, and optionally requires TLS and a bearer
-//! token.
+//! token. `ReportJobs` takes the cluster's job events, so history and
+//! queue features follow the cluster.
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod job_event;
 pub mod job_request;
 pub mod metrics;
 pub mod prediction;

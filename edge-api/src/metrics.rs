@@ -21,6 +21,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use rtp_scoring::LiveModel;
+use rtp_service_support::EventMetrics;
 
 /// Labels of a finished call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -75,6 +76,7 @@ pub struct Metrics {
     reloads: Counter,
     reload_failures: Counter,
     store_readable: Gauge,
+    events: EventMetrics,
     /// Single predictions answered (Predict calls and stream messages that
     /// were predicted), for GetModelInfo's mean latency.
     singles: AtomicU64,
@@ -170,6 +172,7 @@ impl Metrics {
             "1 while the bundle store's latest pointer can be read; 0 when new bundles cannot arrive",
             store_readable.clone(),
         );
+        let events = EventMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -186,6 +189,7 @@ impl Metrics {
             reloads,
             reload_failures,
             store_readable,
+            events,
             singles: AtomicU64::new(0),
             singles_nanos: AtomicU64::new(0),
         }
@@ -273,6 +277,13 @@ impl Metrics {
         catch_up(&self.reloads, live.reloads());
         catch_up(&self.reload_failures, live.reload_failures());
         self.store_readable.set(i64::from(live.store_readable()));
+        let events = live.event_stats();
+        self.events.update(
+            events.source_counts(),
+            events.newest_event_s,
+            events.records,
+            events.store_bytes,
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

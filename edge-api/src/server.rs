@@ -90,7 +90,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
     let access = &config.access;
     let tls = access.server_tls()?;
     let store = BundleStore::new(&config.bundle_dir);
-    let live = LiveModel::open(store, config.advice)
+    let live = LiveModel::open_with_events(store, config.advice, config.events.store_path())
         .await
         .map_err(|source| ServerError::Bundle {
             dir: config.bundle_dir.display().to_string(),
@@ -109,6 +109,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
             top_contributions: config.top_contributions,
         },
         started: Instant::now(),
+        cluster: config.events.cluster.clone(),
     });
     let auth = access.bearer_auth(metrics.auth_failures.clone());
     let predictor = CountUndecodable::new(

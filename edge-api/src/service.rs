@@ -8,8 +8,8 @@ use std::time::Instant;
 use futures::Stream;
 use rtp_proto::v1::job_runtime_predictor_server::JobRuntimePredictor;
 use rtp_proto::v1::{
-    GetModelInfoRequest, GetModelInfoResponse, HealthCheckRequest, HealthCheckResponse,
-    PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse,
+    GetModelInfoRequest, GetModelInfoResponse, HealthCheckRequest, HealthCheckResponse, JobEvent,
+    PredictBatchRequest, PredictBatchResponse, PredictRequest, PredictResponse, ReportJobsReply,
 };
 use rtp_scoring::LiveModel;
 use tonic::{Request, Response, Status, Streaming};
@@ -44,6 +44,8 @@ pub struct EdgeState {
     pub limits: Limits,
     /// When the server started.
     pub started: Instant,
+    /// The cluster job events are keyed under when they name none.
+    pub cluster: String,
 }
 
 /// The gRPC service.
@@ -99,6 +101,15 @@ impl JobRuntimePredictor for PredictorService {
         _request: Request<GetModelInfoRequest>,
     ) -> Result<Response<GetModelInfoResponse>, Status> {
         Ok(Response::new(rpc::model_info::handle(&self.state)))
+    }
+
+    async fn report_jobs(
+        &self,
+        request: Request<Streaming<JobEvent>>,
+    ) -> Result<Response<ReportJobsReply>, Status> {
+        rpc::report_jobs::handle(Arc::clone(&self.state), request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn health_check(

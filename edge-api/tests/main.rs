@@ -2,6 +2,7 @@
 //! loopback, real clients.
 
 mod common;
+mod events;
 mod fuzz;
 mod predict;
 mod python_client;

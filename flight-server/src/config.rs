@@ -12,7 +12,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/flight-server.toml");
 
 /// Environment variables the binary maps onto keys.
-pub const ENV_OVERRIDES: [(&str, &str); 10] = [
+pub const ENV_OVERRIDES: [(&str, &str); 11] = [
     ("RTP_FLIGHT_LISTEN", "listen"),
     ("RTP_FLIGHT_TOKEN", "auth.token"),
     ("RTP_FLIGHT_ALLOW_PLAINTEXT", "auth.allow_plaintext"),
@@ -23,6 +23,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 10] = [
     ("RTP_FLIGHT_SHARED_DIR", "scale_out.shared_dir"),
     ("RTP_FLIGHT_ADVERTISE", "scale_out.advertise"),
     ("RTP_FLIGHT_LOG_FORMAT", "log_format"),
+    ("RTP_EVENTS_STORE", "events.store"),
 ];
 
 /// The settings as the file spells them, before validation.
@@ -40,6 +41,7 @@ pub struct RawConfig {
     tls: TlsSettings,
     advice: AdviceOptions,
     scale_out: ScaleOut,
+    events: rtp_service_support::EventsSettings,
 }
 
 /// The Flight server's settings.
@@ -65,6 +67,8 @@ pub struct FlightConfig {
     pub scale_out: ScaleOut,
     /// The bearer token callers must present and the TLS identity.
     pub access: Access,
+    /// Where job events are stored and how they are keyed.
+    pub events: rtp_service_support::EventsSettings,
 }
 
 /// Replicas and the directory they share.
@@ -111,6 +115,7 @@ impl Settings for FlightConfig {
             advice: config.advice,
             scale_out: config.scale_out,
             access,
+            events: config.events.validate()?,
         })
     }
 }

@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use rtp_scoring::LiveModel;
+use rtp_service_support::EventMetrics;
 
 /// Labels of a failed request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -68,6 +69,7 @@ pub struct Metrics {
     reload_failures: Counter,
     store_readable: Gauge,
     stored_bytes: Gauge,
+    events: EventMetrics,
 }
 
 impl Default for Metrics {
@@ -158,6 +160,7 @@ impl Metrics {
             "Memory held by tables stored with DoPut",
             stored_bytes.clone(),
         );
+        let events = EventMetrics::register(&mut registry);
         Self {
             registry,
             rows,
@@ -175,6 +178,7 @@ impl Metrics {
             reload_failures,
             store_readable,
             stored_bytes,
+            events,
         }
     }
 
@@ -209,6 +213,13 @@ impl Metrics {
         catch_up(&self.reload_failures, live.reload_failures());
         self.store_readable.set(i64::from(live.store_readable()));
         self.stored_bytes.set(stored_bytes as i64);
+        let events = live.event_stats();
+        self.events.update(
+            events.source_counts(),
+            events.newest_event_s,
+            events.records,
+            events.store_bytes,
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -73,7 +73,7 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
     let access = &config.access;
     let tls = access.server_tls()?;
     let store = BundleStore::new(&config.bundle_dir);
-    let live = LiveModel::open(store, config.advice)
+    let live = LiveModel::open_with_events(store, config.advice, config.events.store_path())
         .await
         .map_err(|source| ServerError::Bundle {
             dir: config.bundle_dir.display().to_string(),
@@ -122,6 +122,7 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
         metrics: Arc::clone(&metrics),
         shared,
         streams: Default::default(),
+        cluster: config.events.cluster.clone(),
     }));
     let max_message = config.max_message_mib << 20;
     let flight_service = InterceptedService::new(

@@ -2,6 +2,7 @@
 //! trained for all of them), one module per area.
 
 mod common;
+mod events;
 mod faults;
 mod flight;
 mod pyarrow_client;

@@ -6,7 +6,9 @@
 //! and event logs own theirs (`Job<String>`, the default).
 
 /// A job: its request, and its outcome as far as it is known.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+///
+/// Serialised (serde) with its field names, as servers store job records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Job<S = String> {
     /// Key of the record within a table (assigned at ingest; a client's
     /// own key when scoring).

@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use rtp_bundle::BundleStore;
-use rtp_bundle::manifest::EvaluationSummary;
+use rtp_bundle::manifest::{EvaluationSummary, ServingQuality};
 
 use crate::config::{PipelineConfig, RunInput, StateFilter};
 use crate::error::{PipelineError, Result};
-use crate::evaluate::{Evaluation, Protocol, eligible_rows, evaluate};
+use crate::evaluate::serving::{ReplayInputs, Serving, served_features};
+use crate::evaluate::{Evaluation, Protocol, eligible_rows, evaluate, served_quality};
 use crate::features::{FeatureTables, build_features};
 use crate::frame::FeatureFrame;
 use crate::generate::{GenerateOptions, generate};
@@ -101,6 +102,49 @@ pub fn evaluate_stage(
     let evaluation = evaluate(&prepared.frame, states, protocol, &config.train)?;
     stages_out.push(stage.finish(evaluation.summary.n_test));
     Ok(evaluation)
+}
+
+/// Scores a holdout's test jobs again under each of `modes`, from state
+/// followed by job events (see [`crate::evaluate::serving`]), and adds the
+/// results to the evaluation. The rolling protocol trains one model per
+/// step, so it is not replayed.
+pub async fn serving_stage(
+    prepared: &Prepared,
+    evaluation: &mut Evaluation,
+    protocol: Protocol,
+    modes: &[Serving],
+    sql_dir: &Path,
+    stages_out: &mut Vec<StageReport>,
+) -> Result<()> {
+    if modes.is_empty() || !matches!(protocol, Protocol::Holdout { .. }) {
+        return Ok(());
+    }
+    let stage = stages::start("evaluate as served");
+    let test_keys: Vec<i64> = evaluation
+        .test_rows
+        .iter()
+        .map(|&r| prepared.frame.job_key[r])
+        .collect();
+    let frames = served_features(
+        ReplayInputs {
+            jobs: &prepared.ingest.output,
+            history_state: &prepared.features.history_state,
+            queue_state: &prepared.features.queue_state,
+            sql_dir,
+        },
+        &test_keys,
+        modes,
+    )
+    .await?;
+    for (mode, frame) in modes.iter().zip(&frames) {
+        let model = served_quality(&prepared.frame, evaluation, frame)?;
+        evaluation.summary.serving.push(ServingQuality {
+            mode: mode.to_string(),
+            model,
+        });
+    }
+    stages_out.push(stage.finish(test_keys.len() as u64 * modes.len() as u64));
+    Ok(())
 }
 
 /// What a bundle is trained from: the feature table in memory and the files
@@ -197,15 +241,19 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
     )
     .await?;
     let states = config.train.states_for(prepared.format).clone();
-    let evaluation = evaluate_stage(
+    let protocol = Protocol::Holdout {
+        test_frac: config.test_frac,
+    };
+    let mut evaluation = evaluate_stage(&prepared, &states, protocol, config, &mut stages_out)?;
+    serving_stage(
         &prepared,
-        &states,
-        Protocol::Holdout {
-            test_frac: config.test_frac,
-        },
-        config,
+        &mut evaluation,
+        protocol,
+        &config.serving,
+        &config.features.sql_dir,
         &mut stages_out,
-    )?;
+    )
+    .await?;
     let bundle = train_and_publish(
         prepared.training_data(&config.features.sql_dir),
         &states,

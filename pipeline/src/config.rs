@@ -122,6 +122,8 @@ pub struct RawPython {
 pub struct RawEvaluate {
     /// Test share.
     pub test_frac: f64,
+    /// States the holdout's test jobs are also scored from, as served.
+    pub serving: Vec<String>,
 }
 
 /// `[run]` as written.
@@ -375,6 +377,9 @@ pub struct PipelineConfig {
     pub train: TrainOptions,
     /// Test share of the holdout protocol, in (0, 1).
     pub test_frac: f64,
+    /// Serving modes the holdout is replayed under (see
+    /// [`crate::evaluate::serving`]).
+    pub serving: Vec<crate::evaluate::serving::Serving>,
     /// The `run` command.
     pub run: RunOptions,
 }
@@ -519,6 +524,8 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 )?,
             },
             test_frac: fraction("evaluate.test_frac", raw.evaluate.test_frac, 0.9)?,
+            serving: crate::evaluate::serving::parse_modes(&raw.evaluate.serving)
+                .map_err(|e| PipelineError::Config(format!("evaluate.serving: {e}")))?,
             run: RunOptions {
                 input,
                 format: raw.run.format.parse().map_err(PipelineError::Config)?,

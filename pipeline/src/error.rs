@@ -10,6 +10,9 @@ pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
+    /// The online state code refused the bundle's SQL or state.
+    #[error(transparent)]
+    Scoring(#[from] rtp_scoring::ScoringError),
     /// Reading or writing a file failed.
     #[error("I/O on {path}: {source}")]
     Io {

@@ -130,6 +130,51 @@ impl FeatureFrame {
         Ok(frame)
     }
 
+    /// A frame of feature rows in memory (the features query's columns).
+    pub fn from_batches(batches: &[RecordBatch]) -> Result<Self> {
+        let mut frame = FeatureFrame::default();
+        for batch in batches {
+            frame.append(batch)?;
+        }
+        Ok(frame)
+    }
+
+    /// The frame of `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Self {
+        fn pick<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {
+            rows.iter().map(|&r| values[r]).collect()
+        }
+        FeatureFrame {
+            job_key: pick(&self.job_key, rows),
+            submit_s: pick(&self.submit_s, rows),
+            end_s: pick(&self.end_s, rows),
+            run_time_s: pick(&self.run_time_s, rows),
+            wallclock_req_s: pick(&self.wallclock_req_s, rows),
+            state: pick(&self.state, rows),
+            states: self.states.clone(),
+            base_user_request_s: pick(&self.base_user_request_s, rows),
+            base_last2_s: pick(&self.base_last2_s, rows),
+            numeric: self
+                .numeric
+                .iter()
+                .map(|c| NumericColumn {
+                    name: c.name.clone(),
+                    values: pick(&c.values, rows),
+                })
+                .collect(),
+            categorical: self
+                .categorical
+                .iter()
+                .map(|c| CategoricalColumn {
+                    name: c.name.clone(),
+                    ids: pick(&c.ids, rows),
+                    dictionary: c.dictionary.clone(),
+                    index: c.index.clone(),
+                })
+                .collect(),
+        }
+    }
+
     fn append(&mut self, batch: &RecordBatch) -> Result<()> {
         let schema = batch.schema();
         if self.numeric.is_empty() && self.categorical.is_empty() {

@@ -7,6 +7,7 @@ mod ensemble;
 mod features;
 mod fuzz;
 mod ingest;
+mod live_state;
 mod model;
 mod plans;
 mod serving;

@@ -63,6 +63,14 @@ pub enum ScoringError {
         /// DataFusion's error.
         source: Box<DataFusionError>,
     },
+    /// The event store cannot be opened, read or written.
+    #[error("event store {}: {message}", path.display())]
+    Store {
+        /// The store's file.
+        path: std::path::PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// Evaluating a compiled feature expression on one row failed.
     #[error("evaluating {context}: {message}")]
     EvaluateRow {

@@ -11,28 +11,29 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use rtp_bundle::feature_sql::{
-    ENTITY_KEY_SUFFIX, FEATURES_TABLE, HISTORY_STATE_TABLE, HISTORY_WIDE_TABLE, JOB_BASE_VIEW,
-    JOB_CONTEXT_VIEW, JOB_ENTITIES_VIEW, JOBS_TABLE, QUEUE_STATE_TABLE, QUEUE_WIDE_TABLE, SqlFile,
+    ENTITY_KEY_SUFFIX, FEATURES_TABLE, HISTORY_WIDE_TABLE, JOB_BASE_VIEW, JOB_CONTEXT_VIEW,
+    JOB_ENTITIES_VIEW, JOBS_TABLE, QUEUE_WIDE_TABLE, SqlFile,
 };
 use rtp_jobs::schema::{col, job_schema};
 
-use crate::entity_state::{KeyedState, Overlay, overlaid};
+use crate::entity_state::{Overlay, overlaid};
 use crate::error::{Result, ScoringError};
 use crate::feature_row::{Parts, RowPlan};
+use crate::live::facts::{FactsProjection, JobFacts};
+use crate::live::window::{END_STATS_TABLE, median_window};
+use crate::live::{
+    EntityHistory, HistoryStat, LiveState, QueueCount, QueueCounts, StateLayout, StateSchema,
+};
 use crate::row_projection::{RowProjection, batch_of};
 use crate::row_value::Value;
-
-/// The history statistic that jobs earlier in a request update.
-pub(crate) const LAST_SUBMIT_STAT: &str = "last_submit_s";
-/// The queue count that jobs earlier in a request update.
-pub(crate) const PENDING_COUNT: &str = "pending";
+use rtp_jobs::Job;
 
 /// Where a `job_context` column comes from.
 #[derive(Debug, Clone)]
@@ -40,9 +41,9 @@ pub(crate) enum ContextColumn {
     /// A column of `job_base`.
     Base(String),
     /// Statistic `stat` of the job's entity of kind `kind`.
-    History { kind: usize, stat: String },
+    History { kind: usize, stat: HistoryStat },
     /// Count `count` of the job's queue of scope `kind`.
-    Queue { kind: usize, count: String },
+    Queue { kind: usize, count: QueueCount },
 }
 
 /// The compiled feature definition.
@@ -56,25 +57,21 @@ pub struct FeatureProgram {
     features: RowProjection,
     /// The row form, or why the SQL has none.
     row: std::result::Result<RowPlan, String>,
-}
-
-/// The state a program reads: the bundle's history and queue tables.
-#[derive(Debug)]
-pub struct ServingState {
-    /// Per-entity history at the end of the training data.
-    pub history: KeyedState,
-    /// Per-queue counts at the end of the training data.
-    pub queue: KeyedState,
+    /// What job records tell the live state.
+    facts: FactsProjection,
+    layout: StateLayout,
+    schema: StateSchema,
 }
 
 impl FeatureProgram {
     /// Plans `files` (a bundle's SQL, in order) and compiles the row-level
     /// parts. `state` supplies the names of the history statistics and
     /// queue counts.
-    pub async fn compile(files: &[SqlFile], state: &ServingState) -> Result<Self> {
+    pub async fn compile(files: &[SqlFile], state: &StateSchema) -> Result<Self> {
         let ctx = SessionContext::new();
         register_empty(&ctx, JOBS_TABLE, job_schema())?;
         let mut features_sql = None;
+        let mut window = None;
         for file in files {
             let label = file.path.display().to_string();
             let df = ctx
@@ -86,6 +83,9 @@ impl FeatureProgram {
             } else if file.table == FEATURES_TABLE {
                 features_sql = Some(file.sql.clone());
             } else {
+                if file.table == END_STATS_TABLE {
+                    window = Some(median_window(df.logical_plan())?);
+                }
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 register_empty(&ctx, &file.table, schema)?;
             }
@@ -122,8 +122,8 @@ impl FeatureProgram {
         );
         let entity_keys = RowProjection::compile(&ctx, &keys_sql, JOB_ENTITIES_VIEW).await?;
 
-        let history_stats: Vec<&str> = state.history.stat_names().collect();
-        let queue_counts: Vec<&str> = state.queue.stat_names().collect();
+        let history_stats: Vec<&str> = state.history.iter().map(|s| s.0.as_str()).collect();
+        let queue_counts: Vec<&str> = state.queue.iter().map(|s| s.0.as_str()).collect();
         let history_wide = table_schema(&ctx, HISTORY_WIDE_TABLE).await?;
         let queue_wide = table_schema(&ctx, QUEUE_WIDE_TABLE).await?;
         let base_names = job_base.output_names().to_vec();
@@ -135,12 +135,18 @@ impl FeatureProgram {
                 ContextColumn::Base(name.clone())
             } else if history_wide.field_with_name(name).is_ok() {
                 match split_kind(name, &kinds, &history_stats) {
-                    Some((kind, stat)) => ContextColumn::History { kind, stat },
+                    Some((kind, stat)) => ContextColumn::History {
+                        kind,
+                        stat: state.history_stat(&stat).expect("listed statistic").1,
+                    },
                     None => continue, // the table's own key
                 }
             } else if queue_wide.field_with_name(name).is_ok() {
                 match split_kind(name, &kinds, &queue_counts) {
-                    Some((kind, count)) => ContextColumn::Queue { kind, count },
+                    Some((kind, count)) => ContextColumn::Queue {
+                        kind,
+                        count: state.queue_count(&count).expect("listed count").1,
+                    },
                     None => continue,
                 }
             } else {
@@ -160,24 +166,23 @@ impl FeatureProgram {
             .map_err(ScoringError::sql(JOB_CONTEXT_VIEW))?;
         register_empty(&ctx, JOB_CONTEXT_VIEW, nullable(&context_schema))?;
         let features = RowProjection::compile(&ctx, &features_sql, FEATURES_TABLE).await?;
-        for (name, source) in &context {
-            if let ContextColumn::History { stat, .. } = source
-                && !state.history.stat_names().any(|s| s == stat)
-            {
-                return Err(ScoringError::State {
-                    table: HISTORY_STATE_TABLE.into(),
-                    message: format!("no statistic `{stat}` for `{name}`"),
-                });
-            }
-            if let ContextColumn::Queue { count, .. } = source
-                && !state.queue.stat_names().any(|s| s == count)
-            {
-                return Err(ScoringError::State {
-                    table: QUEUE_STATE_TABLE.into(),
-                    message: format!("no count `{count}` for `{name}`"),
-                });
-            }
-        }
+        let window = window.ok_or_else(|| ScoringError::NotRowLevel {
+            context: END_STATS_TABLE.into(),
+            message: "the bundle's SQL defines no `entity_end_stats`".into(),
+        })?;
+        let queue_scopes = (0..kinds.len())
+            .map(|k| {
+                context
+                    .iter()
+                    .any(|(_, c)| matches!(c, ContextColumn::Queue { kind, .. } if *kind == k))
+            })
+            .collect();
+        let layout = StateLayout {
+            kinds: kinds.clone(),
+            queue_scopes,
+            window,
+        };
+        let facts = FactsProjection::compile(&ctx, &kinds).await?;
         let mut program = Self {
             job_base,
             entity_keys,
@@ -185,9 +190,28 @@ impl FeatureProgram {
             context,
             features,
             row: Err(String::new()),
+            facts,
+            layout,
+            schema: state.clone(),
         };
         program.row = RowPlan::compile(&program.parts(), state).map_err(|e| e.to_string());
         Ok(program)
+    }
+
+    /// How the program's live state is laid out.
+    pub fn layout(&self) -> &StateLayout {
+        &self.layout
+    }
+
+    /// The state tables' statistics and counts.
+    pub fn state_schema(&self) -> &StateSchema {
+        &self.schema
+    }
+
+    /// What a job record tells the live state (`key`: its job key when the
+    /// record has none).
+    pub fn job_facts(&self, job: &Job<&str>, key: i64) -> Result<JobFacts> {
+        self.facts.facts(job, key)
     }
 
     fn parts(&self) -> Parts<'_> {
@@ -221,7 +245,7 @@ impl FeatureProgram {
     pub fn features_row(
         &self,
         job: &[Value],
-        state: &ServingState,
+        state: &LiveState,
         overlay: &mut Overlay,
     ) -> Result<Vec<Value>> {
         let plan = self
@@ -240,7 +264,7 @@ impl FeatureProgram {
     pub fn features(
         &self,
         jobs: &RecordBatch,
-        state: &ServingState,
+        state: &LiveState,
         overlay: &mut Overlay,
     ) -> Result<RecordBatch> {
         let rows = jobs.num_rows();
@@ -264,21 +288,25 @@ impl FeatureProgram {
         let submit = cast(submit, &DataType::Int64).map_err(ScoringError::arrow("submit_s"))?;
         let submit = submit.as_primitive::<Int64Type>();
 
-        // State rows of each kind's entity, for history and for queues.
-        let history_rows: Vec<UInt32Array> = self
-            .kinds
-            .iter()
-            .zip(&keys)
-            .map(|(kind, k)| state.history.rows_of(kind, k))
+        // Each kind's entity and queue, for history and for queues.
+        let entities: Vec<Vec<Option<&EntityHistory>>> = (0..self.kinds.len())
+            .map(|k| {
+                keys[k]
+                    .iter()
+                    .map(|key| key.and_then(|key| state.history(k, key)))
+                    .collect()
+            })
             .collect();
-        let queue_rows: Vec<UInt32Array> = self
-            .kinds
-            .iter()
-            .zip(&keys)
-            .map(|(kind, k)| state.queue.rows_of(kind, k))
+        let queues: Vec<Vec<Option<&QueueCounts>>> = (0..self.kinds.len())
+            .map(|k| {
+                keys[k]
+                    .iter()
+                    .map(|key| key.and_then(|key| state.queue(k, key)))
+                    .collect()
+            })
             .collect();
         let (last_submits, pendings) =
-            self.apply_overlay(&keys, submit, state, &history_rows, &queue_rows, overlay)?;
+            Self::apply_overlay(&keys, submit, &entities, &queues, overlay);
 
         let mut names = Vec::with_capacity(self.context.len());
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.context.len());
@@ -287,18 +315,27 @@ impl FeatureProgram {
                 ContextColumn::Base(n) => {
                     Arc::clone(base.column_by_name(n).expect("planned column"))
                 }
-                ContextColumn::History { kind, stat } if stat == LAST_SUBMIT_STAT => {
+                ContextColumn::History { kind, stat } if *stat == HistoryStat::LastSubmitS => {
                     Arc::clone(&last_submits[*kind])
                 }
-                ContextColumn::Queue { kind, count } if count == PENDING_COUNT => {
+                ContextColumn::Queue { kind, count } if *count == QueueCount::Pending => {
                     Arc::clone(&pendings[*kind])
                 }
                 ContextColumn::History { kind, stat } => {
-                    state.history.take_stat(stat, &history_rows[*kind])?
+                    let values = entities[*kind]
+                        .iter()
+                        .map(|e| e.map_or(Value::Null, |e| e.stat(*stat)));
+                    if stat.is_integer() {
+                        ints(values)
+                    } else {
+                        floats(values)
+                    }
                 }
-                ContextColumn::Queue { kind, count } => {
-                    state.queue.take_stat(count, &queue_rows[*kind])?
-                }
+                ContextColumn::Queue { kind, count } => ints(
+                    queues[*kind]
+                        .iter()
+                        .map(|q| q.map_or(Value::Null, |q| q.value(*count))),
+                ),
             };
             names.push(name.as_str());
             columns.push(column);
@@ -310,49 +347,32 @@ impl FeatureProgram {
     /// Per kind, the entity's previous submit and the jobs pending in its
     /// queue, counting the request's earlier jobs; records each job.
     fn apply_overlay(
-        &self,
         keys: &[StringArray],
         submit: &datafusion::arrow::array::PrimitiveArray<Int64Type>,
-        state: &ServingState,
-        history_rows: &[UInt32Array],
-        queue_rows: &[UInt32Array],
+        entities: &[Vec<Option<&EntityHistory>>],
+        queues: &[Vec<Option<&QueueCounts>>],
         overlay: &mut Overlay,
-    ) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
+    ) -> (Vec<ArrayRef>, Vec<ArrayRef>) {
         let rows = submit.len();
-        let as_i64 = |a: ArrayRef| -> Result<Int64Array> {
-            let a = cast(&a, &DataType::Int64).map_err(ScoringError::arrow("state statistic"))?;
-            Ok(a.as_primitive::<Int64Type>().clone())
-        };
-        let mut state_last = Vec::with_capacity(self.kinds.len());
-        let mut state_pending = Vec::with_capacity(self.kinds.len());
-        for k in 0..self.kinds.len() {
-            state_last.push(as_i64(
-                state
-                    .history
-                    .take_stat(LAST_SUBMIT_STAT, &history_rows[k])?,
-            )?);
-            state_pending.push(as_i64(
-                state.queue.take_stat(PENDING_COUNT, &queue_rows[k])?,
-            )?);
-        }
-        let mut last: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(rows); self.kinds.len()];
-        let mut pending: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(rows); self.kinds.len()];
+        let kinds = keys.len();
+        let mut last: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(rows); kinds];
+        let mut pending: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(rows); kinds];
         for row in 0..rows {
             let t = submit.value(row);
-            for k in 0..self.kinds.len() {
+            for k in 0..kinds {
                 if keys[k].is_null(row) {
                     last[k].push(None);
                     pending[k].push(None);
                     continue;
                 }
                 let key = keys[k].value(row);
-                let from_state = |a: &Int64Array| (!a.is_null(row)).then(|| a.value(row));
-                let (l, p) = overlaid(
-                    overlay.get(k, key),
-                    t,
-                    from_state(&state_last[k]),
-                    from_state(&state_pending[k]),
-                );
+                let stored_last =
+                    entities[k][row].and_then(|e| match e.stat(HistoryStat::LastSubmitS) {
+                        Value::Int(t) => Some(t),
+                        _ => None,
+                    });
+                let stored_pending = queues[k][row].map(|q| q.pending);
+                let (l, p) = overlaid(overlay.get(k, key), t, stored_last, stored_pending);
                 last[k].push(l);
                 pending[k].push(p);
                 overlay.record(k, key, t);
@@ -363,8 +383,22 @@ impl FeatureProgram {
                 .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef)
                 .collect()
         };
-        Ok((arrays(last), arrays(pending)))
+        (arrays(last), arrays(pending))
     }
+}
+
+fn ints(values: impl Iterator<Item = Value>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter(values.map(|v| match v {
+        Value::Int(i) => Some(i),
+        _ => None,
+    })))
+}
+
+fn floats(values: impl Iterator<Item = Value>) -> ArrayRef {
+    Arc::new(Float64Array::from_iter(values.map(|v| match v {
+        Value::Float(f) => Some(f),
+        _ => None,
+    })))
 }
 
 /// Splits `<kind>_<stat>` where `kind` is one of `kinds` and `stat` one of `stats`.

@@ -15,7 +15,8 @@ use rtp_jobs::schema::job_schema;
 
 use crate::entity_state::{Overlay, overlaid};
 use crate::error::{Result, ScoringError};
-use crate::feature_program::{ContextColumn, LAST_SUBMIT_STAT, PENDING_COUNT, ServingState};
+use crate::feature_program::ContextColumn;
+use crate::live::{HistoryStat, LiveState, QueueCount, StateSchema};
 use crate::row_projection::RowProjection;
 use crate::row_value::{CastKind, Value, cast_kind, cast_value, render};
 
@@ -35,10 +36,10 @@ enum Source {
     LastSubmit(usize),
     /// The jobs pending in the entity's queue, overlay included.
     Pending(usize),
-    /// A history statistic (by position) of the entity of a kind.
-    History { kind: usize, stat: usize },
-    /// A queue count (by position) of the entity of a kind.
-    Queue { kind: usize, stat: usize },
+    /// A history statistic of the entity of a kind.
+    History { kind: usize, stat: HistoryStat },
+    /// A queue count of the entity of a kind.
+    Queue { kind: usize, count: QueueCount },
 }
 
 /// The compiled row form.
@@ -50,9 +51,6 @@ pub(crate) struct RowPlan {
     key_inputs: Vec<usize>,
     /// `submit_s` in job_base's output.
     submit: usize,
-    /// The state statistics the overlay adjusts, by position.
-    last_submit_stat: usize,
-    pending_stat: usize,
     features: Vec<FeatureInput>,
 }
 
@@ -74,7 +72,7 @@ fn not_row_level(context: &str, message: impl Into<String>) -> ScoringError {
 
 impl RowPlan {
     /// The row form, or why there is none.
-    pub(crate) fn compile(parts: &Parts<'_>, state: &ServingState) -> Result<Self> {
+    pub(crate) fn compile(parts: &Parts<'_>, _state: &StateSchema) -> Result<Self> {
         for p in [parts.job_base, parts.entity_keys, parts.features] {
             p.row_form()
                 .map_err(|e| not_row_level(FEATURES_TABLE, e.to_string()))?;
@@ -107,11 +105,6 @@ impl RowPlan {
             .iter()
             .position(|n| n == "submit_s")
             .ok_or_else(|| not_row_level(JOB_BASE_VIEW, "job_base has no `submit_s`"))?;
-        let stat = |table: &crate::entity_state::KeyedState, name: &str| {
-            table.stat_column(name).map(|(i, ty)| (i, ty.clone()))
-        };
-        let (last_submit_stat, _) = stat(&state.history, LAST_SUBMIT_STAT)?;
-        let (pending_stat, _) = stat(&state.queue, PENDING_COUNT)?;
 
         let base_types = parts.job_base.output_types();
         let mut features = Vec::with_capacity(parts.features.inputs().len());
@@ -131,20 +124,33 @@ impl RowPlan {
                         .expect("planned column");
                     (Source::Base(i), base_types[i].clone())
                 }
-                ContextColumn::History { kind, stat: s } if s == LAST_SUBMIT_STAT => {
+                ContextColumn::History { kind, stat } if *stat == HistoryStat::LastSubmitS => {
                     (Source::LastSubmit(*kind), DataType::Int64)
                 }
-                ContextColumn::Queue { kind, count } if count == PENDING_COUNT => {
+                ContextColumn::Queue { kind, count } if *count == QueueCount::Pending => {
                     (Source::Pending(*kind), DataType::Int64)
                 }
-                ContextColumn::History { kind, stat: s } => {
-                    let (stat, ty) = stat(&state.history, s)?;
-                    (Source::History { kind: *kind, stat }, ty)
+                ContextColumn::History { kind, stat } => {
+                    let ty = if stat.is_integer() {
+                        DataType::Int64
+                    } else {
+                        DataType::Float64
+                    };
+                    (
+                        Source::History {
+                            kind: *kind,
+                            stat: *stat,
+                        },
+                        ty,
+                    )
                 }
-                ContextColumn::Queue { kind, count } => {
-                    let (stat, ty) = stat(&state.queue, count)?;
-                    (Source::Queue { kind: *kind, stat }, ty)
-                }
+                ContextColumn::Queue { kind, count } => (
+                    Source::Queue {
+                        kind: *kind,
+                        count: *count,
+                    },
+                    DataType::Int64,
+                ),
             };
             let cast = if &from == planned {
                 None
@@ -163,8 +169,6 @@ impl RowPlan {
             base_inputs,
             key_inputs,
             submit,
-            last_submit_stat,
-            pending_stat,
             features,
         })
     }
@@ -175,7 +179,7 @@ impl RowPlan {
         &self,
         parts: &Parts<'_>,
         job: &[Value],
-        state: &ServingState,
+        state: &LiveState,
         overlay: &mut Overlay,
     ) -> Result<Vec<Value>> {
         let pick =
@@ -184,12 +188,12 @@ impl RowPlan {
         let keys = parts.entity_keys.evaluate_row(&pick(&self.key_inputs))?;
         let submit = as_i64(&base[self.submit]).unwrap_or(0);
 
-        // Per kind: its key, its state rows, and its overlaid submit/pending.
-        let mut history_rows = Vec::with_capacity(parts.kinds.len());
-        let mut queue_rows = Vec::with_capacity(parts.kinds.len());
+        // Per kind: its key, its state, and its overlaid submit/pending.
+        let mut entities = Vec::with_capacity(parts.kinds.len());
+        let mut queues = Vec::with_capacity(parts.kinds.len());
         let mut last_submits = Vec::with_capacity(parts.kinds.len());
         let mut pendings = Vec::with_capacity(parts.kinds.len());
-        for (k, (kind, key)) in parts.kinds.iter().zip(&keys).enumerate() {
+        for (k, key) in keys.iter().enumerate() {
             // The key as the batch path reads it: cast to a string.
             let key = match key {
                 Value::Null => None,
@@ -197,26 +201,23 @@ impl RowPlan {
                 other => Some(render(other, false)),
             };
             let Some(key) = key else {
-                history_rows.push(None);
-                queue_rows.push(None);
+                entities.push(None);
+                queues.push(None);
                 last_submits.push(Value::Null);
                 pendings.push(Value::Null);
                 continue;
             };
-            let history_row = state.history.row_of(kind, &key);
-            let queue_row = state.queue.row_of(kind, &key);
-            let stored_last = state
-                .history
-                .stat_value(self.last_submit_stat, history_row)?;
-            let stored_pending = state.queue.stat_value(self.pending_stat, queue_row)?;
+            let entity = state.history(k, &key);
+            let queue = state.queue(k, &key);
+            let stored_last = entity.and_then(|e| as_i64(&e.stat(HistoryStat::LastSubmitS)));
             let (last, pending) = overlaid(
                 overlay.get(k, &key),
                 submit,
-                as_i64(&stored_last),
-                as_i64(&stored_pending),
+                stored_last,
+                queue.map(|q| q.pending),
             );
-            history_rows.push(history_row);
-            queue_rows.push(queue_row);
+            entities.push(entity);
+            queues.push(queue);
             last_submits.push(last.map_or(Value::Null, Value::Int));
             pendings.push(pending.map_or(Value::Null, Value::Int));
             overlay.record(k, &key, submit);
@@ -229,9 +230,11 @@ impl RowPlan {
                 Source::LastSubmit(k) => last_submits[k].clone(),
                 Source::Pending(k) => pendings[k].clone(),
                 Source::History { kind, stat } => {
-                    state.history.stat_value(stat, history_rows[kind])?
+                    entities[kind].map_or(Value::Null, |e| e.stat(stat))
                 }
-                Source::Queue { kind, stat } => state.queue.stat_value(stat, queue_rows[kind])?,
+                Source::Queue { kind, count } => {
+                    queues[kind].map_or(Value::Null, |q| q.value(count))
+                }
             };
             input.push(match &f.cast {
                 // The batch path casts with Arrow's default (safe) options.

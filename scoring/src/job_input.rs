@@ -34,25 +34,61 @@ pub struct JobRows {
 /// Conforms `input` to the canonical job schema. `first_key` numbers rows
 /// when the request carries no `job_key`.
 pub fn conform(input: &RecordBatch, first_key: i64) -> Result<JobRows> {
-    let rows = input.num_rows();
-    let schema = job_schema();
     for required in REQUIRED_FOR_SCORING {
         if input.column_by_name(required).is_none() {
             return Err(ScoringError::column(required, "required column is missing"));
         }
     }
+    let batch = conform_columns(input, Some(first_key))?;
+    let errors = row_errors(&batch)?;
+    Ok(JobRows { batch, errors })
+}
+
+/// Conforms job events to the canonical job schema, as [`conform`] but
+/// keeping the outcome columns and the state, and leaving rows without a
+/// `job_key` unkeyed: a job's key must not depend on where in an upload
+/// its row was. Rows are checked as the events they are when applied.
+pub fn conform_events(input: &RecordBatch) -> Result<Vec<Job>> {
+    for required in [col::JOB_ID, col::SUBMIT_TIME] {
+        if input.column_by_name(required).is_none() {
+            return Err(ScoringError::column(required, "required column is missing"));
+        }
+    }
+    let batch = conform_columns(input, None)?;
+    let columns = JobColumns::new(&batch).map_err(ScoringError::jobs)?;
+    Ok((0..batch.num_rows())
+        .map(|row| columns.job(row).to_owned_job())
+        .collect())
+}
+
+/// The canonical columns of `input`: for scoring (`first_key` numbers
+/// unkeyed rows) outcomes are dropped and the state is pending; for
+/// events (`None`) they are kept.
+fn conform_columns(input: &RecordBatch, first_key: Option<i64>) -> Result<RecordBatch> {
+    let rows = input.num_rows();
+    let schema = job_schema();
+    let scoring = first_key.is_some();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
         let name = field.name().as_str();
         let given = input.column_by_name(name);
         let column = match (name, given) {
-            (n, _) if OUTCOME_COLUMNS.contains(&n) => new_null_array(field.data_type(), rows),
-            (col::STATE, _) => Arc::new(StringArray::from(vec![SCORING_STATE; rows])),
-            (col::JOB_KEY, None) => Arc::new(Int64Array::from_iter_values(
-                (0..rows as i64).map(|i| first_key + i),
-            )),
+            (n, _) if scoring && OUTCOME_COLUMNS.contains(&n) => {
+                new_null_array(field.data_type(), rows)
+            }
+            (col::STATE, _) if scoring => Arc::new(StringArray::from(vec![SCORING_STATE; rows])),
+            (col::JOB_KEY, None) => match first_key {
+                Some(first) => Arc::new(Int64Array::from_iter_values(
+                    (0..rows as i64).map(|i| first + i),
+                )),
+                None => new_null_array(field.data_type(), rows),
+            },
             (col::JOB_KEY, Some(array)) => {
-                numbered(conform_column(name, array, field.data_type())?, first_key)
+                let keys = conform_column(name, array, field.data_type())?;
+                match first_key {
+                    Some(first) => numbered(keys, first),
+                    None => keys,
+                }
             }
             (col::JOB_ID, None) => Arc::new(StringArray::from(vec![""; rows])),
             (_, None) => new_null_array(field.data_type(), rows),
@@ -62,10 +98,8 @@ pub fn conform(input: &RecordBatch, first_key: i64) -> Result<JobRows> {
         };
         columns.push(column);
     }
-    let batch = RecordBatch::try_new(nullable_job_schema(), columns)
-        .map_err(ScoringError::arrow("conforming the request"))?;
-    let errors = row_errors(&batch)?;
-    Ok(JobRows { batch, errors })
+    RecordBatch::try_new(nullable_job_schema(), columns)
+        .map_err(ScoringError::arrow("conforming the request"))
 }
 
 /// Keys where the client gave none: row `i` is `first_key + i`.
@@ -174,33 +208,7 @@ pub fn job_problems(job: &Job<&str>) -> Option<String> {
 /// The job, as known at its submit time, as a row of the canonical job
 /// schema in its column order; `key` numbers it when it has no `job_key`.
 pub(crate) fn job_values(job: &Job<&str>, key: i64) -> Vec<Value> {
-    let job = job.at_submit().normalized();
-    let text = |v: Option<&str>| v.map_or(Value::Null, Value::str);
-    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
-    let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
-    job_schema()
-        .fields()
-        .iter()
-        .map(|field| match field.name().as_str() {
-            col::JOB_KEY => Value::Int(job.job_key.unwrap_or(key)),
-            col::JOB_ID => Value::str(job.job_id),
-            col::USER => text(job.user),
-            col::ACCOUNT => text(job.account),
-            col::PARTITION => text(job.partition),
-            col::QOS => text(job.qos),
-            col::NAME => text(job.name),
-            col::WORK_DIR => text(job.work_dir),
-            col::WALLCLOCK_REQ_S => float(job.wallclock_req_s),
-            col::NODES_REQ => int(job.nodes_req),
-            col::PROCESSORS_REQ => int(job.processors_req),
-            col::GPUS_REQ => int(job.gpus_req),
-            col::MEM_REQ_MB => float(job.mem_req_mb),
-            col::SUBMIT_TIME => int(job.submit_time),
-            col::STATE => text(job.state),
-            // Outcomes: the job has not run.
-            _ => Value::Null,
-        })
-        .collect()
+    crate::live::facts::record_values(&job.at_submit().normalized(), key)
 }
 
 /// Row `row` of conformed job rows, as job-schema values.

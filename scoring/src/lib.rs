@@ -7,16 +7,19 @@
 //! joins become lookups in the bundle's state tables. So a served job gets
 //! exactly the features the batch pipeline would compute for it, with no
 //! SQL planning per request. [`LiveModel`] swaps in new bundles as they
-//! are published.
+//! are published, and keeps the state live with the cluster's job events
+//! ([`EventFeed`]).
 #![deny(missing_docs)]
 
 pub mod advice;
 pub mod contributions;
 pub mod entity_state;
 pub mod error;
+pub mod event_feed;
 pub mod feature_program;
 mod feature_row;
 pub mod job_input;
+pub mod live;
 pub mod live_model;
 pub mod model_input;
 pub mod row_expr;
@@ -29,6 +32,7 @@ pub use advice::AdviceOptions;
 pub use contributions::Contribution;
 pub use entity_state::Overlay;
 pub use error::{Result, ScoringError};
+pub use event_feed::{EventFeed, EventSource, FeedStats, SourceTotals};
 pub use live_model::LiveModel;
 pub use row_value::Value;
 pub use rtp_jobs::Job;

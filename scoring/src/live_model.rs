@@ -4,15 +4,21 @@
 //! old model finishes on it while the new one is swapped in. A bundle that
 //! fails to load is refused: the old model keeps serving and the failure is
 //! counted and logged.
+//!
+//! Job events go to the model serving; a new model is brought up to date
+//! with them before it is swapped in (see [`EventFeed::rebase`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rtp_bundle::BundleStore;
+use rtp_jobs::Job;
 
 use crate::advice::AdviceOptions;
 use crate::error::Result;
+use crate::event_feed::{EventFeed, EventSource, FeedStats};
+use crate::live::EventReport;
 use crate::scorer::Scorer;
 
 /// The serving model and where new ones come from.
@@ -21,6 +27,7 @@ pub struct LiveModel {
     store: BundleStore,
     advice: AdviceOptions,
     current: RwLock<Arc<Scorer>>,
+    events: EventFeed,
     reloads: AtomicU64,
     reload_failures: AtomicU64,
     /// Whether the watcher's last look at `latest` succeeded.
@@ -44,13 +51,29 @@ pub enum ReloadOutcome {
 }
 
 impl LiveModel {
-    /// Loads the latest bundle of `store`.
+    /// Loads the latest bundle of `store`, with job events kept in memory.
     pub async fn open(store: BundleStore, advice: AdviceOptions) -> Result<Self> {
+        Self::open_with_events(store, advice, None).await
+    }
+
+    /// Loads the latest bundle of `store`; job events are stored durably
+    /// at `events` when given, and those stored there already are applied.
+    pub async fn open_with_events(
+        store: BundleStore,
+        advice: AdviceOptions,
+        events: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let feed = match events {
+            Some(path) => EventFeed::open(path)?,
+            None => EventFeed::in_memory(),
+        };
         let scorer = Scorer::load_latest(&store, advice).await?;
+        feed.rebase(&scorer, || ())?;
         Ok(Self {
             store,
             advice,
             current: RwLock::new(Arc::new(scorer)),
+            events: feed,
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
             store_readable: AtomicBool::new(true),
@@ -61,6 +84,26 @@ impl LiveModel {
     /// The model serving now.
     pub fn current(&self) -> Arc<Scorer> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Applies job events of `cluster` from `source` to the serving state,
+    /// durably when the feed has a store. Blocks on the store's commit:
+    /// async callers run it on a blocking thread.
+    pub fn report_events(
+        &self,
+        source: EventSource,
+        cluster: &str,
+        events: &[Job],
+    ) -> Result<EventReport> {
+        // Under the feed's lock (taken inside), so a swap cannot fall
+        // between reading the current model and applying to it.
+        self.events
+            .apply_with(|| self.current(), source, cluster, events)
+    }
+
+    /// The job events' counts, freshness and size.
+    pub fn event_stats(&self) -> FeedStats {
+        self.events.stats()
     }
 
     /// The bundle store watched.
@@ -118,9 +161,14 @@ impl LiveModel {
                 return Ok(ReloadOutcome::Unchanged(serving.clone()));
             }
             let bundle = self.store.open(&latest)?;
-            let scorer = Scorer::load(bundle, self.advice).await?;
+            let scorer = Arc::new(Scorer::load(bundle, self.advice).await?);
             let to = scorer.version().to_owned();
-            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(scorer);
+            // Loading is slow and runs while the old model serves and takes
+            // events; the replay and the swap are one step under the feed.
+            let incoming = Arc::clone(&scorer);
+            self.events.rebase(&incoming, || {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = scorer;
+            })?;
             Ok(ReloadOutcome::Swapped {
                 from: serving.clone(),
                 to,

@@ -2,7 +2,7 @@
 //! tables, its category codes and its ensemble.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
@@ -12,19 +12,18 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
-use rtp_bundle::feature_sql::{
-    FEATURES_TABLE, HISTORY_STATE_TABLE, QUEUE_STATE_TABLE, load_sql_files,
-};
+use rtp_bundle::feature_sql::{FEATURES_TABLE, load_sql_files};
 use rtp_bundle::interval::to_seconds;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
 use rtp_jobs::schema::col;
 
 use crate::advice::AdviceOptions;
 use crate::contributions::{Contribution, Explainer};
-use crate::entity_state::{KeyedState, Overlay};
+use crate::entity_state::Overlay;
 use crate::error::{Result, ScoringError};
-use crate::feature_program::{FeatureProgram, ServingState};
+use crate::feature_program::FeatureProgram;
 use crate::job_input::{conform, job_problems, job_values, row_values};
+use crate::live::{EventFolder, EventKey, EventReport, LiveState, Prepared, StateSchema};
 use crate::model_input::ModelInput;
 use crate::row_projection::batch_of;
 use crate::row_value::{Value, to_scalar};
@@ -51,7 +50,8 @@ pub struct Scorer {
     dir: PathBuf,
     manifest: Manifest,
     program: FeatureProgram,
-    state: ServingState,
+    /// History and queues, followed by job events.
+    state: RwLock<LiveState>,
     input: ModelInput,
     ensemble: Ensemble,
     explainer: Option<Explainer>,
@@ -133,21 +133,12 @@ impl Scorer {
     /// Loads a bundle: compiles its SQL, reads its state, codes and models.
     pub async fn load(bundle: LoadedBundle, advice: AdviceOptions) -> Result<Self> {
         let LoadedBundle { dir, manifest } = bundle;
-        let history = KeyedState::read(
-            &dir.join(&manifest.history_file),
-            HISTORY_STATE_TABLE,
-            "entity_kind",
-            "entity_key",
-        )?;
-        let queue = KeyedState::read(
-            &dir.join(&manifest.queue_file),
-            QUEUE_STATE_TABLE,
-            "scope_kind",
-            "scope_key",
-        )?;
-        let state = ServingState { history, queue };
+        let history_file = dir.join(&manifest.history_file);
+        let queue_file = dir.join(&manifest.queue_file);
+        let schema = StateSchema::read(&history_file, &queue_file)?;
         let files = load_sql_files(&dir.join(&manifest.sql_dir))?;
-        let program = FeatureProgram::compile(&files, &state).await?;
+        let program = FeatureProgram::compile(&files, &schema).await?;
+        let state = LiveState::read(program.layout().clone(), &history_file, &queue_file)?;
         let codes = CategoryCodes::read(&dir.join(&manifest.categories_file))?;
         let input = ModelInput::new(&manifest.features, &codes);
         let ensemble = Ensemble::load(&dir, &manifest)?;
@@ -164,7 +155,7 @@ impl Scorer {
             dir,
             manifest,
             program,
-            state,
+            state: RwLock::new(state),
             input,
             ensemble,
             explainer,
@@ -172,6 +163,30 @@ impl Scorer {
             row_inputs,
             request_position,
         })
+    }
+
+    /// The live state, for reading.
+    pub fn live_state(&self) -> RwLockReadGuard<'_, LiveState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The compiled feature program.
+    pub fn program(&self) -> &FeatureProgram {
+        &self.program
+    }
+
+    /// Folds a prepared batch of events into the state (see
+    /// [`EventFolder::commit`]).
+    pub fn commit_events(&self, folder: &mut EventFolder, prepared: Prepared) -> EventReport {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        folder.commit(&mut state, prepared)
+    }
+
+    /// Folds every record of `folder` into the state (see
+    /// [`EventFolder::replay`]); returns the records that do not fit.
+    pub fn replay_records(&self, folder: &EventFolder) -> Vec<(EventKey, rtp_jobs::Problem)> {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        folder.replay(&self.program, &mut state)
     }
 
     /// Whether single jobs are scored in row form (no Arrow batches), and
@@ -227,7 +242,7 @@ impl Scorer {
     /// recording them in `overlay`.
     pub fn features(&self, jobs: &RecordBatch, overlay: &mut Overlay) -> Result<RecordBatch> {
         let rows = Self::conform_valid(jobs, overlay)?;
-        self.program.features(&rows, &self.state, overlay)
+        self.program.features(&rows, &self.live_state(), overlay)
     }
 
     /// Conformed job rows, numbered on from `overlay`; the first bad row
@@ -314,7 +329,9 @@ impl Scorer {
         }
         let values = job_values(job, overlay.rows_seen);
         overlay.rows_seen += 1;
-        let features = self.program.features_row(&values, &self.state, overlay)?;
+        let features = self
+            .program
+            .features_row(&values, &self.live_state(), overlay)?;
         let inputs = self.input.row(&self.row_inputs, &features);
         let log_q = self.ensemble.log_quantiles_row(&inputs)?;
         let request = self
@@ -373,7 +390,10 @@ impl Scorer {
         let mut out = Vec::with_capacity(jobs.num_rows());
         for row in 0..jobs.num_rows() {
             let values = row_values(&rows, row)?;
-            out.push(self.program.features_row(&values, &self.state, overlay)?);
+            out.push(
+                self.program
+                    .features_row(&values, &self.live_state(), overlay)?,
+            );
         }
         let types = self.program.output_types();
         let columns = (0..types.len())
@@ -417,7 +437,9 @@ impl Scorer {
             filter_record_batch(&rows.batch, &valid)
                 .map_err(ScoringError::arrow("dropping bad rows"))?
         };
-        let features = self.program.features(&scored_jobs, &self.state, overlay)?;
+        let features = self
+            .program
+            .features(&scored_jobs, &self.live_state(), overlay)?;
         let features_done = Instant::now();
         let model_columns = self.input.columns(&features)?;
         let predictions = self.predict_columns(&model_columns, &features)?;

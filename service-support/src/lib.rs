@@ -1,10 +1,12 @@
 //! What every rt-predictor service shares: layered settings, who may call
 //! it (token and TLS), logging, the frame of a service program (its error,
 //! runtime and stop signal), the line it announces readiness with, how a
-//! binary reports the error it ends on, and `/proc` figures.
+//! binary reports the error it ends on, `/proc` figures, and the job-event
+//! settings and metrics of the scoring servers.
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod events;
 pub mod exit;
 pub mod logging;
 pub mod proc_stats;
@@ -13,6 +15,7 @@ pub mod ready;
 pub mod settings;
 pub mod shutdown;
 
+pub use events::{EventMetrics, EventsSettings};
 pub use exit::{describe, exit_code};
 pub use logging::{LogFormat, init_logging};
 pub use program::{RunError, announce, runtime, stop_on_signal};

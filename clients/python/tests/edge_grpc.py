@@ -1,4 +1,4 @@
-"""The real grpcio client against a running edge: all five methods, an
+"""The real grpcio client against a running edge: every method, an
 invalid request, the standard health service, grpcurl-style reflection
 (discover the service and call it with no generated code), and TLS with a
 bearer token.
@@ -94,6 +94,20 @@ def five_methods(client):
         check(e.details().startswith("features.processors_req"), f"names the field: {e.details()}")
 
 
+def report_jobs(client):
+    """Job events: an ended job and a refused one, then the same again."""
+    pb = client.pb
+    ended = pb.JobEvent(job=sample_job(40, user="pyevents"), start_time=1_900_002_430,
+                        end_time=1_900_003_000, state="COMPLETED")
+    bad = pb.JobEvent(job=sample_job(41), start_time=1_900_002_500, end_time=1_900_002_400,
+                      state="COMPLETED")
+    reply = client.ReportJobs(iter([ended, bad]))
+    check((reply.applied, reply.duplicated, reply.refused) == (1, 0, 1), f"event counts {reply}")
+    check(reply.errors[0].startswith("events[1]."), f"the refused event is named: {reply.errors}")
+    again = client.ReportJobs(iter([ended]))
+    check((again.applied, again.duplicated) == (0, 1), f"a repeated event is a duplicate {again}")
+
+
 def standard_health(channel):
     stub = health_pb2_grpc.HealthStub(channel)
     status = stub.Check(health_pb2.HealthCheckRequest(service=SERVICE)).status
@@ -109,7 +123,8 @@ def reflection(channel):
     pool = descriptor_pool.DescriptorPool(database)
     service = pool.FindServiceByName(SERVICE)
     methods = sorted(m.name for m in service.methods)
-    check(methods == ["GetModelInfo", "HealthCheck", "Predict", "PredictBatch", "PredictStream"],
+    check(methods == ["GetModelInfo", "HealthCheck", "Predict", "PredictBatch", "PredictStream",
+                      "ReportJobs"],
           f"methods {methods}")
     predict = service.methods_by_name["Predict"]
     request_class = message_factory.GetMessageClass(predict.input_type)
@@ -150,6 +165,7 @@ def main():
     args = parser.parse_args()
     client = connect(args.address)
     five_methods(client)
+    report_jobs(client)
     standard_health(client.channel)
     reflection(client.channel)
     if args.tls_address:

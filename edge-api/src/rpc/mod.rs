@@ -6,6 +6,7 @@ pub mod model_info;
 pub mod predict;
 pub mod predict_batch;
 pub mod predict_stream;
+pub mod report_jobs;
 
 pub use rtp_scoring::status_of;
 

@@ -1,5 +1,7 @@
 //! DoPut: a client's job batches scored and stored under the descriptor's
-//! name, within the store's memory budget; answers one JSON summary.
+//! name, within the store's memory budget; answers one JSON summary. The
+//! reserved name `events` takes job events instead (see
+//! [`super::put_events`]).
 
 use arrow_flight::{FlightData, PutResult};
 use datafusion::arrow::array::RecordBatch;
@@ -26,6 +28,9 @@ pub async fn handle(
         .ok_or_else(|| state.fail(METHOD, Status::invalid_argument("empty DoPut stream")))?;
     let name = table_name(first.flight_descriptor.as_ref()).map_err(|s| state.fail(METHOD, s))?;
     let data = stream::once(futures::future::ready(Ok(first))).chain(flight_data(input));
+    if name == super::put_events::EVENTS_PATH {
+        return super::put_events::handle(state, data).await;
+    }
     let mut batches = client_batches(data);
     let scorer = state.live.current();
     let mut overlay = Overlay::default();

@@ -10,6 +10,7 @@ pub mod get_flight_info;
 pub mod get_schema;
 pub mod list_actions;
 pub mod list_flights;
+pub mod put_events;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct FlightState {
     pub shared: SharedTables,
     /// Scoring streams open now (DoExchange, shared-table DoGet).
     pub streams: OpenStreams,
+    /// The cluster job events are keyed under.
+    pub cluster: String,
 }
 
 impl FlightState {

@@ -9,11 +9,13 @@
 mod details;
 mod metrics;
 mod report;
+pub mod serving;
 
 use std::collections::BTreeMap;
 
 pub use metrics::quality;
 pub use report::render_table;
+use rtp_bundle::QualityMetrics;
 use rtp_bundle::manifest::EvaluationSummary;
 
 use crate::config::{StateFilter, TrainOptions};
@@ -103,6 +105,8 @@ pub struct Evaluation {
     pub summary: EvaluationSummary,
     /// The model trained on the last (holdout: only) training set.
     pub model: TrainedModel,
+    /// The test rows of the frame, in test order.
+    pub test_rows: Vec<usize>,
 }
 
 /// Evaluates under `protocol` on the eligible jobs of `frame`.
@@ -162,8 +166,30 @@ pub fn evaluate(
                 p90: &blend.p90,
             },
         )),
+        serving: Vec::new(),
     };
-    Ok(Evaluation { summary, model })
+    Ok(Evaluation {
+        summary,
+        model,
+        test_rows,
+    })
+}
+
+/// The model's quality on the test rows of `frame` when their features
+/// are those of `served` (one row per test row, in order).
+pub fn served_quality(
+    frame: &FeatureFrame,
+    evaluation: &Evaluation,
+    served: &FeatureFrame,
+) -> Result<QualityMetrics> {
+    let rows: Vec<usize> = (0..served.len()).collect();
+    let p = evaluation.model.predict(served, &rows)?;
+    let actual: Vec<f64> = evaluation
+        .test_rows
+        .iter()
+        .map(|&r| frame.run_time_s[r])
+        .collect();
+    Ok(quality(&p.p50, &actual, Some((&p.p10, &p.p90))))
 }
 
 /// (train rows, test rows) per fold; `eligible` is sorted by submit time.

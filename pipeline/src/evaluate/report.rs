@@ -45,5 +45,20 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
     for (name, m) in &summary.baselines {
         out.push_str(&row(name, m));
     }
+    for served in &summary.serving {
+        out.push_str(&row(&format!("served {}", served.mode), &served.model));
+    }
+    let mode = |name: &str| summary.serving.iter().find(|s| s.mode == name);
+    if let (Some(live), Some(frozen)) = (mode("live"), mode("frozen")) {
+        out.push_str(&format!(
+            "frozen vs live state: mae_h {:+.3}, within_2x {:+.3}, coverage {}\n",
+            frozen.model.mae_h - live.model.mae_h,
+            frozen.model.within_2x - live.model.within_2x,
+            match (frozen.model.coverage_p10_p90, live.model.coverage_p10_p90) {
+                (Some(f), Some(l)) => format!("{:+.3}", f - l),
+                _ => "-".to_owned(),
+            }
+        ));
+    }
     out
 }

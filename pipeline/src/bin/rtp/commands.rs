@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, StateFilter};
+use rtp_pipeline::evaluate::serving::parse_modes;
 use rtp_pipeline::evaluate::{Protocol, parse_span, render_table};
 use rtp_pipeline::features::{STATE_TABLES, SqlEngine, build_features, state_path_for};
 use rtp_pipeline::frame::FeatureFrame;
@@ -139,8 +140,22 @@ fn evaluate(
     })?;
     report_ingest(&prepared);
     let states = config.train.states_for(prepared.format).clone();
-    let evaluation = with_spinner("training and evaluating", || {
+    let mut evaluation = with_spinner("training and evaluating", || {
         chain::evaluate_stage(&prepared, &states, protocol, config, &mut stages)
+    })?;
+    let modes = match &args.serving {
+        Some(texts) => parse_modes(texts)?,
+        None => config.serving.clone(),
+    };
+    with_spinner("replaying the test period as served", || {
+        runtime.block_on(chain::serving_stage(
+            &prepared,
+            &mut evaluation,
+            protocol,
+            &modes,
+            &config.features.sql_dir,
+            &mut stages,
+        ))
     })?;
     print!("{}", render_table(&evaluation.summary));
     if let Some(path) = args.json {

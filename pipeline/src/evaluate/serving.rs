@@ -1,0 +1,239 @@
+//! The evaluation as served: the test period replayed through the servers'
+//! online state code (not the SQL).
+//!
+//! In time order, each test job is scored from the state built by the
+//! events known when it is served, then the period's events are applied.
+//! `live` applies every event before the second of the job's submit (what
+//! a server following the cluster sees, and what the SQL computes), `frozen`
+//! only those before the training cut (a bundle's state never followed),
+//! `refresh:<d>` those before the latest multiple of `d` after the cut (a
+//! state rebuilt every `d`).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use datafusion::arrow::array::RecordBatch;
+use rtp_jobs::{Job, JobColumns, jobs_batch};
+use rtp_scoring::Overlay;
+use rtp_scoring::feature_program::FeatureProgram;
+use rtp_scoring::job_input::conform;
+use rtp_scoring::live::{EventFolder, LiveState, StateSchema, job_events};
+
+use crate::error::{PipelineError, Result};
+use crate::evaluate::parse_span;
+use crate::frame::FeatureFrame;
+
+/// Which state served jobs are scored from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// Every event before the job's submit second.
+    Live,
+    /// The state at the training cut, never updated.
+    Frozen,
+    /// The state rebuilt every `every_s` seconds after the cut.
+    Refresh {
+        /// Seconds between rebuilds.
+        every_s: i64,
+    },
+}
+
+impl Serving {
+    /// The modes `all` names.
+    pub const ALL: [Serving; 3] = [
+        Serving::Live,
+        Serving::Frozen,
+        Serving::Refresh { every_s: 86_400 },
+    ];
+
+    /// Events strictly before this time are known when a job submitted at
+    /// `t` is served, the training data ending at `cut`.
+    fn horizon(self, t: i64, cut: i64) -> i64 {
+        match self {
+            Self::Live => t,
+            Self::Frozen => cut.min(t),
+            Self::Refresh { every_s } => cut + (t - cut).max(0) / every_s * every_s,
+        }
+    }
+}
+
+impl fmt::Display for Serving {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Live => f.write_str("live"),
+            Self::Frozen => f.write_str("frozen"),
+            Self::Refresh { every_s } if every_s % 86_400 == 0 => {
+                write!(f, "refresh:{}d", every_s / 86_400)
+            }
+            Self::Refresh { every_s } if every_s % 3_600 == 0 => {
+                write!(f, "refresh:{}h", every_s / 3_600)
+            }
+            Self::Refresh { every_s } => write!(f, "refresh:{every_s}s"),
+        }
+    }
+}
+
+impl FromStr for Serving {
+    type Err = PipelineError;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "live" => Ok(Self::Live),
+            "frozen" => Ok(Self::Frozen),
+            _ => match text.strip_prefix("refresh:") {
+                Some(span) => Ok(Self::Refresh {
+                    every_s: parse_span(span)?,
+                }),
+                None => Err(PipelineError::Config(format!(
+                    "unknown serving mode {text:?}: use live, frozen, refresh:<duration> or all"
+                ))),
+            },
+        }
+    }
+}
+
+/// Modes as written (`all` for [`Serving::ALL`]), duplicates dropped.
+pub fn parse_modes<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Serving>> {
+    let mut modes = Vec::new();
+    for text in texts {
+        let parsed = match text.as_ref() {
+            "all" => Serving::ALL.to_vec(),
+            one => vec![one.parse()?],
+        };
+        for mode in parsed {
+            if !modes.contains(&mode) {
+                modes.push(mode);
+            }
+        }
+    }
+    Ok(modes)
+}
+
+/// Where the replay reads the log and the state's definition.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayInputs<'a> {
+    /// The job table.
+    pub jobs: &'a Path,
+    /// A history state table written by the same SQL (for its columns).
+    pub history_state: &'a Path,
+    /// A queue state table written by the same SQL.
+    pub queue_state: &'a Path,
+    /// The SQL files.
+    pub sql_dir: &'a Path,
+}
+
+/// Per mode, the test jobs' features as served, one row per `test_keys`
+/// entry in that order.
+pub async fn served_features(
+    inputs: ReplayInputs<'_>,
+    test_keys: &[i64],
+    modes: &[Serving],
+) -> Result<Vec<FeatureFrame>> {
+    let schema = StateSchema::read(inputs.history_state, inputs.queue_state)?;
+    let files = crate::features::load_sql_files(inputs.sql_dir)?;
+    let program = FeatureProgram::compile(&files, &schema).await?;
+    let jobs = read_jobs(inputs.jobs)?;
+    let tested: HashSet<i64> = test_keys.iter().copied().collect();
+    let cut = jobs
+        .iter()
+        .filter(|j| j.job_key.is_some_and(|k| tested.contains(&k)))
+        .filter_map(|j| j.submit_time)
+        .min()
+        .ok_or_else(|| PipelineError::NotEnoughData("no test job is in the job table".into()))?;
+
+    let mut events: Vec<(i64, Job)> = jobs.iter().flat_map(job_events).collect();
+    events.sort_by_key(|(t, j)| (*t, j.job_key));
+    // Seconds with a test submit, each with every job submitted then (in
+    // key order: a second's earlier submits count for later ones).
+    let mut seconds: Vec<(i64, Vec<&Job>)> = Vec::new();
+    let mut by_submit: Vec<&Job> = jobs.iter().filter(|j| j.submit_time >= Some(cut)).collect();
+    by_submit.sort_by_key(|j| (j.submit_time, j.job_key));
+    for job in by_submit {
+        let t = job.submit_time.expect("filtered on submit");
+        match seconds.last_mut() {
+            Some((s, group)) if *s == t => group.push(job),
+            _ => seconds.push((t, vec![job])),
+        }
+    }
+    seconds.retain(|(_, group)| {
+        group
+            .iter()
+            .any(|j| j.job_key.is_some_and(|k| tested.contains(&k)))
+    });
+
+    let mut frames = Vec::with_capacity(modes.len());
+    for &mode in modes {
+        let mut state = LiveState::empty(program.layout().clone());
+        let mut folder = EventFolder::default();
+        let mut applied = 0;
+        let mut batches: Vec<RecordBatch> = Vec::new();
+        for (t, group) in &seconds {
+            let horizon = mode.horizon(*t, cut);
+            let known = applied
+                + events[applied..]
+                    .iter()
+                    .take_while(|(u, _)| *u < horizon)
+                    .count();
+            let report = folder.apply(
+                &program,
+                &mut state,
+                "",
+                events[applied..known].iter().map(|(_, j)| j.as_borrowed()),
+            );
+            if let Some((i, problem)) = report.refused.first() {
+                return Err(PipelineError::Features(format!(
+                    "replaying job {:?}: {problem}",
+                    events[applied + i].1.job_key
+                )));
+            }
+            applied = known;
+            let batch = jobs_batch(group.iter().map(|j| j.at_submit()))
+                .map_err(|e| PipelineError::Features(e.to_string()))?;
+            let batch = conform(&batch, 0)?.batch;
+            batches.push(program.features(&batch, &state, &mut Overlay::default())?);
+        }
+        let frame = FeatureFrame::from_batches(&batches)?;
+        let row_of: HashMap<i64, usize> = frame
+            .job_key
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i))
+            .collect();
+        let rows: Vec<usize> = test_keys.iter().map(|k| row_of[k]).collect();
+        frames.push(frame.select(&rows));
+    }
+    Ok(frames)
+}
+
+fn read_jobs(path: &Path) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for batch in crate::job_table::read_job_table(path)? {
+        let columns =
+            JobColumns::new(&batch).map_err(|e| PipelineError::Features(e.to_string()))?;
+        jobs.extend((0..batch.num_rows()).map(|r| columns.job(r).to_owned_job()));
+    }
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_print_and_bound_what_is_known() {
+        for text in ["live", "frozen", "refresh:1d", "refresh:12h"] {
+            assert_eq!(text.parse::<Serving>().unwrap().to_string(), text);
+        }
+        assert!("weekly".parse::<Serving>().is_err());
+        let day = 86_400;
+        let cut = 1000;
+        let t = cut + 2 * day + 5;
+        assert_eq!(Serving::Live.horizon(t, cut), t);
+        assert_eq!(Serving::Frozen.horizon(t, cut), cut);
+        assert_eq!(
+            Serving::Refresh { every_s: day }.horizon(t, cut),
+            cut + 2 * day
+        );
+    }
+}

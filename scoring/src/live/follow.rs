@@ -1,0 +1,193 @@
+//! Applying job events: check, merge into the job's record, fold into the
+//! live state. The one update path of every source (push, Flight, sacct)
+//! and of the evaluation's replay.
+//!
+//! Applying is two steps so a server can store what changed between them:
+//! [`EventFolder::prepare`] checks and merges a batch without changing
+//! anything, [`EventFolder::commit`] folds it in.
+
+use std::collections::HashMap;
+
+use rtp_jobs::Job;
+use rtp_jobs::rules::Problem;
+use rtp_jobs::schema::col;
+
+use crate::feature_program::FeatureProgram;
+use crate::live::events::{EventKey, EventReport, JobRecords, Merged, check_event, merge};
+use crate::live::facts::JobFacts;
+use crate::live::state::LiveState;
+
+/// Every job's record so far, and the folding of new events.
+#[derive(Debug, Default, Clone)]
+pub struct EventFolder {
+    records: JobRecords,
+}
+
+/// A checked and merged batch of events, not yet applied.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// Per changed job, in first-change order: its new record and the
+    /// facts before (when it was known) and after.
+    changes: Vec<Change>,
+    /// What each event did.
+    pub report: EventReport,
+}
+
+#[derive(Debug)]
+struct Change {
+    key: EventKey,
+    record: Job,
+    before: Option<JobFacts>,
+    after: JobFacts,
+}
+
+impl Prepared {
+    /// The records the batch changes, to be stored before it is committed.
+    pub fn records(&self) -> impl Iterator<Item = (&EventKey, &Job)> {
+        self.changes.iter().map(|c| (&c.key, &c.record))
+    }
+
+    /// The newest time (submit, start or end) among the changed records.
+    pub fn newest_time(&self) -> Option<i64> {
+        self.changes
+            .iter()
+            .flat_map(|c| [c.record.submit_time, c.record.start_time, c.record.end_time])
+            .flatten()
+            .max()
+    }
+}
+
+impl EventFolder {
+    /// A folder that knows `records` (as stored), without applying them.
+    pub fn with_records(records: impl IntoIterator<Item = (EventKey, Job)>) -> Self {
+        let mut known = JobRecords::default();
+        for (key, job) in records {
+            known.put(key, job);
+        }
+        Self { records: known }
+    }
+
+    /// The records so far.
+    pub fn records(&self) -> &JobRecords {
+        &self.records
+    }
+
+    /// Applies `events` of `cluster` to `state`. Refused events are named
+    /// with their field and change nothing; the others are applied in turn.
+    pub fn apply<'a>(
+        &mut self,
+        program: &FeatureProgram,
+        state: &mut LiveState,
+        cluster: &str,
+        events: impl IntoIterator<Item = Job<&'a str>>,
+    ) -> EventReport {
+        let prepared = self.prepare(program, cluster, events);
+        self.commit(state, prepared)
+    }
+
+    /// Checks and merges `events` of `cluster` against the records so far
+    /// (and each other), changing nothing.
+    pub fn prepare<'a>(
+        &self,
+        program: &FeatureProgram,
+        cluster: &str,
+        events: impl IntoIterator<Item = Job<&'a str>>,
+    ) -> Prepared {
+        let mut prepared = Prepared::default();
+        // Where a job changed earlier in this batch sits in `changes`.
+        let mut changed: HashMap<EventKey, usize> = HashMap::new();
+        for (i, event) in events.into_iter().enumerate() {
+            let merged = check_event(event.to_owned_job()).and_then(|event| {
+                let key = EventKey::of(cluster, &event);
+                let earlier = changed.get(&key).copied();
+                let prev = match earlier {
+                    Some(at) => Some(&prepared.changes[at].record),
+                    None => self.records.get(&key),
+                };
+                let record = match merge(prev, event)? {
+                    Merged::Duplicate => return Ok(None),
+                    Merged::New(job) | Merged::Changed(job) => job,
+                };
+                let job_key = record.job_key.unwrap_or_else(|| key.derived_job_key());
+                let after = facts(program, &record, job_key)?;
+                Ok(Some((key, earlier, record, after, job_key)))
+            });
+            match merged {
+                Ok(None) => prepared.report.duplicated += 1,
+                Ok(Some((key, Some(at), record, after, _))) => {
+                    let change = &mut prepared.changes[at];
+                    change.record = record;
+                    change.after = after;
+                    debug_assert_eq!(change.key, key);
+                    prepared.report.applied += 1;
+                }
+                Ok(Some((key, None, record, after, job_key))) => {
+                    let before = match self.records.get(&key) {
+                        Some(prev) => match facts(program, prev, job_key) {
+                            Ok(f) => Some(f),
+                            Err(problem) => {
+                                prepared.report.refused.push((i, problem));
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    changed.insert(key.clone(), prepared.changes.len());
+                    prepared.changes.push(Change {
+                        key,
+                        record,
+                        before,
+                        after,
+                    });
+                    prepared.report.applied += 1;
+                }
+                Err(problem) => prepared.report.refused.push((i, problem)),
+            }
+        }
+        prepared
+    }
+
+    /// Folds a prepared batch into `state` and the records.
+    pub fn commit(&mut self, state: &mut LiveState, prepared: Prepared) -> EventReport {
+        for change in prepared.changes {
+            state.apply(change.before.as_ref(), &change.after);
+            self.records.put(change.key, change.record);
+        }
+        prepared.report
+    }
+
+    /// Folds every record into `state` (a new bundle's, or a restarted
+    /// server's): parts the state already holds are skipped by it.
+    /// Records whose facts cannot be computed by `program` are returned.
+    pub fn replay(
+        &self,
+        program: &FeatureProgram,
+        state: &mut LiveState,
+    ) -> Vec<(EventKey, Problem)> {
+        let mut refused = Vec::new();
+        for (key, record) in self.records.iter() {
+            let job_key = record.job_key.unwrap_or_else(|| key.derived_job_key());
+            match facts(program, record, job_key) {
+                Ok(after) => state.apply(None, &after),
+                Err(problem) => refused.push((key.clone(), problem)),
+            }
+        }
+        refused
+    }
+
+    /// Forgets the records of jobs that ended at or before `until` (a new
+    /// bundle's data end, whose state holds them); returns their keys.
+    pub fn forget_ended(&mut self, until: i64) -> Vec<EventKey> {
+        self.records
+            .remove_where(|job| job.end_time.is_some_and(|end| end <= until))
+    }
+}
+
+fn facts(program: &FeatureProgram, job: &Job, job_key: i64) -> Result<JobFacts, Problem> {
+    program
+        .job_facts(&job.as_borrowed(), job_key)
+        .map_err(|e| Problem {
+            field: col::JOB_ID,
+            reason: e.to_string(),
+        })
+}
