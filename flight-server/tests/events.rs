@@ -30,7 +30,14 @@ fn ended(i: usize) -> Job {
         submit_time: Some(submit),
         start_time: Some(submit + 20),
         end_time: Some(submit + 20 + 90 * (1 + (i % 40) as i64)),
-        state: Some(if i.is_multiple_of(9) { "TIMEOUT" } else { "COMPLETED" }.into()),
+        state: Some(
+            if i.is_multiple_of(9) {
+                "TIMEOUT"
+            } else {
+                "COMPLETED"
+            }
+            .into(),
+        ),
         ..Job::default()
     }
 }

@@ -1,4 +1,4 @@
-//! `rtp bench flight`, `rtp bench edge` and `rtp bench soak`: each starts
+//! `rtp bench flight`, `rtp bench edge`, `rtp bench events` and `rtp bench soak`: each starts
 //! its servers as child processes of `rtp` (`rtp serve`) and prints its
 //! table.
 
@@ -78,6 +78,37 @@ fn bench_edge_calls_a_served_edge() {
         "{table}"
     );
     assert!(table.contains("in-process, 1 job, row form"), "{table}");
+}
+
+#[test]
+fn bench_events_applies_every_event_and_times_predict_beside_them() {
+    let table = bench(&[
+        "events",
+        "--events",
+        "3000",
+        "--events-per-s",
+        "500",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0.1",
+        "--pool-rows",
+        "3000",
+    ]);
+    for line in [
+        "in memory, 1 event per apply",
+        "in memory, 1024 events per apply",
+        "redb, 1024 events per commit",
+    ] {
+        // Every event changes the state: none is refused or a duplicate.
+        assert_eq!(rate(&table, line, 0), 3000.0, "{line}: {table}");
+        assert!(rate(&table, line, 1) > 0.0, "{line}: {table}");
+    }
+    assert!(rate(&table, "Predict, no events", 1) > 0.0, "{table}");
+    assert!(
+        table.contains("Predict, 500 events/s (50 per 100 ms)"),
+        "{table}"
+    );
 }
 
 /// The soak: the edge and Flight together under mixed traffic for 60 s

@@ -191,22 +191,25 @@ impl EventFeed {
     /// the old model after the replay.
     pub fn rebase<T>(&self, scorer: &Scorer, swap: impl FnOnce() -> T) -> Result<T> {
         let mut folded = self.lock();
-        let refused = scorer.replay_records(&folded.folder);
+        let refused = scorer.replay_records(&mut folded.folder);
         for (key, problem) in &refused {
             tracing::warn!(job = %key.0.replace('\u{1f}', "/"), field = problem.field, reason = %problem.reason,
                 "a stored job record does not fit the new bundle; it is kept but not applied");
         }
-        if let Some(until) = scorer.live_state().base_until_s() {
-            let gone: Vec<EventKey> = folded.folder.forget_ended(until);
-            if let Some(store) = &folded.store
-                && !gone.is_empty()
-            {
-                store.remove(&gone)?;
-            }
-        }
+        let until = scorer.live_state().base_until_s();
+        let gone: Vec<EventKey> = until.map_or_else(Vec::new, |t| folded.folder.forget_ended(t));
         self.records
             .store(folded.folder.records().len() as u64, Ordering::Relaxed);
-        Ok(swap())
+        let swapped = swap();
+        // Records the new state holds are only replayed as no-ops if they
+        // stay: failing to drop them must not stop the swap.
+        if let Some(store) = &folded.store
+            && !gone.is_empty()
+            && let Err(e) = store.remove(&gone)
+        {
+            tracing::warn!(error = %e, records = gone.len(), "records already in the new bundle's state were not dropped from the event store");
+        }
+        Ok(swapped)
     }
 
     /// Counts, freshness and size.

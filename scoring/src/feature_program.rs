@@ -211,7 +211,19 @@ impl FeatureProgram {
     /// What a job record tells the live state (`key`: its job key when the
     /// record has none).
     pub fn job_facts(&self, job: &Job<&str>, key: i64) -> Result<JobFacts> {
-        self.facts.facts(job, key)
+        self.facts.facts(job, key, None)
+    }
+
+    /// The same for a later record of a job whose earlier facts are
+    /// `earlier`: its entity keys are reused where the SQL makes them
+    /// depend on the request alone.
+    pub fn later_job_facts(
+        &self,
+        job: &Job<&str>,
+        key: i64,
+        earlier: &JobFacts,
+    ) -> Result<JobFacts> {
+        self.facts.facts(job, key, Some(&earlier.keys))
     }
 
     fn parts(&self) -> Parts<'_> {

@@ -179,12 +179,12 @@ impl Scorer {
     /// [`EventFolder::commit`]).
     pub fn commit_events(&self, folder: &mut EventFolder, prepared: Prepared) -> EventReport {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
-        folder.commit(&mut state, prepared)
+        folder.commit(&self.program, &mut state, prepared)
     }
 
     /// Folds every record of `folder` into the state (see
     /// [`EventFolder::replay`]); returns the records that do not fit.
-    pub fn replay_records(&self, folder: &EventFolder) -> Vec<(EventKey, rtp_jobs::Problem)> {
+    pub fn replay_records(&self, folder: &mut EventFolder) -> Vec<(EventKey, rtp_jobs::Problem)> {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         folder.replay(&self.program, &mut state)
     }

@@ -329,9 +329,9 @@ async fn measure(
     ))
 }
 
-type Latencies = std::result::Result<Vec<u64>, tonic::Status>;
+pub(crate) type Latencies = std::result::Result<Vec<u64>, tonic::Status>;
 
-async fn unary(
+pub(crate) async fn unary(
     mut client: JobRuntimePredictorClient<Channel>,
     jobs: &[JobFeatures],
     first: usize,
@@ -456,7 +456,7 @@ async fn batch(
     Ok(latencies)
 }
 
-fn row(
+pub(crate) fn row(
     mode: String,
     concurrency: usize,
     jobs_per_call: usize,

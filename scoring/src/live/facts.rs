@@ -7,7 +7,7 @@
 use datafusion::prelude::SessionContext;
 use rtp_bundle::feature_sql::{ENTITY_KEY_SUFFIX, JOB_ENTITIES_VIEW};
 use rtp_jobs::Job;
-use rtp_jobs::schema::{col, job_schema};
+use rtp_jobs::schema::{OUTCOME_COLUMNS, col, job_schema};
 
 use crate::error::{Result, ScoringError};
 use crate::live::history::EndFacts;
@@ -39,22 +39,18 @@ pub struct JobFacts {
     pub end: Option<EndFacts>,
 }
 
-/// The compiled `job_entities` projection.
+/// One compiled projection of `job_entities` and the job columns it reads.
 #[derive(Debug)]
-pub struct FactsProjection {
+struct Projection {
     projection: RowProjection,
-    /// Per projection input, its column in the job schema.
-    inputs: Vec<usize>,
-    kinds: usize,
+    /// Per projection input, its column of the job schema.
+    inputs: Vec<String>,
 }
 
-impl FactsProjection {
-    /// Compiles the projection over `ctx`'s `job_entities`, whose key
-    /// columns are those of `kinds` (in order).
-    pub async fn compile(ctx: &SessionContext, kinds: &[String]) -> Result<Self> {
-        let mut columns: Vec<String> = FACT_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
-        columns.extend(kinds.iter().map(|k| format!("\"{k}{ENTITY_KEY_SUFFIX}\"")));
-        let sql = format!("SELECT {} FROM {JOB_ENTITIES_VIEW}", columns.join(", "));
+impl Projection {
+    async fn compile(ctx: &SessionContext, columns: &[String]) -> Result<Self> {
+        let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+        let sql = format!("SELECT {} FROM {JOB_ENTITIES_VIEW}", quoted.join(", "));
         let projection = RowProjection::compile(ctx, &sql, JOB_ENTITIES_VIEW).await?;
         projection
             .row_form()
@@ -71,25 +67,73 @@ impl FactsProjection {
                     .index_of(name)
                     .ok()
                     .filter(|&i| schema.field(i).data_type() == ty)
+                    .map(|_| name.clone())
                     .ok_or_else(|| ScoringError::NotRowLevel {
                         context: JOB_ENTITIES_VIEW.into(),
                         message: format!("reads `{name}` as {ty}"),
                     })
             })
             .collect::<Result<_>>()?;
+        Ok(Self { projection, inputs })
+    }
+
+    fn evaluate(&self, job: &Job<&str>, job_key: i64) -> Result<Vec<Value>> {
+        let input: Vec<Value> = self
+            .inputs
+            .iter()
+            .map(|name| column_value(job, name, job_key))
+            .collect();
+        self.projection.evaluate_row(&input)
+    }
+
+    /// Whether the projection reads anything a job's later events change.
+    fn reads_outcomes(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|name| OUTCOME_COLUMNS.contains(&name.as_str()) || name == col::STATE)
+    }
+}
+
+/// The compiled `job_entities` projections: the per-job values, and the
+/// entity keys apart, since a job's keys are fixed by its request when the
+/// SQL says so (their inputs hold no outcome), and then computed once per
+/// job rather than at each of its events.
+#[derive(Debug)]
+pub struct FactsProjection {
+    values: Projection,
+    keys: Projection,
+    keys_fixed: bool,
+}
+
+impl FactsProjection {
+    /// Compiles the projections over `ctx`'s `job_entities`, whose key
+    /// columns are those of `kinds` (in order).
+    pub async fn compile(ctx: &SessionContext, kinds: &[String]) -> Result<Self> {
+        let values: Vec<String> = FACT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        let keys: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("{k}{ENTITY_KEY_SUFFIX}"))
+            .collect();
+        let values = Projection::compile(ctx, &values).await?;
+        let keys = Projection::compile(ctx, &keys).await?;
+        let keys_fixed = !keys.reads_outcomes();
         Ok(Self {
-            projection,
-            inputs,
-            kinds: kinds.len(),
+            values,
+            keys,
+            keys_fixed,
         })
     }
 
     /// The facts of a job record; `job_key` orders its end among ends of
-    /// the same second.
-    pub fn facts(&self, job: &Job<&str>, job_key: i64) -> Result<JobFacts> {
-        let values = record_values(job, job_key);
-        let input: Vec<Value> = self.inputs.iter().map(|&i| values[i].clone()).collect();
-        let row = self.projection.evaluate_row(&input)?;
+    /// the same second. `known_keys` are the keys computed for an earlier
+    /// record of the same job, reused when the keys read no outcome.
+    pub fn facts(
+        &self,
+        job: &Job<&str>,
+        job_key: i64,
+        known_keys: Option<&[Option<String>]>,
+    ) -> Result<JobFacts> {
+        let row = self.values.evaluate(job, job_key)?;
         let int = |v: &Value| match v {
             Value::Int(i) => Some(*i),
             _ => None,
@@ -121,46 +165,56 @@ impl FactsProjection {
             }),
             _ => None,
         };
-        let keys = row[FACT_COLUMNS.len()..FACT_COLUMNS.len() + self.kinds]
-            .iter()
-            .map(|v| match v {
-                Value::Null => None,
-                Value::Str(s) => Some(s.to_string()),
-                other => Some(render(other, false)),
-            })
-            .collect();
+        let keys = match known_keys.filter(|_| self.keys_fixed) {
+            Some(keys) => keys.to_vec(),
+            None => self
+                .keys
+                .evaluate(job, job_key)?
+                .iter()
+                .map(|v| match v {
+                    Value::Null => None,
+                    Value::Str(s) => Some(s.to_string()),
+                    other => Some(render(other, false)),
+                })
+                .collect(),
+        };
         Ok(JobFacts { keys, times, end })
     }
 }
 
 /// A job record, outcomes included, as a row of the canonical job schema.
 pub(crate) fn record_values(job: &Job<&str>, key: i64) -> Vec<Value> {
-    let text = |v: Option<&str>| v.map_or(Value::Null, Value::str);
-    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
-    let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
     job_schema()
         .fields()
         .iter()
-        .map(|field| match field.name().as_str() {
-            col::JOB_KEY => Value::Int(job.job_key.unwrap_or(key)),
-            col::JOB_ID => Value::str(job.job_id),
-            col::USER => text(job.user),
-            col::ACCOUNT => text(job.account),
-            col::PARTITION => text(job.partition),
-            col::QOS => text(job.qos),
-            col::NAME => text(job.name),
-            col::WORK_DIR => text(job.work_dir),
-            col::WALLCLOCK_REQ_S => float(job.wallclock_req_s),
-            col::NODES_REQ => int(job.nodes_req),
-            col::PROCESSORS_REQ => int(job.processors_req),
-            col::GPUS_REQ => int(job.gpus_req),
-            col::MEM_REQ_MB => float(job.mem_req_mb),
-            col::SUBMIT_TIME => int(job.submit_time),
-            col::START_TIME => int(job.start_time),
-            col::END_TIME => int(job.end_time),
-            col::RUN_TIME_S => float(job.run_time_s),
-            col::STATE => text(job.state),
-            _ => Value::Null,
-        })
+        .map(|field| column_value(job, field.name(), key))
         .collect()
+}
+
+/// Column `name` of a job record (`key` when it has no job key).
+fn column_value(job: &Job<&str>, name: &str, key: i64) -> Value {
+    let text = |v: Option<&str>| v.map_or(Value::Null, Value::str);
+    let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+    let float = |v: Option<f64>| v.map_or(Value::Null, Value::Float);
+    match name {
+        col::JOB_KEY => Value::Int(job.job_key.unwrap_or(key)),
+        col::JOB_ID => Value::str(job.job_id),
+        col::USER => text(job.user),
+        col::ACCOUNT => text(job.account),
+        col::PARTITION => text(job.partition),
+        col::QOS => text(job.qos),
+        col::NAME => text(job.name),
+        col::WORK_DIR => text(job.work_dir),
+        col::WALLCLOCK_REQ_S => float(job.wallclock_req_s),
+        col::NODES_REQ => int(job.nodes_req),
+        col::PROCESSORS_REQ => int(job.processors_req),
+        col::GPUS_REQ => int(job.gpus_req),
+        col::MEM_REQ_MB => float(job.mem_req_mb),
+        col::SUBMIT_TIME => int(job.submit_time),
+        col::START_TIME => int(job.start_time),
+        col::END_TIME => int(job.end_time),
+        col::RUN_TIME_S => float(job.run_time_s),
+        col::STATE => text(job.state),
+        _ => Value::Null,
+    }
 }

@@ -21,13 +21,15 @@ use crate::live::state::LiveState;
 #[derive(Debug, Default, Clone)]
 pub struct EventFolder {
     records: JobRecords,
+    /// The facts of each record under the program last folded with, so a
+    /// job's next event computes only its new facts.
+    facts: HashMap<EventKey, JobFacts>,
 }
 
 /// A checked and merged batch of events, not yet applied.
 #[derive(Debug, Default)]
 pub struct Prepared {
-    /// Per changed job, in first-change order: its new record and the
-    /// facts before (when it was known) and after.
+    /// Per changed job, in first-change order: its new record and facts.
     changes: Vec<Change>,
     /// What each event did.
     pub report: EventReport,
@@ -37,7 +39,6 @@ pub struct Prepared {
 struct Change {
     key: EventKey,
     record: Job,
-    before: Option<JobFacts>,
     after: JobFacts,
 }
 
@@ -64,7 +65,10 @@ impl EventFolder {
         for (key, job) in records {
             known.put(key, job);
         }
-        Self { records: known }
+        Self {
+            records: known,
+            facts: HashMap::new(),
+        }
     }
 
     /// The records so far.
@@ -82,7 +86,7 @@ impl EventFolder {
         events: impl IntoIterator<Item = Job<&'a str>>,
     ) -> EventReport {
         let prepared = self.prepare(program, cluster, events);
-        self.commit(state, prepared)
+        self.commit(program, state, prepared)
     }
 
     /// Checks and merges `events` of `cluster` against the records so far
@@ -109,36 +113,25 @@ impl EventFolder {
                     Merged::New(job) | Merged::Changed(job) => job,
                 };
                 let job_key = record.job_key.unwrap_or_else(|| key.derived_job_key());
-                let after = facts(program, &record, job_key)?;
-                Ok(Some((key, earlier, record, after, job_key)))
+                let known = match earlier {
+                    Some(at) => Some(&prepared.changes[at].after),
+                    None => self.facts.get(&key),
+                };
+                let after = facts(program, &record, job_key, known)?;
+                Ok(Some((key, earlier, record, after)))
             });
             match merged {
                 Ok(None) => prepared.report.duplicated += 1,
-                Ok(Some((key, Some(at), record, after, _))) => {
+                Ok(Some((key, Some(at), record, after))) => {
                     let change = &mut prepared.changes[at];
+                    debug_assert_eq!(change.key, key);
                     change.record = record;
                     change.after = after;
-                    debug_assert_eq!(change.key, key);
                     prepared.report.applied += 1;
                 }
-                Ok(Some((key, None, record, after, job_key))) => {
-                    let before = match self.records.get(&key) {
-                        Some(prev) => match facts(program, prev, job_key) {
-                            Ok(f) => Some(f),
-                            Err(problem) => {
-                                prepared.report.refused.push((i, problem));
-                                continue;
-                            }
-                        },
-                        None => None,
-                    };
+                Ok(Some((key, None, record, after))) => {
                     changed.insert(key.clone(), prepared.changes.len());
-                    prepared.changes.push(Change {
-                        key,
-                        record,
-                        before,
-                        after,
-                    });
+                    prepared.changes.push(Change { key, record, after });
                     prepared.report.applied += 1;
                 }
                 Err(problem) => prepared.report.refused.push((i, problem)),
@@ -147,10 +140,25 @@ impl EventFolder {
         prepared
     }
 
-    /// Folds a prepared batch into `state` and the records.
-    pub fn commit(&mut self, state: &mut LiveState, prepared: Prepared) -> EventReport {
+    /// Folds a prepared batch into `state` and the records. A record
+    /// known before has its facts cached, unless the folder was restored
+    /// from stored records and not yet replayed (then they are computed).
+    pub fn commit(
+        &mut self,
+        program: &FeatureProgram,
+        state: &mut LiveState,
+        prepared: Prepared,
+    ) -> EventReport {
         for change in prepared.changes {
-            state.apply(change.before.as_ref(), &change.after);
+            let before = match self.facts.remove(&change.key) {
+                Some(cached) => Some(cached),
+                None => self.records.get(&change.key).and_then(|prev| {
+                    let job_key = prev.job_key.unwrap_or_else(|| change.key.derived_job_key());
+                    facts(program, prev, job_key, None).ok()
+                }),
+            };
+            state.apply(before.as_ref(), &change.after);
+            self.facts.insert(change.key.clone(), change.after);
             self.records.put(change.key, change.record);
         }
         prepared.report
@@ -160,15 +168,19 @@ impl EventFolder {
     /// server's): parts the state already holds are skipped by it.
     /// Records whose facts cannot be computed by `program` are returned.
     pub fn replay(
-        &self,
+        &mut self,
         program: &FeatureProgram,
         state: &mut LiveState,
     ) -> Vec<(EventKey, Problem)> {
         let mut refused = Vec::new();
+        self.facts.clear();
         for (key, record) in self.records.iter() {
             let job_key = record.job_key.unwrap_or_else(|| key.derived_job_key());
-            match facts(program, record, job_key) {
-                Ok(after) => state.apply(None, &after),
+            match facts(program, record, job_key, None) {
+                Ok(after) => {
+                    state.apply(None, &after);
+                    self.facts.insert(key.clone(), after);
+                }
                 Err(problem) => refused.push((key.clone(), problem)),
             }
         }
@@ -178,16 +190,30 @@ impl EventFolder {
     /// Forgets the records of jobs that ended at or before `until` (a new
     /// bundle's data end, whose state holds them); returns their keys.
     pub fn forget_ended(&mut self, until: i64) -> Vec<EventKey> {
-        self.records
-            .remove_where(|job| job.end_time.is_some_and(|end| end <= until))
+        let gone = self
+            .records
+            .remove_where(|job| job.end_time.is_some_and(|end| end <= until));
+        for key in &gone {
+            self.facts.remove(key);
+        }
+        gone
     }
 }
 
-fn facts(program: &FeatureProgram, job: &Job, job_key: i64) -> Result<JobFacts, Problem> {
-    program
-        .job_facts(&job.as_borrowed(), job_key)
-        .map_err(|e| Problem {
-            field: col::JOB_ID,
-            reason: e.to_string(),
-        })
+/// The facts of `job`; `earlier` are those of an earlier record of it.
+fn facts(
+    program: &FeatureProgram,
+    job: &Job,
+    job_key: i64,
+    earlier: Option<&JobFacts>,
+) -> Result<JobFacts, Problem> {
+    let job = job.as_borrowed();
+    match earlier {
+        Some(earlier) => program.later_job_facts(&job, job_key, earlier),
+        None => program.job_facts(&job, job_key),
+    }
+    .map_err(|e| Problem {
+        field: col::JOB_ID,
+        reason: e.to_string(),
+    })
 }

@@ -272,6 +272,33 @@ pub struct EdgeBenchArgs {
     pub bundle_dir: Option<PathBuf>,
 }
 
+/// Arguments of `bench events`.
+#[derive(Debug, clap::Args)]
+pub struct EventsBenchArgs {
+    /// Events applied per in-process line (submits, starts and ends of the
+    /// generated jobs).
+    #[arg(long, default_value_t = 50_000)]
+    pub events: usize,
+    /// Events per second streamed to the edge during the second serving line.
+    #[arg(long, default_value_t = 1_000)]
+    pub events_per_s: u32,
+    /// Measured seconds per serving line.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Unmeasured seconds before each serving line.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Generated jobs: the history trained on and the events' jobs.
+    #[arg(long, default_value_t = 20_000)]
+    pub pool_rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Serve this bundle store's latest bundle instead of training one.
+    #[arg(long)]
+    pub bundle_dir: Option<PathBuf>,
+}
+
 /// Arguments of `bench soak`.
 #[derive(Debug, clap::Args)]
 pub struct SoakBenchArgs {
@@ -352,4 +379,8 @@ pub enum BenchTarget {
     /// new versions): calls, errors and each server's memory; fails on any
     /// error, a server not on the last version, or memory that keeps growing.
     Soak(SoakBenchArgs),
+    /// Job events: the cost of applying one (in memory and stored in redb,
+    /// one per call and in chunks), and single-caller Predict latency on an
+    /// edge alone and while a ReportJobs stream delivers events.
+    Events(EventsBenchArgs),
 }

@@ -17,14 +17,15 @@ use rtp_pipeline::stages::render_stage_table;
 use rtp_pipeline::train::train;
 use rtp_stack::JobReplay;
 use rtp_stack::edge_bench::{EdgeBenchOptions, bench_edge, render_edge_table};
+use rtp_stack::events_bench::{EventsBenchOptions, bench_events, render_events_bench};
 use rtp_stack::flight_bench::{
     FlightBenchOptions, ReferenceModel, bench_flight, render_flight_table,
 };
 use rtp_stack::soak::{self, SoakOptions};
 
 use crate::args::{
-    BenchTarget, EdgeBenchArgs, FlightBenchArgs, InferenceBenchArgs, PipelineBenchArgs,
-    SoakBenchArgs,
+    BenchTarget, EdgeBenchArgs, EventsBenchArgs, FlightBenchArgs, InferenceBenchArgs,
+    PipelineBenchArgs, SoakBenchArgs,
 };
 use crate::inference_bench::{BenchOptions, bench_inference, render_bench_table};
 use crate::progress::with_spinner;
@@ -42,6 +43,7 @@ pub fn run(
         BenchTarget::Flight(args) => flight(args, config, runtime),
         BenchTarget::Edge(args) => edge(args, config, runtime),
         BenchTarget::Soak(args) => soak(args, config, runtime),
+        BenchTarget::Events(args) => events(args, config, runtime),
     }
 }
 
@@ -226,6 +228,40 @@ fn soak(
         bail!("the soak failed: {}", problems.join("; "));
     }
     println!("passed: no errors, the last version served, memory flat and given back");
+    Ok(())
+}
+
+fn events(
+    args: EventsBenchArgs,
+    config: &PipelineConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let served = ServedJobs::prepare(config, runtime, args.pool_rows, args.seed, args.bundle_dir)?;
+    let jobs = read_job_table(&served.work.path().join("jobs.parquet"))?;
+    let options = EventsBenchOptions {
+        events: args.events,
+        events_per_s: args.events_per_s,
+        duration: Duration::from_secs_f64(args.duration),
+        warmup: Duration::from_secs_f64(args.warmup),
+    };
+    let launcher = launcher()?;
+    let bench = with_spinner("applying events", || {
+        runtime.block_on(bench_events(
+            &launcher,
+            &BundleStore::new(&served.store_dir),
+            &jobs,
+            &served.replay,
+            served.work.path(),
+            &options,
+        ))
+    })?;
+    println!(
+        "rtp bench events: events of {} generated jobs (seed {}) after the bundle's data, in time order; {} threads available",
+        args.pool_rows,
+        args.seed,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    print!("{}", render_events_bench(&bench));
     Ok(())
 }
 
