@@ -149,7 +149,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// Also score the holdout's test jobs as served, from state followed by
-    /// job events: live, frozen, refresh:<duration> (e.g. refresh:1d), or
+    /// job events: live, frozen, `refresh:<duration>` (e.g. `refresh:1d`), or
     /// all (default: `evaluate.serving` of the config).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub serving: Option<Vec<String>>,
