@@ -7,6 +7,8 @@
 #   - prometheus (promtool) and docker-compose (Debian), hadolint and
 #     kubernetes-validate (PyPI, in the build venv): scripts/check-deploy.sh
 #     checks the deployment files with them, and a test runs a real Prometheus
+#   - munge, mariadb-server, slurmdbd, slurmctld, slurmd, slurm-client (Debian):
+#     scripts/slurm-cluster.sh runs a one-node Slurm for the sacct follower's test
 #   - the Python client environment (pyarrow, pandas, grpcio, selenium from
 #     clients/python/requirements.txt), whose interpreter the client and
 #     browser tests find in RTP_CLIENT_PYTHON
@@ -14,6 +16,7 @@
 set -euo pipefail
 
 rtp_apt_install chromium chromium-driver fonts-dejavu-core prometheus docker-compose
+rtp_apt_install munge mariadb-server slurmdbd slurmctld slurmd slurm-client
 
 venv="$RTP_CACHE/venv"
 if ! "$venv/bin/hadolint" --version >/dev/null 2>&1; then

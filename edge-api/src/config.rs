@@ -12,7 +12,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/edge-api.toml");
 
 /// Environment variables the binary maps onto keys (dotted paths).
-pub const ENV_OVERRIDES: [(&str, &str); 11] = [
+pub const ENV_OVERRIDES: [(&str, &str); 12] = [
     ("RTP_EDGE_WORKER_THREADS", "worker_threads"),
     ("RTP_EDGE_TOP_CONTRIBUTIONS", "top_contributions"),
     ("RTP_EDGE_LISTEN", "listen"),
@@ -24,6 +24,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 11] = [
     ("RTP_EDGE_TLS_CERT", "tls.cert"),
     ("RTP_EDGE_TLS_KEY", "tls.key"),
     ("RTP_EVENTS_STORE", "events.store"),
+    ("RTP_EVENTS_SACCT", "events.sacct"),
 ];
 
 /// The settings as the file spells them, before validation.

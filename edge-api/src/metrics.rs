@@ -284,6 +284,10 @@ impl Metrics {
             events.records,
             events.store_bytes,
         );
+        if let Some(follower) = live.follower_status() {
+            self.events
+                .update_follower(follower.lag_s, follower.polls_ok, follower.polls_failed);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -370,8 +374,11 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    (
-        StatusCode::OK,
-        format!("serving {}\n", state.live.current().version()),
-    )
+    match state.live.readiness() {
+        Ok(()) => (
+            StatusCode::OK,
+            format!("serving {}\n", state.live.current().version()),
+        ),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+    }
 }

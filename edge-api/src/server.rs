@@ -4,11 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtp_bundle::BundleStore;
 use rtp_proto::v1::job_runtime_predictor_server::JobRuntimePredictorServer;
-use rtp_scoring::{LiveModel, ScoringError};
+use rtp_scoring::{FollowSettings, FollowerTask, LiveModel, ScoringError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,9 @@ pub enum ServerError {
         /// Why.
         source: ScoringError,
     },
+    /// The `sacct` follower cannot start.
+    #[error("following sacct: {0}")]
+    Follow(#[source] ScoringError),
     /// A listener could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -73,6 +76,7 @@ pub struct RunningServer {
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
     watcher: JoinHandle<()>,
+    follower: Option<FollowerTask>,
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
@@ -166,6 +170,10 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
             .await
     });
     let watcher = live.watch(config.watch_interval);
+    let follower = match follow_settings(&config.events) {
+        Some(settings) => Some(live.follow_sacct(settings).map_err(ServerError::Follow)?),
+        None => None,
+    };
     access.warn_if_plaintext(grpc_addr);
     tracing::info!(%grpc_addr, %metrics_addr, tls = tls.is_some(), auth = access.token.is_some(),
         version = live.current().version(), "serving");
@@ -178,6 +186,7 @@ pub async fn start(config: &EdgeConfig) -> Result<RunningServer, ServerError> {
         grpc,
         http,
         watcher,
+        follower,
     })
 }
 
@@ -192,6 +201,9 @@ impl RunningServer {
     pub async fn wait(self) -> Result<(), ServerError> {
         let grpc = self.grpc.await;
         self.watcher.abort();
+        if let Some(follower) = self.follower {
+            follower.stop().await;
+        }
         let http = self.http.await;
         match grpc {
             Ok(result) => result?,
@@ -208,4 +220,17 @@ impl RunningServer {
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
     }
+}
+
+/// The `sacct` follower the settings ask for, if any.
+fn follow_settings(events: &rtp_service_support::EventsSettings) -> Option<FollowSettings> {
+    Some(FollowSettings {
+        command: events.sacct_command()?,
+        interval: Duration::from_secs_f64(events.sacct_interval_s),
+        overlap: Duration::from_secs_f64(events.sacct_overlap_s),
+        start_s: events.sacct_start_s(),
+        timeout: Duration::from_secs_f64(events.sacct_timeout_s),
+        max_lag: Duration::from_secs_f64(events.max_lag_s),
+        cluster: events.cluster.clone(),
+    })
 }

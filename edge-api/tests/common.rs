@@ -73,8 +73,15 @@ pub async fn scrape(server: &RunningServer) -> String {
     http_get(server.metrics_addr, "/metrics").await
 }
 
-/// A plain HTTP/1.1 GET over loopback; returns the status line and body.
+/// A plain HTTP/1.1 GET over loopback that must answer 200; its body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let (status, body) = http_response(addr, path).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    body
+}
+
+/// A plain HTTP/1.1 GET over loopback: the status line and the body.
+pub async fn http_response(addr: std::net::SocketAddr, path: &str) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -82,8 +89,8 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let status = head.lines().next().unwrap_or("").to_owned();
+    (status, body.to_owned())
 }
 
 /// The value of a sample (name with its labels, as exposed).

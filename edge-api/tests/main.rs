@@ -8,4 +8,5 @@ mod predict;
 mod python_client;
 mod regression;
 mod reload;
+mod slurm;
 mod tls_auth;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 const DEFAULTS: &str = include_str!("../../configs/flight-server.toml");
 
 /// Environment variables the binary maps onto keys.
-pub const ENV_OVERRIDES: [(&str, &str); 11] = [
+pub const ENV_OVERRIDES: [(&str, &str); 12] = [
     ("RTP_FLIGHT_LISTEN", "listen"),
     ("RTP_FLIGHT_TOKEN", "auth.token"),
     ("RTP_FLIGHT_ALLOW_PLAINTEXT", "auth.allow_plaintext"),
@@ -24,6 +24,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 11] = [
     ("RTP_FLIGHT_ADVERTISE", "scale_out.advertise"),
     ("RTP_FLIGHT_LOG_FORMAT", "log_format"),
     ("RTP_EVENTS_STORE", "events.store"),
+    ("RTP_EVENTS_SACCT", "events.sacct"),
 ];
 
 /// The settings as the file spells them, before validation.

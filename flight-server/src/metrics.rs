@@ -220,6 +220,10 @@ impl Metrics {
             events.records,
             events.store_bytes,
         );
+        if let Some(follower) = live.follower_status() {
+            self.events
+                .update_follower(follower.lag_s, follower.polls_ok, follower.polls_failed);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -246,15 +250,14 @@ pub struct HttpState {
     pub tables: Arc<crate::tables::TableStore>,
 }
 
-/// `/metrics`, `/healthz` (the process answers) and `/readyz` (a model
-/// serves: the server only listens once one is loaded, and keeps serving it
-/// when a reload is refused, so both answer alike; two routes, so probes
-/// need not change if readiness grows conditions).
+/// `/metrics`, `/healthz` (a model serves: the server only listens once
+/// one is loaded, and keeps serving it when a reload is refused) and
+/// `/readyz` (also: its inputs are fresh, no follower too far behind).
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(healthz))
+        .route("/readyz", get(readyz))
         .with_state(state)
 }
 
@@ -269,6 +272,13 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         )],
         body,
     )
+}
+
+async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    match state.live.readiness() {
+        Ok(()) => healthz(State(state)).await.into_response(),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
+    }
 }
 
 async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use rtp_bundle::BundleStore;
-use rtp_scoring::{LiveModel, ScoringError};
+use rtp_scoring::{FollowSettings, FollowerTask, LiveModel, ScoringError};
 use rtp_service_support::access::TlsFileError;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -32,6 +32,9 @@ pub enum ServerError {
         /// Why.
         source: ScoringError,
     },
+    /// The `sacct` follower cannot start.
+    #[error("following sacct: {0}")]
+    Follow(#[source] ScoringError),
     /// A listener could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -66,6 +69,7 @@ pub struct RunningServer {
     flight: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
     watcher: JoinHandle<()>,
+    follower: Option<FollowerTask>,
 }
 
 /// Loads the latest bundle and starts serving it.
@@ -156,6 +160,10 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
             .await
     });
     let watcher = live.watch(Duration::from_secs_f64(config.watch_interval_s));
+    let follower = match follow_settings(&config.events) {
+        Some(settings) => Some(live.follow_sacct(settings).map_err(ServerError::Follow)?),
+        None => None,
+    };
     access.warn_if_plaintext(flight_addr);
     tracing::info!(%flight_addr, %metrics_addr, tls = tls.is_some(), auth = access.token.is_some(),
         version = live.current().version(), "serving");
@@ -168,6 +176,7 @@ pub async fn start(config: &FlightConfig) -> Result<RunningServer, ServerError> 
         flight,
         http,
         watcher,
+        follower,
     })
 }
 
@@ -182,6 +191,9 @@ impl RunningServer {
     pub async fn wait(self) -> Result<(), ServerError> {
         let flight = self.flight.await;
         self.watcher.abort();
+        if let Some(follower) = self.follower {
+            follower.stop().await;
+        }
         let http = self.http.await;
         match flight {
             Ok(result) => result?,
@@ -198,4 +210,17 @@ impl RunningServer {
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
     }
+}
+
+/// The `sacct` follower the settings ask for, if any.
+fn follow_settings(events: &rtp_service_support::EventsSettings) -> Option<FollowSettings> {
+    Some(FollowSettings {
+        command: events.sacct_command()?,
+        interval: Duration::from_secs_f64(events.sacct_interval_s),
+        overlap: Duration::from_secs_f64(events.sacct_overlap_s),
+        start_s: events.sacct_start_s(),
+        timeout: Duration::from_secs_f64(events.sacct_timeout_s),
+        max_lag: Duration::from_secs_f64(events.max_lag_s),
+        cluster: events.cluster.clone(),
+    })
 }

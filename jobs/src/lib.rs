@@ -6,6 +6,7 @@
 //! - [`Job`]: one record in canonical units, owned or borrowed.
 //! - [`rules`]: the one validation, for history and for scoring.
 //! - [`units`] and [`slurm`]: conversions and value formats, parsed once;
+//!   [`sacct`]: `sacct --parsable2` lines as jobs;
 //!   [`eagle`]: the Eagle data set's column names.
 //! - [`JobBatchBuilder`] and [`Job::from_batch`]: jobs to and from Arrow.
 
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod eagle;
 pub mod job;
 pub mod rules;
+pub mod sacct;
 pub mod schema;
 pub mod slurm;
 pub mod units;

@@ -79,6 +79,9 @@ pub enum ScoringError {
         /// What failed.
         message: String,
     },
+    /// A `sacct` follower cannot start.
+    #[error("sacct follower: {0}")]
+    Follower(String),
 }
 
 impl ScoringError {

@@ -212,6 +212,31 @@ impl EventFeed {
         Ok(swapped)
     }
 
+    /// Counts `refused` events of `source` that never reached the feed
+    /// (lines a follower could not read as jobs).
+    pub fn count_refused(&self, source: EventSource, refused: u64) {
+        self.counts[source.index()]
+            .refused
+            .fetch_add(refused, Ordering::Relaxed);
+    }
+
+    /// The watermark `name` stored with the events (None in memory, or
+    /// never stored).
+    pub fn mark(&self, name: &str) -> Result<Option<i64>> {
+        match &self.lock().store {
+            Some(store) => store.mark(name),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores watermark `name` durably (nothing in memory).
+    pub fn set_mark(&self, name: &str, value: i64) -> Result<()> {
+        match &self.lock().store {
+            Some(store) => store.set_mark(name, value),
+            None => Ok(()),
+        }
+    }
+
     /// Counts, freshness and size.
     pub fn stats(&self) -> FeedStats {
         let newest = self.newest_event_s.load(Ordering::Relaxed);

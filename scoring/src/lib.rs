@@ -25,6 +25,7 @@ pub mod model_input;
 pub mod row_expr;
 pub mod row_projection;
 pub mod row_value;
+pub mod sacct_follower;
 pub mod scorer;
 pub mod status;
 
@@ -36,5 +37,6 @@ pub use event_feed::{EventFeed, EventSource, FeedStats, SourceTotals};
 pub use live_model::LiveModel;
 pub use row_value::Value;
 pub use rtp_jobs::Job;
+pub use sacct_follower::{FollowSettings, FollowStatus, FollowerTask, SacctFollower};
 pub use scorer::{JobScore, Scored, Scorer, Timings};
 pub use status::status_of;

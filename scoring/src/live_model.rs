@@ -19,6 +19,7 @@ use crate::advice::AdviceOptions;
 use crate::error::Result;
 use crate::event_feed::{EventFeed, EventSource, FeedStats};
 use crate::live::EventReport;
+use crate::sacct_follower::{FollowSettings, FollowStatus, FollowerTask, SacctFollower};
 use crate::scorer::Scorer;
 
 /// The serving model and where new ones come from.
@@ -34,6 +35,8 @@ pub struct LiveModel {
     store_readable: AtomicBool,
     /// Serialises reloads, so two triggers do not load the same bundle twice.
     reloading: tokio::sync::Mutex<()>,
+    /// The `sacct` follower, once one is started.
+    follower: std::sync::OnceLock<Arc<SacctFollower>>,
 }
 
 /// What a reload did.
@@ -78,6 +81,7 @@ impl LiveModel {
             reload_failures: AtomicU64::new(0),
             store_readable: AtomicBool::new(true),
             reloading: tokio::sync::Mutex::new(()),
+            follower: std::sync::OnceLock::new(),
         })
     }
 
@@ -99,6 +103,47 @@ impl LiveModel {
         // between reading the current model and applying to it.
         self.events
             .apply_with(|| self.current(), source, cluster, events)
+    }
+
+    /// The server's job events.
+    pub fn event_feed(&self) -> &EventFeed {
+        &self.events
+    }
+
+    /// Starts following `sacct` (one follower per model; a second call
+    /// is refused); it polls until the returned task is stopped.
+    pub fn follow_sacct(self: &Arc<Self>, settings: FollowSettings) -> Result<FollowerTask> {
+        let follower = Arc::new(SacctFollower::new(settings, self)?);
+        self.follower
+            .set(Arc::clone(&follower))
+            .map_err(|_| crate::ScoringError::Follower("sacct is already followed".into()))?;
+        tracing::info!(command = ?follower.settings().command,
+            watermark = follower.status().watermark_s, "following sacct");
+        Ok(follower.spawn(Arc::clone(self)))
+    }
+
+    /// The `sacct` follower's progress, when one runs.
+    pub fn follower_status(&self) -> Option<FollowStatus> {
+        self.follower.get().map(|f| f.status())
+    }
+
+    /// Whether the model's inputs are fresh enough to serve: an error
+    /// naming why not (a follower too far behind).
+    pub fn readiness(&self) -> std::result::Result<(), String> {
+        match self.follower_status() {
+            Some(status) if status.behind => Err(format!(
+                "sacct follower is {:.0} s behind (max {:.0} s){}",
+                status.lag_s,
+                self.follower
+                    .get()
+                    .map_or(0.0, |f| f.settings().max_lag.as_secs_f64()),
+                status
+                    .last_error
+                    .map(|e| format!("; last poll: {e}"))
+                    .unwrap_or_default()
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// The job events' counts, freshness and size.

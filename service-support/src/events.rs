@@ -20,6 +20,22 @@ pub struct EventsSettings {
     pub store: PathBuf,
     /// The cluster name events are keyed under when they name none.
     pub cluster: String,
+    /// The `sacct` command followed (program and leading arguments,
+    /// split at spaces); empty turns the follower off.
+    pub sacct: String,
+    /// Seconds between the follower's polls.
+    pub sacct_interval_s: f64,
+    /// Seconds each poll reads again before the last one's end.
+    pub sacct_overlap_s: f64,
+    /// Seconds a poll may take before it is killed.
+    pub sacct_timeout_s: f64,
+    /// Where the follower starts when the store holds no watermark: a
+    /// time (`YYYY-MM-DDTHH:MM:SS`, UTC) or Unix seconds; empty starts at
+    /// the serving bundle's data end.
+    pub sacct_start: String,
+    /// `/readyz` fails while the follower's watermark is older than this,
+    /// seconds.
+    pub max_lag_s: f64,
 }
 
 impl EventsSettings {
@@ -28,11 +44,43 @@ impl EventsSettings {
         (!self.store.as_os_str().is_empty()).then_some(self.store.as_path())
     }
 
+    /// The follower's command, when one is configured.
+    pub fn sacct_command(&self) -> Option<Vec<String>> {
+        let words: Vec<String> = self.sacct.split_whitespace().map(str::to_owned).collect();
+        (!words.is_empty()).then_some(words)
+    }
+
+    /// The follower's configured start, Unix seconds.
+    pub fn sacct_start_s(&self) -> Option<i64> {
+        rtp_jobs::values::parse_timestamp(&self.sacct_start)
+            .ok()
+            .flatten()
+    }
+
     /// The settings checked; the message names the key at fault.
     pub fn validate(self) -> Result<Self, String> {
         if self.cluster.trim().is_empty() {
             return Err("events.cluster must not be empty".into());
         }
+        for (key, value) in [
+            ("sacct_interval_s", self.sacct_interval_s),
+            ("sacct_timeout_s", self.sacct_timeout_s),
+            ("max_lag_s", self.max_lag_s),
+        ] {
+            if !(value.is_finite() && value > 0.0) {
+                return Err(format!(
+                    "events.{key} must be a positive number of seconds (got {value})"
+                ));
+            }
+        }
+        if !(self.sacct_overlap_s.is_finite() && self.sacct_overlap_s >= 0.0) {
+            return Err(format!(
+                "events.sacct_overlap_s must be zero or more seconds (got {})",
+                self.sacct_overlap_s
+            ));
+        }
+        rtp_jobs::values::parse_timestamp(&self.sacct_start)
+            .map_err(|reason| format!("events.sacct_start: {reason}"))?;
         Ok(self)
     }
 }
@@ -56,6 +104,14 @@ pub struct EventMetrics {
     lag: Gauge<f64, AtomicU64>,
     records: Gauge,
     store_bytes: Gauge,
+    follower_lag: Gauge<f64, AtomicU64>,
+    polls: Family<PollLabels, Counter>,
+}
+
+/// Labels of the follower's poll counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PollLabels {
+    outcome: String,
 }
 
 impl EventMetrics {
@@ -67,6 +123,8 @@ impl EventMetrics {
             lag: Gauge::default(),
             records: Gauge::default(),
             store_bytes: Gauge::default(),
+            follower_lag: Gauge::default(),
+            polls: Family::default(),
         };
         registry.register(
             "job_events",
@@ -93,7 +151,31 @@ impl EventMetrics {
             "Size of the event store file (0 when events are kept in memory)",
             metrics.store_bytes.clone(),
         );
+        registry.register(
+            "sacct_follower_lag_seconds",
+            "Now minus the time the sacct follower has read up to (0 without a follower)",
+            metrics.follower_lag.clone(),
+        );
+        registry.register(
+            "sacct_polls",
+            "Polls of the sacct follower, by outcome (ok, failed)",
+            metrics.polls.clone(),
+        );
         metrics
+    }
+
+    /// Brings the follower's metrics up to its lag and poll totals.
+    pub fn update_follower(&self, lag_s: f64, polls_ok: u64, polls_failed: u64) {
+        self.follower_lag.set(lag_s);
+        for (outcome, total) in [("ok", polls_ok), ("failed", polls_failed)] {
+            let counter = self.polls.get_or_create(&PollLabels {
+                outcome: outcome.to_owned(),
+            });
+            let now = counter.get();
+            if total > now {
+                counter.inc_by(total - now);
+            }
+        }
     }
 
     /// Brings the metrics up to the totals kept by the scoring core:
@@ -169,6 +251,68 @@ mod tests {
         assert!(
             text.contains("rtp_test_job_event_store_bytes 4096"),
             "{text}"
+        );
+        metrics.update_follower(12.0, 3, 1);
+        metrics.update_follower(12.0, 3, 1);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("rtp_test_sacct_follower_lag_seconds 12.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"rtp_test_sacct_polls_total{outcome="failed"} 1"#),
+            "{text}"
+        );
+    }
+
+    fn settings() -> EventsSettings {
+        EventsSettings {
+            store: PathBuf::new(),
+            cluster: "local".into(),
+            sacct: String::new(),
+            sacct_interval_s: 30.0,
+            sacct_overlap_s: 300.0,
+            sacct_timeout_s: 60.0,
+            sacct_start: String::new(),
+            max_lag_s: 600.0,
+        }
+    }
+
+    #[test]
+    fn follower_settings_are_checked_by_key() {
+        assert_eq!(settings().validate().unwrap().sacct_command(), None);
+        let following = EventsSettings {
+            sacct: " sacct  -M eagle ".into(),
+            sacct_start: "2026-12-01T00:00:00".into(),
+            ..settings()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            following.sacct_command().unwrap(),
+            vec!["sacct", "-M", "eagle"]
+        );
+        assert_eq!(following.sacct_start_s(), Some(1_796_083_200));
+        let bad_start = EventsSettings {
+            sacct_start: "yesterday".into(),
+            ..settings()
+        };
+        assert!(
+            bad_start
+                .validate()
+                .unwrap_err()
+                .starts_with("events.sacct_start")
+        );
+        let bad_lag = EventsSettings {
+            max_lag_s: 0.0,
+            ..settings()
+        };
+        assert!(
+            bad_lag
+                .validate()
+                .unwrap_err()
+                .starts_with("events.max_lag_s")
         );
     }
 }

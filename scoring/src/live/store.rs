@@ -21,6 +21,8 @@ use crate::live::events::EventKey;
 
 /// Job records by event key, as JSON.
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+/// Followers' watermarks by name (Unix seconds read up to).
+const MARKS: TableDefinition<&str, i64> = TableDefinition::new("marks");
 
 /// The event store of one server.
 #[derive(Debug)]
@@ -41,8 +43,9 @@ impl EventStore {
             path: path.to_owned(),
             db,
         };
-        // Creates the table, so reads of a new store find it.
+        // Creates the tables, so reads of a new store find them.
         store.write(|_| Ok(()))?;
+        store.set_mark_with(|_| Ok(()))?;
         Ok(store)
     }
 
@@ -98,6 +101,34 @@ impl EventStore {
             Ok(())
         })?;
         Ok(removed)
+    }
+
+    /// The watermark `name` last stored.
+    pub fn mark(&self, name: &str) -> Result<Option<i64>> {
+        let read = self.db.begin_read().map_err(|e| self.error(e))?;
+        let table = read.open_table(MARKS).map_err(|e| self.error(e))?;
+        let value = table.get(name).map_err(|e| self.error(e))?;
+        Ok(value.map(|v| v.value()))
+    }
+
+    /// Stores watermark `name` durably.
+    pub fn set_mark(&self, name: &str, value: i64) -> Result<()> {
+        self.set_mark_with(|table| {
+            table.insert(name, value).map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    }
+
+    fn set_mark_with(
+        &self,
+        change: impl FnOnce(&mut redb::Table<&str, i64>) -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        {
+            let mut table = txn.open_table(MARKS).map_err(|e| self.error(e))?;
+            change(&mut table).map_err(|e| self.error(e))?;
+        }
+        txn.commit().map_err(|e| self.error(e))
     }
 
     /// Records stored.
