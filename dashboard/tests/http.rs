@@ -62,6 +62,9 @@ async fn pages_render_with_the_model_and_assets() {
         "last2",
         "id=\"buckets\"",
         "circle class=\"point\"",
+        "served live",
+        "served frozen",
+        "id=\"serving-gap\"",
     ] {
         assert!(analytics.contains(needle), "analytics lacks {needle}");
     }

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use rtp_bundle::QualityMetrics;
 use rtp_bundle::evaluation_details::{EvaluationDetails, GroupQuality};
+use rtp_bundle::manifest::ServingQuality;
 
 use super::{PageHeader, State, page, page_header};
 use crate::bundle_view::ActiveBundle;
@@ -41,6 +42,9 @@ pub struct AnalyticsView {
     pub evaluated: bool,
     /// Model vs. baselines.
     pub predictors: Vec<PredictorRow>,
+    /// What serving from a frozen state instead of a live one costs, as
+    /// a sentence (empty when the evaluation did not measure both).
+    pub serving_gap: String,
     /// Error by runtime bucket.
     pub error_chart: Svg,
     /// Interval coverage by runtime bucket.
@@ -70,7 +74,8 @@ pub struct AnalyticsView {
 pub struct PredictorRow {
     /// Name.
     pub name: String,
-    /// `model`, `member` or `baseline`.
+    /// `model`, `member`, `baseline` or `served` (the ensemble scored
+    /// through a server's state: live, frozen or refreshed).
     pub kind: &'static str,
     /// Formatted metrics: MAE h, MedAE min, MAPE %, within 2×, within
     /// 10 min, under-prediction rate, coverage.
@@ -111,6 +116,21 @@ fn predictor(name: &str, kind: &'static str, m: &QualityMetrics) -> PredictorRow
             m.coverage_p10_p90.map_or("–".to_owned(), percent),
         ],
     }
+}
+
+/// The frozen-vs-live gap of the served ensemble, in words.
+fn serving_gap(serving: &[ServingQuality]) -> String {
+    let mode = |name: &str| serving.iter().find(|s| s.mode == name).map(|s| &s.model);
+    let (Some(live), Some(frozen)) = (mode("live"), mode("frozen")) else {
+        return String::new();
+    };
+    format!(
+        "Served from the state frozen at the end of its training data, this model's MAE \
+         would be {:+.3} h and its share within 2× {:+.1} points against a state that \
+         follows the cluster's job events (live).",
+        frozen.mae_h - live.mae_h,
+        100.0 * (frozen.within_2x - live.within_2x)
+    )
 }
 
 fn group(g: &GroupQuality) -> GroupRow {
@@ -172,6 +192,12 @@ impl AnalyticsView {
         for (name, m) in &evaluation.baselines {
             view.predictors.push(predictor(name, "baseline", m));
         }
+        for served in &evaluation.serving {
+            let name = format!("served {}", served.mode);
+            view.predictors
+                .push(predictor(&name, "served", &served.model));
+        }
+        view.serving_gap = serving_gap(&evaluation.serving);
         if let Some(details) = &evaluation.details {
             view.detailed = true;
             view.add_details(details, manifest.interval.nominal_coverage);

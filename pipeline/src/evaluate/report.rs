@@ -9,8 +9,17 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
         "protocol: {}   test jobs: {}\n",
         summary.protocol, summary.n_test
     );
+    let served_name = |mode: &str| format!("served {mode}");
+    // The name column fits its longest label.
+    let width = summary
+        .members
+        .keys()
+        .map(String::len)
+        .chain(summary.baselines.keys().map(String::len))
+        .chain(summary.serving.iter().map(|s| served_name(&s.mode).len()))
+        .fold(14, usize::max);
     out.push_str(&format!(
-        "{:<14} {:>8} {:>10} {:>8} {:>7} {:>8} {:>9} {:>12} {:>10} {:>9}\n",
+        "{:<width$} {:>8} {:>10} {:>8} {:>7} {:>8} {:>9} {:>12} {:>10} {:>9}\n",
         "predictor",
         "mae_h",
         "medae_min",
@@ -24,7 +33,7 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
     ));
     let row = |name: &str, m: &QualityMetrics| {
         format!(
-            "{:<14} {:>8.3} {:>10.2} {:>8.3} {:>7.3} {:>8.1} {:>9.3} {:>12.3} {:>10.3} {:>9}\n",
+            "{:<width$} {:>8.3} {:>10.2} {:>8.3} {:>7.3} {:>8.1} {:>9.3} {:>12.3} {:>10.3} {:>9}\n",
             name,
             m.mae_h,
             m.medae_min,
@@ -46,7 +55,7 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
         out.push_str(&row(name, m));
     }
     for served in &summary.serving {
-        out.push_str(&row(&format!("served {}", served.mode), &served.model));
+        out.push_str(&row(&served_name(&served.mode), &served.model));
     }
     let mode = |name: &str| summary.serving.iter().find(|s| s.mode == name);
     if let (Some(live), Some(frozen)) = (mode("live"), mode("frozen")) {
