@@ -234,6 +234,71 @@ pub struct EvaluationSummary {
     /// (`frozen`), or rebuilt periodically (`refresh:<d>`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serving: Vec<ServingQuality>,
+    /// The test period scheduled again with the model's suggestions as
+    /// the jobs' limits, against the users' requests and perfect knowledge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<SchedulingReplay>,
+}
+
+/// A trace scheduled by a simulated cluster three times, with different
+/// runtime estimates (`rtp replay`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchedulingReplay {
+    /// Queue discipline: `easy` (FCFS with EASY backfilling) or `fcfs`.
+    pub policy: String,
+    /// What an underestimated job does: `kill` (killed at its limit and
+    /// resubmitted with the user's request) or `extend` (runs on; the
+    /// scheduler's estimate becomes the request).
+    pub overrun: String,
+    /// Processors of the simulated cluster.
+    pub processors: u32,
+    /// Where `processors` came from (the trace's header, its peak use, or
+    /// the command line).
+    pub processors_from: String,
+    /// Jobs of the test period that were not simulated, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// The test period: `requests`, `suggestions`, `perfect`.
+    pub runs: Vec<ReplayRun>,
+    /// The whole trace with requests and with perfect knowledge: the
+    /// simulator against published figures.
+    #[serde(default)]
+    pub whole_trace: Vec<ReplayRun>,
+}
+
+/// One simulated schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRun {
+    /// Which estimates the scheduler had.
+    pub estimates: String,
+    /// Jobs simulated.
+    pub jobs: u64,
+    /// Mean wait (response time less runtime, killed attempts included), hours.
+    pub mean_wait_h: f64,
+    /// Mean bounded slowdown, runtimes bounded below by 10 s.
+    pub bounded_slowdown: f64,
+    /// Useful processor-seconds over the processors' time from the first
+    /// submit to the last end.
+    pub utilisation: f64,
+    /// Share of jobs killed at least once at an underestimated limit.
+    pub killed_share: f64,
+    /// Killed attempts' processor-seconds over the useful ones.
+    pub wasted_share: f64,
+    /// Per day of submit: mean wait (hours) and bounded slowdown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub daily: Vec<ReplayDay>,
+}
+
+/// One day of a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReplayDay {
+    /// Start of the day, Unix seconds.
+    pub day_s: i64,
+    /// Jobs submitted that day.
+    pub jobs: u64,
+    /// Their mean wait, hours.
+    pub mean_wait_h: f64,
+    /// Their mean bounded slowdown.
+    pub bounded_slowdown: f64,
 }
 
 /// The blend's quality under one serving mode.

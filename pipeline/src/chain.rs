@@ -2,6 +2,7 @@
 //! run it: (generate →) ingest → features → load → evaluate → train → publish,
 //! with wall time and peak memory recorded per stage.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rtp_bundle::BundleStore;
@@ -9,13 +10,16 @@ use rtp_bundle::manifest::{EvaluationSummary, ServingQuality};
 
 use crate::config::{PipelineConfig, RunInput, StateFilter};
 use crate::error::{PipelineError, Result};
-use crate::evaluate::serving::{ReplayInputs, Serving, served_features};
+use crate::evaluate::serving::{ReplayInputs, Serving, read_jobs, served_features};
 use crate::evaluate::{Evaluation, Protocol, eligible_rows, evaluate, served_quality};
 use crate::features::{FeatureTables, build_features};
 use crate::frame::FeatureFrame;
 use crate::generate::{GenerateOptions, generate};
-use crate::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, IngestSummary, InputFormat, ingest};
+use crate::ingest::{
+    DEFAULT_BATCH_ROWS, IngestOptions, IngestSummary, InputFormat, declared_processors, ingest,
+};
 use crate::publish::{BundleSources, fingerprint, publish};
+use crate::replay::{Overrun, Policy, ReplayOptions, replay};
 use crate::stages::{self, StageReport};
 use crate::train::train;
 
@@ -147,6 +151,58 @@ pub async fn serving_stage(
     Ok(())
 }
 
+/// Schedules the holdout's test period again with the model's suggestions
+/// (see [`crate::replay`]) and adds the replay to the evaluation. The
+/// suggestions come from the test jobs' features as served live, so each
+/// uses only what was known at its submit.
+pub async fn replay_stage(
+    prepared: &Prepared,
+    evaluation: &mut Evaluation,
+    options: ReplayOptions,
+    sql_dir: &Path,
+    stages_out: &mut Vec<StageReport>,
+) -> Result<()> {
+    let stage = stages::start("replay the schedule");
+    let frame = &prepared.frame;
+    let test_from = evaluation
+        .test_rows
+        .iter()
+        .map(|&r| frame.submit_s[r])
+        .min()
+        .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))?;
+    let jobs = read_jobs(&prepared.ingest.output)?;
+    let mut keys: Vec<i64> = jobs
+        .iter()
+        .filter(|j| j.submit_time >= Some(test_from))
+        .filter_map(|j| j.job_key)
+        .collect();
+    keys.sort_unstable();
+    let served = served_features(
+        ReplayInputs {
+            jobs: &prepared.ingest.output,
+            history_state: &prepared.features.history_state,
+            queue_state: &prepared.features.queue_state,
+            sql_dir,
+        },
+        &keys,
+        &[Serving::Live],
+    )
+    .await?;
+    let served = &served[0];
+    let rows: Vec<usize> = (0..served.len()).collect();
+    let p90 = evaluation.model.predict(served, &rows)?.p90;
+    let p90_by_key: HashMap<i64, f64> = keys.iter().copied().zip(p90).collect();
+    let declared = match prepared.ingest.files.first() {
+        Some(file) if file.format == InputFormat::Swf => declared_processors(&file.path)?,
+        _ => None,
+    };
+    let replayed = replay(&jobs, test_from, &p90_by_key, declared, options)?;
+    let simulated = replayed.runs.iter().map(|r| r.jobs).sum();
+    evaluation.summary.replay = Some(replayed);
+    stages_out.push(stage.finish(simulated));
+    Ok(())
+}
+
 /// What a bundle is trained from: the feature table in memory and the files
 /// that identify it.
 #[derive(Debug)]
@@ -254,6 +310,20 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         &mut stages_out,
     )
     .await?;
+    if config.replay {
+        replay_stage(
+            &prepared,
+            &mut evaluation,
+            ReplayOptions {
+                policy: Policy::Easy,
+                overrun: Overrun::KillAndResubmit,
+                processors: None,
+            },
+            &config.features.sql_dir,
+            &mut stages_out,
+        )
+        .await?;
+    }
     let bundle = train_and_publish(
         prepared.training_data(&config.features.sql_dir),
         &states,

@@ -124,6 +124,9 @@ pub struct RawEvaluate {
     pub test_frac: f64,
     /// States the holdout's test jobs are also scored from, as served.
     pub serving: Vec<String>,
+    /// Whether `rtp run` schedules the test period again with the model's
+    /// suggestions (`rtp replay`'s defaults) and records it in the bundle.
+    pub replay: bool,
 }
 
 /// `[run]` as written.
@@ -380,6 +383,9 @@ pub struct PipelineConfig {
     /// Serving modes the holdout is replayed under (see
     /// [`crate::evaluate::serving`]).
     pub serving: Vec<crate::evaluate::serving::Serving>,
+    /// Whether `rtp run` replays the test period's schedule (see
+    /// [`crate::replay`]) into the bundle's evaluation.
+    pub replay: bool,
     /// The `run` command.
     pub run: RunOptions,
 }
@@ -526,6 +532,7 @@ impl TryFrom<RawConfig> for PipelineConfig {
             test_frac: fraction("evaluate.test_frac", raw.evaluate.test_frac, 0.9)?,
             serving: crate::evaluate::serving::parse_modes(&raw.evaluate.serving)
                 .map_err(|e| PipelineError::Config(format!("evaluate.serving: {e}")))?,
+            replay: raw.evaluate.replay,
             run: RunOptions {
                 input,
                 format: raw.run.format.parse().map_err(PipelineError::Config)?,

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod job_table;
 pub mod lgbm;
 pub mod publish;
+pub mod replay;
 pub mod stages;
 pub mod train;
 

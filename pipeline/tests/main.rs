@@ -10,6 +10,7 @@ mod ingest;
 mod live_state;
 mod model;
 mod plans;
+mod replay;
 mod serving;
 mod up;
 mod util;

@@ -167,6 +167,7 @@ pub fn evaluate(
             },
         )),
         serving: Vec::new(),
+        replay: None,
     };
     Ok(Evaluation {
         summary,

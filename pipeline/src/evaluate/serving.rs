@@ -206,7 +206,8 @@ pub async fn served_features(
     Ok(frames)
 }
 
-fn read_jobs(path: &Path) -> Result<Vec<Job>> {
+/// Every job of a job table.
+pub fn read_jobs(path: &Path) -> Result<Vec<Job>> {
     let mut jobs = Vec::new();
     for batch in crate::job_table::read_job_table(path)? {
         let columns =

@@ -21,6 +21,7 @@ use std::str::FromStr;
 
 pub use quarantine::{BadRow, quarantine_path_for};
 pub use record::{RowProblem, checked};
+pub use swf::declared_processors;
 pub(crate) use writer::cast_to_schema;
 pub use writer::{DEFAULT_BATCH_ROWS, JobTableWriter, parquet_properties};
 
@@ -278,7 +279,7 @@ fn open_reader(path: &Path, format: InputFormat, batch_rows: usize) -> Result<Ro
 }
 
 /// Opens a text input, transparently gunzipping `*.gz`.
-fn open_text(path: &Path) -> Result<Box<dyn Read>> {
+pub(crate) fn open_text(path: &Path) -> Result<Box<dyn Read>> {
     let file = File::open(path).map_err(PipelineError::io(path))?;
     let reader = BufReader::with_capacity(1 << 16, file);
     Ok(if path.extension().is_some_and(|e| e == "gz") {

@@ -32,6 +32,33 @@ const FIELD_NAMES: [&str; 18] = [
     "think_time",
 ];
 
+/// The processors an SWF file's header declares (`MaxProcs`, else
+/// `MaxNodes`), read from its comment lines before the first job.
+pub fn declared_processors(path: &std::path::Path) -> Result<Option<u32>> {
+    let input = std::io::BufReader::new(super::open_text(path)?);
+    let (mut procs, mut nodes) = (None, None);
+    for line in input.lines() {
+        let line = line.map_err(crate::error::PipelineError::io(path))?;
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let Some(comment) = trimmed.strip_prefix(';') else {
+            break;
+        };
+        let Some((key, value)) = comment.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().parse::<u32>().ok().filter(|&n| n > 0);
+        match key.trim() {
+            "MaxProcs" => procs = value,
+            "MaxNodes" => nodes = value,
+            _ => {}
+        }
+    }
+    Ok(procs.or(nodes))
+}
+
 /// Streams jobs of an SWF file.
 pub(crate) struct SwfReader {
     lines: NumberedLines,

@@ -41,6 +41,11 @@ pub enum Command {
     Train(TrainArgs),
     /// Ingest, build features, train and evaluate against baselines in one go.
     Evaluate(EvaluateArgs),
+    /// Schedule a trace's test period again on a simulated cluster (FCFS
+    /// with EASY backfilling), with the users' requests, the model's
+    /// suggestions and perfect knowledge as limits, and compare waits and
+    /// slowdowns.
+    Replay(ReplayArgs),
     /// Write a synthetic Eagle-shaped job trace.
     Generate(GenerateArgs),
     /// Run the whole chain as configured: ingest, features, evaluate, train, publish.
@@ -153,6 +158,59 @@ pub struct EvaluateArgs {
     /// all (default: `evaluate.serving` of the config).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub serving: Option<Vec<String>>,
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Input files (any format `rtp ingest` reads).
+    #[arg(long = "input", required = true, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
+    /// Input format (auto: decided per file from its name and first line).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = InputFormat::Auto)]
+    pub format: InputFormat,
+    /// Share of eligible jobs (the last submitted) replayed; the model is
+    /// trained on the rest.
+    #[arg(long)]
+    pub test_frac: Option<f64>,
+    /// Processors of the simulated cluster (default: the trace's header,
+    /// else the most its own schedule had busy at once).
+    #[arg(long)]
+    pub processors: Option<u32>,
+    /// Queue discipline.
+    #[arg(long, value_enum, default_value_t = QueuePolicy::Easy)]
+    pub policy: QueuePolicy,
+    /// What a job does when it outlives its suggested limit: killed and
+    /// resubmitted with the user's request, or left running while the
+    /// scheduler expects the request.
+    #[arg(long, value_enum, default_value_t = Underestimate::Kill)]
+    pub underestimate: Underestimate,
+    /// Write the replay as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Directory for intermediate tables (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Queue discipline of the simulated cluster.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QueuePolicy {
+    /// FCFS with EASY backfilling.
+    Easy,
+    /// EASY backfilling trying the shortest estimates first.
+    EasySjbf,
+    /// Plain FCFS.
+    Fcfs,
+}
+
+/// What an underestimated job does in the replay.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Underestimate {
+    /// Killed at its limit, resubmitted at once with the user's request.
+    Kill,
+    /// Runs on; the scheduler then expects the user's request.
+    Extend,
 }
 
 /// Arguments of `generate`.

@@ -213,13 +213,14 @@ fn soak(
         ))
     })?;
     println!(
-        "rtp bench soak: {:.0} s of load, {} edge callers, Flight streams of 4 × {} rows, then a burst of {} Flight streams of {} rows; memory may grow {:.0} % from the end of the warm-up (the first half), and be back within {:.0} % of the end of the load a few seconds after the burst",
+        "rtp bench soak: {:.0} s of load, {} edge callers, Flight streams of 4 × {} rows, then a burst of {} Flight streams of {} rows; memory may grow {:.0} % (or {} MiB) from the end of the warm-up (the first half), and be back within {:.0} % of the end of the load a few seconds after the burst",
         report.seconds,
         args.edge_callers,
         args.batch_rows,
         args.burst_streams,
         args.burst_rows,
         (soak::RSS_GROWTH_LIMIT - 1.0) * 100.0,
+        soak::RSS_GROWTH_SLACK_BYTES >> 20,
         (soak::AFTER_BURST_LIMIT - 1.0) * 100.0
     );
     print!("{}", soak::render_soak_table(&report));

@@ -12,10 +12,14 @@ use rtp_pipeline::features::{STATE_TABLES, SqlEngine, build_features, state_path
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
 use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, ingest};
+use rtp_pipeline::replay::{Overrun, Policy, ReplayOptions, render_replay};
 use rtp_pipeline::stages::render_stage_table;
 use rtp_service_support::Settings;
 
-use crate::args::{Cli, Command, EvaluateArgs, FeaturesArgs, GenerateArgs, IngestArgs, TrainArgs};
+use crate::args::{
+    Cli, Command, EvaluateArgs, FeaturesArgs, GenerateArgs, IngestArgs, QueuePolicy, ReplayArgs,
+    TrainArgs, Underestimate,
+};
 use crate::progress::with_spinner;
 use crate::{bench, services};
 
@@ -34,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Features(args) => features(args, &config, &runtime),
         Command::Train(args) => train_bundle(args, &config),
         Command::Evaluate(args) => evaluate(args, &config, &runtime),
+        Command::Replay(args) => replay(args, &config, &runtime),
         Command::Generate(args) => generate_jobs(args),
         Command::Run => run_chain(&config, &runtime),
         Command::Up => services::up(&config, &runtime),
@@ -162,6 +167,66 @@ fn evaluate(
         let text = serde_json::to_string_pretty(&evaluation.summary)?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         println!("metrics written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn replay(
+    args: ReplayArgs,
+    config: &PipelineConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let protocol = Protocol::Holdout {
+        test_frac: args.test_frac.unwrap_or(config.test_frac),
+    };
+    let options = ReplayOptions {
+        policy: match args.policy {
+            QueuePolicy::Easy => Policy::Easy,
+            QueuePolicy::EasySjbf => Policy::EasyShortestFirst,
+            QueuePolicy::Fcfs => Policy::Fcfs,
+        },
+        overrun: match args.underestimate {
+            Underestimate::Kill => Overrun::KillAndResubmit,
+            Underestimate::Extend => Overrun::Extend,
+        },
+        processors: args.processors,
+    };
+    let scratch = tempfile::tempdir().context("creating a work directory")?;
+    let work_dir = args.work_dir.unwrap_or_else(|| scratch.path().to_owned());
+    let mut stages = Vec::new();
+    let prepared = with_spinner("ingesting and building features", || {
+        runtime.block_on(chain::prepare(
+            &args.inputs,
+            args.format,
+            &work_dir,
+            config,
+            &mut stages,
+        ))
+    })?;
+    report_ingest(&prepared);
+    let states = config.train.states_for(prepared.format).clone();
+    let mut evaluation = with_spinner("training on the first part", || {
+        chain::evaluate_stage(&prepared, &states, protocol, config, &mut stages)
+    })?;
+    with_spinner("scheduling the test period three times", || {
+        runtime.block_on(chain::replay_stage(
+            &prepared,
+            &mut evaluation,
+            options,
+            &config.features.sql_dir,
+            &mut stages,
+        ))
+    })?;
+    let replayed = evaluation
+        .summary
+        .replay
+        .as_ref()
+        .context("the replay produced nothing")?;
+    print!("{}", render_replay(replayed));
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(replayed)?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!("replay written to {}", path.display());
     }
     Ok(())
 }
