@@ -20,6 +20,7 @@ pub mod program;
 pub mod rpc;
 pub mod server;
 pub mod service;
+pub mod suggest;
 pub mod undecodable;
 
 pub use config::{EdgeConfig, LogFormat};

@@ -9,4 +9,5 @@ mod python_client;
 mod regression;
 mod reload;
 mod slurm;
+mod suggest;
 mod tls_auth;

@@ -63,6 +63,19 @@ pub fn parse_duration(s: &str, bare: BareNumber) -> Result<Option<f64>, String> 
         .ok_or_else(bad)
 }
 
+/// Seconds as Slurm writes a limit and `--time` reads it: `HH:MM:SS`, or
+/// `D-HH:MM:SS` from a day on; a fraction of a second rounds up.
+pub fn format_duration(seconds: f64) -> String {
+    let total = seconds.max(0.0).ceil() as u64;
+    let (days, rest) = (total / 86_400, total % 86_400);
+    let clock = format!("{:02}:{:02}:{:02}", rest / 3_600, rest / 60 % 60, rest % 60);
+    if days > 0 {
+        format!("{days}-{clock}")
+    } else {
+        clock
+    }
+}
+
 impl std::fmt::Display for BareNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -146,6 +159,21 @@ pub fn gpus_from_tres(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_format_as_slurm_reads_them() {
+        assert_eq!(format_duration(0.0), "00:00:00");
+        assert_eq!(format_duration(5_400.0), "01:30:00");
+        assert_eq!(format_duration(59.2), "00:01:00");
+        assert_eq!(format_duration(2.0 * 86_400.0 + 61.0), "2-00:01:01");
+        for seconds in [60.0, 3_599.0, 86_399.0, 90_061.0] {
+            let text = format_duration(seconds);
+            assert_eq!(
+                parse_duration(&text, BareNumber::Minutes).unwrap(),
+                Some(seconds)
+            );
+        }
+    }
 
     #[test]
     fn durations() {

@@ -46,6 +46,9 @@ pub enum Command {
     /// suggestions and perfect knowledge as limits, and compare waits and
     /// slowdowns.
     Replay(ReplayArgs),
+    /// Ask the edge how long a job will run, from its sbatch options or
+    /// batch script, and suggest a --time (as the thin `rtp-suggest`).
+    Suggest(Box<rtp_edge_api::suggest::SuggestArgs>),
     /// Write a synthetic Eagle-shaped job trace.
     Generate(GenerateArgs),
     /// Run the whole chain as configured: ingest, features, evaluate, train, publish.

@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run => run_chain(&config, &runtime),
         Command::Up => services::up(&config, &runtime),
         Command::Serve(_) => bail!("`rtp serve` runs before the pipeline's settings are read"),
+        Command::Suggest(_) => bail!("`rtp suggest` runs before the pipeline's settings are read"),
         Command::Bench { target } => bench::run(target, &config, &runtime),
     }
 }

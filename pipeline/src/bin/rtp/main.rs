@@ -18,6 +18,10 @@ fn main() -> ExitCode {
     if let args::Command::Serve(args) = &cli.command {
         return services::serve(args.service.into(), cli.config.as_deref());
     }
+    // In front of a submit: nothing to set up, nothing to wait for.
+    if let args::Command::Suggest(args) = &cli.command {
+        return rtp_edge_api::suggest::run(args);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("RTP_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if cli.verbose { "info" } else { "warn" })
     });
