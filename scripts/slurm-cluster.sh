@@ -4,24 +4,29 @@
 # (so `sacct` answers), slurmctld and slurmd, each started directly (no
 # systemd) with all its files under one directory, and stopped by its pid.
 #
-#   scripts/slurm-cluster.sh start DIR   # prints the SLURM_CONF to export
+#   scripts/slurm-cluster.sh start DIR [EXTRA]  # prints the SLURM_CONF to export
 #   scripts/slurm-cluster.sh stop DIR
+#
+# EXTRA is a file of slurm.conf lines appended to the generated ones (e.g.
+# JobSubmitPlugins=lua, with job_submit.lua put in DIR beforehand).
 #
 # Runs as root (the daemons and `runuser` need it). Ports are chosen free on
 # 127.0.0.1 at start. The cluster is named `rtp`, its node `rtpnode`, with
-# partitions `short` (MaxTime 10 min, default) and `long` (60 min), and two
+# partitions `short` (MaxTime 10 min, default), `long` (60 min) and `day`
+# (24 h), and two
 # users for tests, rtpslurm1 and rtpslurm2 (created when absent). Logs are
 # in DIR/log; a failed start prints the last lines of each.
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start DIR [EXTRA_CONF] | stop DIR" >&2
     exit 2
 }
-[ $# -eq 2 ] || usage
+[ $# -eq 2 ] || [ $# -eq 3 ] || usage
 action=$1
 mkdir -p "$2"
 dir=$(cd "$2" && pwd)
+extra=${3:-}
 run="$dir/run"
 log="$dir/log"
 
@@ -151,7 +156,11 @@ AccountingStoragePass=$socket
 NodeName=rtpnode NodeAddr=127.0.0.1 NodeHostname=$(hostname) CPUs=$cpus RealMemory=1000 State=UNKNOWN
 PartitionName=short Nodes=rtpnode Default=YES MaxTime=10 State=UP
 PartitionName=long Nodes=rtpnode MaxTime=60 State=UP
+PartitionName=day Nodes=rtpnode MaxTime=1-00:00:00 State=UP
 EOF
+    if [ -n "$extra" ]; then
+        cat "$extra" >>"$dir/slurm.conf"
+    fi
     # slurmdbd reads slurmdbd.conf beside slurm.conf, and only with mode 0600.
     cat >"$dir/slurmdbd.conf" <<EOF
 AuthType=auth/munge

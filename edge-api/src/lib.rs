@@ -11,8 +11,10 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod edge_client;
 pub mod job_event;
 pub mod job_request;
+pub mod jobcomp;
 pub mod metrics;
 pub mod prediction;
 pub mod process_stats;

@@ -9,5 +9,6 @@ mod python_client;
 mod regression;
 mod reload;
 mod slurm;
+mod slurm_submit;
 mod suggest;
 mod tls_auth;

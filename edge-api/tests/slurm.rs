@@ -15,10 +15,14 @@ use rtp_scoring::live::HistoryStat;
 
 use crate::common;
 
+/// One cluster at a time in this test binary: two would compete for the
+/// machine's cores and make each other's jobs late.
+pub static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A running cluster, stopped when dropped.
-struct Cluster {
-    dir: tempfile::TempDir,
-    conf: PathBuf,
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub conf: PathBuf,
 }
 
 impl Cluster {
@@ -27,10 +31,16 @@ impl Cluster {
     }
 
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), None)
+    }
+
+    /// A cluster in `dir` (which may hold files the configuration names),
+    /// with the slurm.conf lines of `extra` added.
+    pub fn start_in(dir: tempfile::TempDir, extra: Option<&Path>) -> Self {
         let output = Command::new(Self::script())
             .arg("start")
             .arg(dir.path())
+            .args(extra)
             .output()
             .unwrap();
         assert!(
@@ -44,7 +54,7 @@ impl Cluster {
 
     /// `program args…` with this cluster's configuration, run as `user`
     /// (root when None); its standard output.
-    fn run(&self, user: Option<&str>, program: &str, args: &[&str]) -> String {
+    pub fn run(&self, user: Option<&str>, program: &str, args: &[&str]) -> String {
         let mut command = match user {
             Some(user) => {
                 let mut c = Command::new("runuser");
@@ -69,7 +79,7 @@ impl Cluster {
     }
 
     /// Submits `sleep seconds` as `user`; the job id.
-    fn submit(&self, user: &str, partition: &str, limit_min: u32, seconds: u32) -> String {
+    pub fn submit(&self, user: &str, partition: &str, limit_min: u32, seconds: u32) -> String {
         let limit = limit_min.to_string();
         let wrap = format!("sleep {seconds}");
         let args = [
@@ -136,7 +146,7 @@ fn kind(server: &RunningServer, name: &str) -> usize {
 }
 
 /// (jobs ended, last runtime) of `user` in the live state, if known.
-fn history(server: &RunningServer, user: &str) -> Option<(Value, Value)> {
+pub fn history(server: &RunningServer, user: &str) -> Option<(Value, Value)> {
     let kind = kind(server, "user");
     let scorer = server.live.current();
     let state = scorer.live_state();
@@ -175,7 +185,7 @@ async fn p50_of_next(server: &RunningServer, user: &str) -> f64 {
         .p50_seconds
 }
 
-async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -193,6 +203,7 @@ fn follow(config: &mut rtp_edge_api::EdgeConfig, conf: &Path, store: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_a_real_slurm_ran_reach_the_next_prediction_as_sacct_reports_them() {
+    let _one = ONE_CLUSTER.lock().await;
     let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::config(&common::store_copy(dir.path()));

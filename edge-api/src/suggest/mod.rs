@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use rtp_proto::v1::PredictRequest;
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+use crate::edge_client::{ClientError, EdgeAddress};
 
 pub use answer::Suggestion;
 use sbatch_options::SbatchOptions;
@@ -38,15 +38,9 @@ pub struct SuggestArgs {
     /// The submitting user (default: $USER).
     #[arg(long)]
     pub user: Option<String>,
-    /// The edge's address.
-    #[arg(long, env = "RTP_EDGE", default_value = "http://127.0.0.1:50051")]
-    pub edge: String,
-    /// Bearer token the edge requires, if any.
-    #[arg(long, env = "RTP_EDGE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// CA certificate (PEM) to trust for a TLS edge.
-    #[arg(long, env = "RTP_EDGE_CA")]
-    pub ca: Option<PathBuf>,
+    /// The edge.
+    #[command(flatten)]
+    pub edge: EdgeAddress,
     /// The whole budget for the edge's answer, milliseconds.
     #[arg(long, default_value_t = 800)]
     pub timeout_ms: u64,
@@ -126,7 +120,7 @@ pub fn suggest(args: &SuggestArgs) -> Result<Suggestion, SuggestError> {
             .unwrap_or_else(|_| {
                 Err(SuggestError::Unavailable(format!(
                     "the edge at {} did not answer within {} ms",
-                    args.edge, args.timeout_ms
+                    args.edge.edge, args.timeout_ms
                 )))
             })
     })?;
@@ -137,31 +131,19 @@ async fn ask(
     args: &SuggestArgs,
     features: rtp_proto::v1::JobFeatures,
 ) -> Result<rtp_proto::v1::PredictResponse, SuggestError> {
-    let unavailable = |what: String| SuggestError::Unavailable(what);
-    let mut endpoint = Endpoint::from_shared(args.edge.clone())
-        .map_err(|e| SuggestError::BadRequest(format!("--edge {:?}: {e}", args.edge)))?
-        .tcp_nodelay(true);
-    if let Some(ca) = &args.ca {
-        let pem = std::fs::read(ca)
-            .map_err(|e| SuggestError::BadRequest(format!("--ca {}: {e}", ca.display())))?;
-        endpoint = endpoint
-            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
-            .map_err(|e| SuggestError::BadRequest(format!("--ca: {e}")))?;
-    }
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| unavailable(format!("the edge at {} is unreachable ({e})", args.edge)))?;
-    let mut request = tonic::Request::new(PredictRequest {
-        features: Some(features),
-        explain: Some(false),
-        ..Default::default()
-    });
-    if let Some(token) = &args.token {
-        let value = MetadataValue::try_from(format!("Bearer {token}"))
-            .map_err(|_| SuggestError::BadRequest("--token: not a header value".into()))?;
-        request.metadata_mut().insert("authorization", value);
-    }
+    let client_error = |e: ClientError| match e {
+        ClientError::Settings(what) => SuggestError::BadRequest(what),
+        unreachable => SuggestError::Unavailable(unreachable.to_string()),
+    };
+    let channel = args.edge.connect().await.map_err(client_error)?;
+    let request = args
+        .edge
+        .request(PredictRequest {
+            features: Some(features),
+            explain: Some(false),
+            ..Default::default()
+        })
+        .map_err(client_error)?;
     let response = JobRuntimePredictorClient::new(channel)
         .predict(request)
         .await
@@ -169,9 +151,9 @@ async fn ask(
             tonic::Code::InvalidArgument => {
                 SuggestError::BadRequest(format!("the edge refused the job: {}", status.message()))
             }
-            code => unavailable(format!(
+            code => SuggestError::Unavailable(format!(
                 "the edge at {} answered {code:?}: {}",
-                args.edge,
+                args.edge.edge,
                 status.message()
             )),
         })?;
