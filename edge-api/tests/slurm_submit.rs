@@ -220,3 +220,75 @@ async fn the_submit_plugin_annotates_sets_limits_by_policy_and_never_blocks_a_su
     assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
     edge.shutdown().await.unwrap();
 }
+
+/// The plugin's cost at submit: 200 `sbatch` calls each with the plugin
+/// off, with the edge up, with it down (refused at once) and 20 with it
+/// silent (the budget runs out), as p50 and p99 wall times. A measurement,
+/// not a check: `cargo test --workspace --test integration --
+/// --ignored submit_latency --nocapture` prints the table.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: run it on purpose"]
+async fn submit_latency_with_the_plugin() {
+    let _one = ONE_CLUSTER.lock().await;
+    let work = tempfile::tempdir().unwrap();
+    let config = common::config(&common::store_copy(work.path()));
+    let edge = edge_at(&config).await;
+    let up = format!("http://{}", edge.grpc_addr);
+    let (dir, extra) = cluster_dir(&up);
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start_in(dir, Some(&extra)))
+        .await
+        .unwrap();
+    let dir = cluster.dir.path().to_owned();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let quiet = format!("http://{}", silent.local_addr().unwrap());
+    println!(
+        "{:<34} {:>6} {:>9} {:>9}",
+        "sbatch --hold, 1 task", "calls", "p50 ms", "p99 ms"
+    );
+    for (name, edge, policy, calls) in [
+        ("plugin off", up.as_str(), "off", 200),
+        ("plugin on, edge up", up.as_str(), "annotate", 200),
+        (
+            "plugin on, edge down (refused)",
+            down.as_str(),
+            "annotate",
+            200,
+        ),
+        (
+            "plugin on, edge silent (budget)",
+            quiet.as_str(),
+            "annotate",
+            20,
+        ),
+    ] {
+        settings(&dir, edge, policy);
+        let mut took: Vec<f64> = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            cluster.run(
+                None,
+                "sbatch",
+                &[
+                    "--hold",
+                    "--output=/dev/null",
+                    "-p",
+                    "day",
+                    "-t",
+                    "120",
+                    "--wrap",
+                    "true",
+                ],
+            );
+            took.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        took.sort_by(f64::total_cmp);
+        let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+        println!("{name:<34} {calls:>6} {:>9.1} {:>9.1}", at(0.5), at(0.99));
+        cluster.run(None, "scancel", &["--state=PENDING", "--user=root"]);
+    }
+    drop(silent);
+    edge.shutdown().await.unwrap();
+}
