@@ -291,6 +291,83 @@ pub fn predicted_vs_actual(label: &str, points: &[(f64, f64, f64, f64)]) -> Svg 
     Svg(svg)
 }
 
+/// Lines over a shared axis of categories (e.g. days), one per series;
+/// a NaN value breaks its line. Only every few category labels are drawn.
+pub fn lines(
+    label: &str,
+    categories: &[String],
+    series: &[Series<'_>],
+    format: impl Fn(f64) -> String,
+) -> Svg {
+    // Wide: the chart spans a full-width card.
+    let (w, h) = (960.0, 260.0);
+    // Room on the right for the last day's label.
+    let (ml, _, mt, mb) = MARGIN;
+    let mr = 40.0;
+    let (pw, ph) = (w - ml - mr, h - mt - mb);
+    let max = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let top = nice_max(max);
+    let y = |v: f64| mt + ph - ph * (v / top).clamp(0.0, 1.0);
+    let step = pw / categories.len().saturating_sub(1).max(1) as f64;
+    let x = |i: usize| ml + step * i as f64;
+    let mut svg = open(w, h, label);
+    for i in 0..=4 {
+        let v = top * f64::from(i) / 4.0;
+        let _ = write!(
+            svg,
+            "<line class=\"grid\" x1=\"{ml}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
+             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            w - mr,
+            ml - 6.0,
+            y(v) + 4.0,
+            escape(&format(v)),
+            y = y(v)
+        );
+    }
+    let every = categories.len().div_ceil(6).max(1);
+    for (i, category) in categories.iter().enumerate().step_by(every) {
+        let _ = write!(
+            svg,
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            x(i),
+            h - mb + 16.0,
+            escape(category)
+        );
+    }
+    for one in series {
+        let mut path = String::new();
+        let mut pen_down = false;
+        for (i, v) in one.values.iter().enumerate() {
+            if !v.is_finite() {
+                pen_down = false;
+                continue;
+            }
+            let _ = write!(
+                path,
+                "{}{:.1},{:.1}",
+                if pen_down { " L" } else { " M" },
+                x(i),
+                y(*v)
+            );
+            pen_down = true;
+        }
+        let _ = write!(
+            svg,
+            "<path class=\"line {}\" d=\"{}\"><title>{}</title></path>",
+            escape(one.class),
+            path.trim_start(),
+            escape(one.name)
+        );
+    }
+    legend(&mut svg, series, ml, h - 10.0);
+    svg.push_str("</svg>");
+    Svg(svg)
+}
+
 /// A small line of recent values, for the live page.
 pub fn sparkline(label: &str, values: &[f64]) -> Svg {
     let (w, h) = (240.0, 48.0);
@@ -321,6 +398,25 @@ pub fn sparkline(label: &str, values: &[f64]) -> Svg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_break_at_gaps_and_escape_labels() {
+        let svg = lines(
+            "wait <per> day",
+            &["d1".to_owned(), "d2".to_owned(), "d3".to_owned()],
+            &[Series {
+                name: "requests & co",
+                class: "s1",
+                values: vec![1.0, f64::NAN, 2.0],
+            }],
+            |v| format!("{v:.1}"),
+        )
+        .0;
+        assert!(svg.contains("wait &lt;per&gt; day"));
+        assert!(svg.contains("requests &amp; co"));
+        // Two pieces: the gap lifts the pen.
+        assert_eq!(svg.matches(" M").count() + svg.matches("\"M").count(), 2);
+    }
 
     #[test]
     fn labels_are_escaped_and_values_drawn() {

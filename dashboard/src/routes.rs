@@ -12,6 +12,8 @@ pub enum Route {
     BatchTemplate,
     /// Model analytics.
     Analytics,
+    /// The scheduling what-if of the bundle's test period.
+    WhatIf,
     /// Live service health.
     Live,
     /// The live page's polled fragment.
@@ -32,6 +34,7 @@ impl Route {
             Self::Batch => "/batch",
             Self::BatchTemplate => "/batch/template.csv",
             Self::Analytics => "/analytics",
+            Self::WhatIf => "/whatif",
             Self::Live => "/live",
             Self::LivePartial => "/live/partial",
             Self::Metrics => "/metrics",
@@ -52,9 +55,10 @@ pub fn batch_csv(id: &str) -> String {
 }
 
 /// The pages in the navigation bar, in order.
-pub const NAVIGATION: [(Route, &str); 4] = [
+pub const NAVIGATION: [(Route, &str); 5] = [
     (Route::Predict, "Predict"),
     (Route::Batch, "Batch"),
     (Route::Analytics, "Analytics"),
+    (Route::WhatIf, "What-if"),
     (Route::Live, "Live"),
 ];

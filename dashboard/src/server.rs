@@ -29,7 +29,7 @@ use crate::live::LiveMonitor;
 use crate::metrics::Metrics;
 use crate::routes::Route;
 use crate::views::analytics::AnalyticsCache;
-use crate::views::{self, analytics, batch, live, predict};
+use crate::views::{self, analytics, batch, live, predict, whatif};
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -138,6 +138,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/batch/{id}/page/{page}", get(batch::table_page))
         .route("/batch/{id}/scored.csv", get(batch::download))
         .route(Route::Analytics.path(), get(analytics::show))
+        .route(Route::WhatIf.path(), get(whatif::show))
         .route(Route::Live.path(), get(live::show))
         .route(Route::LivePartial.path(), get(live::partial))
         .route("/static/{name}", get(static_file))

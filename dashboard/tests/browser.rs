@@ -68,7 +68,7 @@ async fn pages_work_in_headless_chromium() {
         "dashboard_pages.py failed\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
-    for page in ["predict", "batch", "analytics", "live"] {
+    for page in ["predict", "batch", "analytics", "whatif", "live"] {
         let png = shots.join(format!("{page}.png"));
         let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
         assert!(

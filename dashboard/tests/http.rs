@@ -10,7 +10,7 @@ async fn pages_render_with_the_model_and_assets() {
     let stack = Stack::start(|_| {}).await;
     let addr = stack.dashboard.addr;
     let version = std::fs::read_to_string(crate::common::bundles().join("latest")).unwrap();
-    for path in ["/predict", "/batch", "/analytics", "/live"] {
+    for path in ["/predict", "/batch", "/analytics", "/whatif", "/live"] {
         let page = get(addr, path, &[]).await;
         assert_eq!(page.status, 200, "{path}: {}", page.body);
         assert!(
@@ -67,6 +67,20 @@ async fn pages_render_with_the_model_and_assets() {
         "id=\"serving-gap\"",
     ] {
         assert!(analytics.contains(needle), "analytics lacks {needle}");
+    }
+
+    // the what-if page carries the replay stored in the bundle
+    let whatif = get(addr, "/whatif", &[]).await.body;
+    for needle in [
+        "id=\"runs\"",
+        "<td>test period</td><td>requests</td>",
+        "<td>test period</td><td>suggestions</td>",
+        "<td>test period</td><td>perfect</td>",
+        "<td>whole trace</td><td>requests</td>",
+        "id=\"verdict\"",
+        "path class=\"line s0\"",
+    ] {
+        assert!(whatif.contains(needle), "what-if lacks {needle}");
     }
     stack.stop().await;
 }

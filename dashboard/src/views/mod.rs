@@ -7,6 +7,7 @@ pub mod batch;
 pub mod errors;
 pub mod live;
 pub mod predict;
+pub mod whatif;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 """Drives the dashboard in headless Chromium (Debian's chromium and
 chromedriver, through selenium): submits the predict form, uploads a CSV
-with one bad row, pages the scored table, opens analytics and live, and
+with one bad row, pages the scored table, opens analytics, what-if and live, and
 saves a screenshot of each page.
 
 Environment: RTP_DASHBOARD_URL, RTP_SCREENSHOTS (directory), RTP_UPLOAD
@@ -184,6 +184,20 @@ def analytics(driver: webdriver.Chrome) -> None:
     shot(driver, "analytics")
 
 
+def whatif(driver: webdriver.Chrome) -> None:
+    open_page(driver, "/whatif", "whatif")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
+    runs = [[td.text for td in r.find_elements(By.TAG_NAME, "td")][:2] for r in rows]
+    check(["test period", "requests"] in runs and ["test period", "suggestions"] in runs and ["test period", "perfect"] in runs,
+          f"whatif: the test period with requests, suggestions and perfect knowledge ({runs})")
+    check(len(driver.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3, "whatif: wait, slowdown and daily charts drawn")
+    lines = driver.find_elements(By.CSS_SELECTOR, "svg.chart path.line")
+    check(len(lines) == 3, f"whatif: {len(lines)} daily lines")
+    check("the mean wait goes from" in driver.find_element(By.ID, "verdict").text, "whatif: the verdict is said")
+    no_console_errors(driver, "whatif")
+    shot(driver, "whatif")
+
+
 LIVE_SNAPSHOT_JS = """
 const at = document.getElementById('live-at');
 return {
@@ -222,6 +236,7 @@ def main() -> None:
         predict(driver)
         batch(driver)
         analytics(driver)
+        whatif(driver)
         live(driver)
     finally:
         driver.quit()
