@@ -75,6 +75,7 @@ async fn pages_render_with_the_model_and_assets() {
         "id=\"runs\"",
         "<td>test period</td><td>requests</td>",
         "<td>test period</td><td>suggestions</td>",
+        "<td>test period</td><td>predictions</td>",
         "<td>test period</td><td>perfect</td>",
         "<td>whole trace</td><td>requests</td>",
         "id=\"verdict\"",

@@ -19,7 +19,7 @@ use crate::ingest::{
     DEFAULT_BATCH_ROWS, IngestOptions, IngestSummary, InputFormat, declared_processors, ingest,
 };
 use crate::publish::{BundleSources, fingerprint, publish};
-use crate::replay::{Overrun, Policy, ReplayOptions, replay};
+use crate::replay::{Overrun, Policy, Predicted, ReplayOptions, replay};
 use crate::stages::{self, StageReport};
 use crate::train::train;
 
@@ -190,13 +190,17 @@ pub async fn replay_stage(
     .await?;
     let served = &served[0];
     let rows: Vec<usize> = (0..served.len()).collect();
-    let p90 = evaluation.model.predict(served, &rows)?.p90;
-    let p90_by_key: HashMap<i64, f64> = keys.iter().copied().zip(p90).collect();
+    let predictions = evaluation.model.predict(served, &rows)?;
+    let predicted: HashMap<i64, Predicted> = keys
+        .iter()
+        .zip(predictions.p50.iter().zip(&predictions.p90))
+        .map(|(&key, (&p50, &p90))| (key, Predicted { p50, p90 }))
+        .collect();
     let declared = match prepared.ingest.files.first() {
         Some(file) if file.format == InputFormat::Swf => declared_processors(&file.path)?,
         _ => None,
     };
-    let replayed = replay(&jobs, test_from, &p90_by_key, declared, options)?;
+    let replayed = replay(&jobs, test_from, &predicted, declared, options)?;
     let simulated = replayed.runs.iter().map(|r| r.jobs).sum();
     evaluation.summary.replay = Some(replayed);
     stages_out.push(stage.finish(simulated));

@@ -90,14 +90,24 @@ async fn kth_replay_matches_published_easy_figures_and_suggests_from_the_past() 
         perfect.bounded_slowdown
     );
 
-    // The test period: every job simulated three times; the suggestions
+    // The test period: every job simulated four times; the suggestions
     // are real (some too short, so killed) and never above the request.
     let runs: Vec<&str> = replay.runs.iter().map(|r| r.estimates.as_str()).collect();
-    assert_eq!(runs, ["requests", "suggestions", "perfect"]);
+    assert_eq!(runs, ["requests", "suggestions", "predictions", "perfect"]);
     assert!(replay.runs.iter().all(|r| r.jobs == replay.runs[0].jobs));
     assert!(replay.runs[0].jobs as f64 >= 0.2 * 28_000.0);
-    assert_eq!(replay.runs[0].killed_share, 0.0);
-    assert_eq!(replay.runs[2].killed_share, 0.0);
+    for run in [0, 2, 3] {
+        assert_eq!(replay.runs[run].killed_share, 0.0);
+    }
+    // The gain: the model's medians as the scheduler's estimates make
+    // jobs wait less than the users' requests do.
+    let (requests, predictions) = (&replay.runs[0], &replay.runs[2]);
+    assert!(
+        predictions.bounded_slowdown < 0.9 * requests.bounded_slowdown,
+        "{} against {}",
+        predictions.bounded_slowdown,
+        requests.bounded_slowdown
+    );
     let suggestions = &replay.runs[1];
     assert!(
         suggestions.killed_share > 0.0 && suggestions.killed_share < 0.3,
@@ -119,6 +129,7 @@ fn suggestions_are_the_limits_the_replay_kills_at() {
         procs: 1,
         request: Some(request),
         suggestion: Some(suggestion),
+        prediction: None,
     };
     let jobs = [job(0, 100, 600, 60), job(10, 100, 600, 120)];
     let runs = run_all(
@@ -166,6 +177,7 @@ fn rtp_replay_prints_the_table_and_writes_json() {
     for line in [
         "test period, requests",
         "test period, suggestions",
+        "test period, predictions",
         "test period, perfect",
         "whole trace, requests",
         "suggestions against requests: wait ",
@@ -176,7 +188,7 @@ fn rtp_replay_prints_the_table_and_writes_json() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(written.policy, "fcfs");
     assert_eq!(written.overrun, "extend");
-    assert_eq!(written.runs.len(), 3);
+    assert_eq!(written.runs.len(), 4);
     // Jobs run on past a short suggestion: none is killed.
     assert!(written.runs.iter().all(|r| r.killed_share == 0.0));
 }

@@ -72,7 +72,8 @@ fn row(period: &'static str, run: &ReplayRun) -> RunRow {
 fn label(estimates: &str) -> &'static str {
     match estimates {
         "requests" => "user requests",
-        "suggestions" => "suggestions",
+        "suggestions" => "suggested limits",
+        "predictions" => "p50 estimates",
         _ => "perfect knowledge",
     }
 }
@@ -81,6 +82,7 @@ fn class(estimates: &str) -> &'static str {
     match estimates {
         "requests" => "s1",
         "suggestions" => "s0",
+        "predictions" => "s3",
         _ => "s2",
     }
 }
@@ -97,7 +99,7 @@ fn verdict(replay: &SchedulingReplay) -> String {
             String::new()
         }
     };
-    format!(
+    let mut text = format!(
         "With the suggestions as limits instead of the users' requests, the mean wait goes \
          from {} h to {} h{} and the mean bounded slowdown from {} to {}{}; {} of the jobs \
          outlive their suggestion.",
@@ -108,7 +110,18 @@ fn verdict(replay: &SchedulingReplay) -> String {
         fixed(suggestions.bounded_slowdown, 1),
         change(suggestions.bounded_slowdown, requests.bounded_slowdown),
         percent(suggestions.killed_share),
-    )
+    );
+    if let Some(predictions) = run("predictions") {
+        text.push_str(&format!(
+            " With the model's medians as the scheduler's estimates (the requests staying the \
+             limits), the mean wait is {} h{} and the bounded slowdown {}{}.",
+            fixed(predictions.mean_wait_h, 2),
+            change(predictions.mean_wait_h, requests.mean_wait_h),
+            fixed(predictions.bounded_slowdown, 1),
+            change(predictions.bounded_slowdown, requests.bounded_slowdown),
+        ));
+    }
+    text
 }
 
 impl WhatIfView {

@@ -188,11 +188,11 @@ def whatif(driver: webdriver.Chrome) -> None:
     open_page(driver, "/whatif", "whatif")
     rows = driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr")
     runs = [[td.text for td in r.find_elements(By.TAG_NAME, "td")][:2] for r in rows]
-    check(["test period", "requests"] in runs and ["test period", "suggestions"] in runs and ["test period", "perfect"] in runs,
-          f"whatif: the test period with requests, suggestions and perfect knowledge ({runs})")
+    check(["test period", "requests"] in runs and ["test period", "suggestions"] in runs and ["test period", "predictions"] in runs and ["test period", "perfect"] in runs,
+          f"whatif: the test period with requests, suggestions, predictions and perfect knowledge ({runs})")
     check(len(driver.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3, "whatif: wait, slowdown and daily charts drawn")
     lines = driver.find_elements(By.CSS_SELECTOR, "svg.chart path.line")
-    check(len(lines) == 3, f"whatif: {len(lines)} daily lines")
+    check(len(lines) == 4, f"whatif: {len(lines)} daily lines")
     check("the mean wait goes from" in driver.find_element(By.ID, "verdict").text, "whatif: the verdict is said")
     no_console_errors(driver, "whatif")
     shot(driver, "whatif")

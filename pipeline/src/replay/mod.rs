@@ -1,10 +1,11 @@
 //! `rtp replay`: how much sooner jobs would start with tighter limits.
 //!
 //! The jobs of the test period are scheduled again by a simulated cluster
-//! (FCFS with EASY backfilling, or plain FCFS) three times: with the users'
-//! requests as limits, with the model's suggestions (its p90, from the
-//! state known at each submit, capped at the request), and with perfect
-//! knowledge. The whole trace is also scheduled with requests and with
+//! (FCFS with EASY backfilling, or plain FCFS) four times: with the users'
+//! requests as limits, with the model's suggestions as limits (its p90,
+//! from the state known at each submit, capped at the request), with its
+//! p50 as the scheduler's estimate and the request as the limit, and with
+//! perfect knowledge. The whole trace is also scheduled with requests and with
 //! perfect knowledge, to set the simulator beside published figures.
 
 mod report;
@@ -86,14 +87,23 @@ fn processors(job: &Job) -> Option<u32> {
         .and_then(|p| u32::try_from(p).ok())
 }
 
+/// The model's p50 and p90 of a job, seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Predicted {
+    /// The median.
+    pub p50: f64,
+    /// The upper end of the interval.
+    pub p90: f64,
+}
+
 /// The jobs of `jobs` submitted at or after `from`, as the replay needs
-/// them, with their suggestions from `p90_by_key`; those it cannot
-/// simulate are counted by reason.
+/// them, with their suggestions and predictions from `predicted`; those it
+/// cannot simulate are counted by reason.
 pub fn trace_jobs(
     jobs: &[Job],
     from: i64,
     processors_total: u32,
-    p90_by_key: &HashMap<i64, f64>,
+    predicted: &HashMap<i64, Predicted>,
 ) -> (Vec<TraceJob>, BTreeMap<String, u64>) {
     let mut kept = Vec::new();
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
@@ -118,31 +128,30 @@ pub fn trace_jobs(
             .wallclock_req_s
             .filter(|r| *r > 0.0)
             .map(|r| r.round() as i64);
+        let model = job.job_key.and_then(|k| predicted.get(&k));
         kept.push(TraceJob {
             submit,
             run: run.round() as i64,
             procs,
             request,
-            suggestion: job
-                .job_key
-                .and_then(|k| p90_by_key.get(&k))
-                .map(|&p90| suggested_limit(p90, request)),
+            suggestion: model.map(|p| suggested_limit(p.p90, request)),
+            prediction: model.map(|p| suggested_limit(p.p50, request)),
         });
     }
     (kept, skipped)
 }
 
-/// Replays the test period (jobs submitted from `test_from`, with their
-/// suggestions) and the whole trace.
+/// Replays the test period (jobs submitted from `test_from`, with the
+/// model's predictions of them) and the whole trace.
 pub fn replay(
     jobs: &[Job],
     test_from: i64,
-    p90_by_key: &HashMap<i64, f64>,
+    predicted: &HashMap<i64, Predicted>,
     declared: Option<u32>,
     options: ReplayOptions,
 ) -> Result<SchedulingReplay> {
     let (processors, processors_from) = cluster_processors(options.processors, declared, jobs)?;
-    let (test, skipped) = trace_jobs(jobs, test_from, processors, p90_by_key);
+    let (test, skipped) = trace_jobs(jobs, test_from, processors, predicted);
     if test.is_empty() {
         return Err(PipelineError::NotEnoughData(
             "no job of the test period can be simulated".into(),
@@ -152,6 +161,7 @@ pub fn replay(
     let all = [
         Estimates::Requests,
         Estimates::Suggestions,
+        Estimates::Predictions,
         Estimates::Perfect,
     ];
     Ok(SchedulingReplay {

@@ -64,6 +64,13 @@ pub fn render_replay(replay: &SchedulingReplay) -> String {
             change(suggestions.mean_wait_h, requests.mean_wait_h),
             change(suggestions.bounded_slowdown, requests.bounded_slowdown)
         ));
+        if let Some(predictions) = run("predictions") {
+            out.push_str(&format!(
+                "predictions against requests: wait {}, bounded slowdown {}\n",
+                change(predictions.mean_wait_h, requests.mean_wait_h),
+                change(predictions.bounded_slowdown, requests.bounded_slowdown)
+            ));
+        }
     }
     out
 }

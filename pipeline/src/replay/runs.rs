@@ -1,5 +1,7 @@
-//! The three schedules a replay compares: the same jobs with the users'
-//! requests, the model's suggestions, and their true runtimes as estimates.
+//! The schedules a replay compares: the same jobs with the users' requests,
+//! the model's suggestions as limits, the model's predictions as the
+//! scheduler's estimates (the requests staying the limits), and their true
+//! runtimes.
 
 use rtp_bundle::manifest::ReplayRun;
 
@@ -17,8 +19,12 @@ pub struct TraceJob {
     pub procs: u32,
     /// The user's requested limit, seconds (`None`: none given).
     pub request: Option<i64>,
-    /// The model's suggested limit, seconds (`None`: not predicted).
+    /// The model's suggested limit (from its p90), seconds (`None`: not
+    /// predicted).
     pub suggestion: Option<i64>,
+    /// The model's median prediction in whole minutes, seconds (`None`:
+    /// not predicted).
+    pub prediction: Option<i64>,
 }
 
 /// Which estimates a run gives the scheduler.
@@ -26,8 +32,12 @@ pub struct TraceJob {
 pub enum Estimates {
     /// The users' requests.
     Requests,
-    /// The model's suggestions, capped at the request.
+    /// The model's suggestions, capped at the request, as limits.
     Suggestions,
+    /// The model's p50 as the scheduler's estimate; the request stays the
+    /// limit, and a job that outlives its estimate is expected until its
+    /// request (system-generated predictions, Tsafrir et al. 2007).
+    Predictions,
     /// The true runtimes.
     Perfect,
 }
@@ -38,6 +48,7 @@ impl Estimates {
         match self {
             Self::Requests => "requests",
             Self::Suggestions => "suggestions",
+            Self::Predictions => "predictions",
             Self::Perfect => "perfect",
         }
     }
@@ -63,6 +74,7 @@ pub fn sim_jobs(jobs: &[TraceJob], estimates: Estimates) -> Vec<SimJob> {
             let estimate = match estimates {
                 Estimates::Requests => request,
                 Estimates::Suggestions => j.suggestion.map_or(request, |s| s.min(request)),
+                Estimates::Predictions => j.prediction.map_or(request, |p| p.min(request)),
                 Estimates::Perfect => j.run.max(1),
             };
             SimJob {
@@ -76,7 +88,9 @@ pub fn sim_jobs(jobs: &[TraceJob], estimates: Estimates) -> Vec<SimJob> {
         .collect()
 }
 
-/// Schedules `jobs` once per entry of `which` and summarises each run.
+/// Schedules `jobs` once per entry of `which` and summarises each run;
+/// `overrun` is what the suggestions' run does with a job that outlives
+/// its limit (predictions are never limits: they are corrected).
 pub fn run_all(
     jobs: &[TraceJob],
     which: &[Estimates],
@@ -89,6 +103,10 @@ pub fn run_all(
         .iter()
         .map(|&estimates| {
             let sim = sim_jobs(jobs, estimates);
+            let overrun = match estimates {
+                Estimates::Predictions => Overrun::Extend,
+                _ => overrun,
+            };
             let outcomes = simulate(processors, &sim, policy, overrun);
             summarise(estimates.name(), &sim, &outcomes, processors, daily)
         })
@@ -137,6 +155,7 @@ mod tests {
                 procs: 1,
                 request: Some(1_000),
                 suggestion: Some(180),
+                prediction: Some(120),
             },
             TraceJob {
                 submit: 5,
@@ -144,6 +163,7 @@ mod tests {
                 procs: 1,
                 request: None,
                 suggestion: None,
+                prediction: None,
             },
         ];
         let estimates = |e| -> Vec<(i64, i64)> {
@@ -159,6 +179,10 @@ mod tests {
         assert_eq!(
             estimates(Estimates::Suggestions),
             [(180, 1_000), (1_000, 1_000)]
+        );
+        assert_eq!(
+            estimates(Estimates::Predictions),
+            [(120, 1_000), (1_000, 1_000)]
         );
         assert_eq!(estimates(Estimates::Perfect), [(100, 1_000), (50, 1_000)]);
     }
