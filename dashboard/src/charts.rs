@@ -53,6 +53,29 @@ fn nice_max(max: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// Five horizontal grid lines from 0 to `top` across `x` (from, to), each
+/// labelled on the left with its value.
+fn value_grid(
+    svg: &mut String,
+    (left, right): (f64, f64),
+    top: f64,
+    y: &impl Fn(f64) -> f64,
+    format: &impl Fn(f64) -> String,
+) {
+    for i in 0..=4 {
+        let v = top * f64::from(i) / 4.0;
+        let _ = write!(
+            svg,
+            "<line class=\"grid\" x1=\"{left}\" x2=\"{right}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
+             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 6.0,
+            y(v) + 4.0,
+            escape(&format(v)),
+            y = y(v)
+        );
+    }
+}
+
 /// One series of a bar chart.
 #[derive(Debug, Clone)]
 pub struct Series<'a> {
@@ -85,19 +108,7 @@ pub fn grouped_bars(
     let top = nice_max(max);
     let y = |v: f64| mt + ph - ph * (v / top).clamp(0.0, 1.0);
     let mut svg = open(w, h, label);
-    for i in 0..=4 {
-        let v = top * f64::from(i) / 4.0;
-        let _ = write!(
-            svg,
-            "<line class=\"grid\" x1=\"{ml}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            w - mr,
-            ml - 6.0,
-            y(v) + 4.0,
-            escape(&format(v)),
-            y = y(v)
-        );
-    }
+    value_grid(&mut svg, (ml, w - mr), top, &y, &format);
     let group = pw / categories.len().max(1) as f64;
     let bar = (group * 0.8) / series.len().max(1) as f64;
     for (c, category) in categories.iter().enumerate() {
@@ -315,19 +326,7 @@ pub fn lines(
     let step = pw / categories.len().saturating_sub(1).max(1) as f64;
     let x = |i: usize| ml + step * i as f64;
     let mut svg = open(w, h, label);
-    for i in 0..=4 {
-        let v = top * f64::from(i) / 4.0;
-        let _ = write!(
-            svg,
-            "<line class=\"grid\" x1=\"{ml}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text class=\"tick\" x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            w - mr,
-            ml - 6.0,
-            y(v) + 4.0,
-            escape(&format(v)),
-            y = y(v)
-        );
-    }
+    value_grid(&mut svg, (ml, w - mr), top, &y, &format);
     let every = categories.len().div_ceil(6).max(1);
     for (i, category) in categories.iter().enumerate().step_by(every) {
         let _ = write!(

@@ -7,13 +7,13 @@ use anyhow::{Context, Result, bail};
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, StateFilter};
 use rtp_pipeline::evaluate::serving::parse_modes;
-use rtp_pipeline::evaluate::{Protocol, parse_span, render_table};
+use rtp_pipeline::evaluate::{Evaluation, Protocol, parse_span, render_table};
 use rtp_pipeline::features::{STATE_TABLES, SqlEngine, build_features, state_path_for};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
-use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, ingest};
+use rtp_pipeline::ingest::{DEFAULT_BATCH_ROWS, IngestOptions, InputFormat, ingest};
 use rtp_pipeline::replay::{Overrun, Policy, ReplayOptions, render_replay};
-use rtp_pipeline::stages::render_stage_table;
+use rtp_pipeline::stages::{StageReport, render_stage_table};
 use rtp_service_support::Settings;
 
 use crate::args::{
@@ -118,6 +118,41 @@ fn train_bundle(args: TrainArgs, config: &PipelineConfig) -> Result<()> {
     Ok(())
 }
 
+/// Inputs ingested, turned into features and evaluated, with the scratch
+/// directory holding their tables (removed when dropped).
+struct Evaluated {
+    prepared: Prepared,
+    evaluation: Evaluation,
+    scratch: tempfile::TempDir,
+}
+
+/// `evaluate`'s and `replay`'s common start: ingest, features, train and
+/// test under `protocol`, in `work_dir` or a scratch directory.
+fn ingest_and_evaluate(
+    inputs: &[PathBuf],
+    format: InputFormat,
+    work_dir: Option<PathBuf>,
+    protocol: Protocol,
+    (config, runtime): (&PipelineConfig, &tokio::runtime::Runtime),
+    stages: &mut Vec<StageReport>,
+) -> Result<Evaluated> {
+    let scratch = tempfile::tempdir().context("creating a work directory")?;
+    let work_dir = work_dir.unwrap_or_else(|| scratch.path().to_owned());
+    let prepared = with_spinner("ingesting and building features", || {
+        runtime.block_on(chain::prepare(inputs, format, &work_dir, config, stages))
+    })?;
+    report_ingest(&prepared);
+    let states = config.train.states_for(prepared.format).clone();
+    let evaluation = with_spinner("training and evaluating", || {
+        chain::evaluate_stage(&prepared, &states, protocol, config, stages)
+    })?;
+    Ok(Evaluated {
+        prepared,
+        evaluation,
+        scratch,
+    })
+}
+
 fn evaluate(
     args: EvaluateArgs,
     config: &PipelineConfig,
@@ -132,23 +167,19 @@ fn evaluate(
             test_frac: args.test_frac.unwrap_or(config.test_frac),
         },
     };
-    let scratch = tempfile::tempdir().context("creating a work directory")?;
-    let work_dir = args.work_dir.unwrap_or_else(|| scratch.path().to_owned());
     let mut stages = Vec::new();
-    let prepared = with_spinner("ingesting and building features", || {
-        runtime.block_on(chain::prepare(
-            &args.inputs,
-            args.format,
-            &work_dir,
-            config,
-            &mut stages,
-        ))
-    })?;
-    report_ingest(&prepared);
-    let states = config.train.states_for(prepared.format).clone();
-    let mut evaluation = with_spinner("training and evaluating", || {
-        chain::evaluate_stage(&prepared, &states, protocol, config, &mut stages)
-    })?;
+    let Evaluated {
+        prepared,
+        mut evaluation,
+        scratch: _scratch,
+    } = ingest_and_evaluate(
+        &args.inputs,
+        args.format,
+        args.work_dir,
+        protocol,
+        (config, runtime),
+        &mut stages,
+    )?;
     let modes = match &args.serving {
         Some(texts) => parse_modes(texts)?,
         None => config.serving.clone(),
@@ -192,24 +223,20 @@ fn replay(
         },
         processors: args.processors,
     };
-    let scratch = tempfile::tempdir().context("creating a work directory")?;
-    let work_dir = args.work_dir.unwrap_or_else(|| scratch.path().to_owned());
     let mut stages = Vec::new();
-    let prepared = with_spinner("ingesting and building features", || {
-        runtime.block_on(chain::prepare(
-            &args.inputs,
-            args.format,
-            &work_dir,
-            config,
-            &mut stages,
-        ))
-    })?;
-    report_ingest(&prepared);
-    let states = config.train.states_for(prepared.format).clone();
-    let mut evaluation = with_spinner("training on the first part", || {
-        chain::evaluate_stage(&prepared, &states, protocol, config, &mut stages)
-    })?;
-    with_spinner("scheduling the test period three times", || {
+    let Evaluated {
+        prepared,
+        mut evaluation,
+        scratch: _scratch,
+    } = ingest_and_evaluate(
+        &args.inputs,
+        args.format,
+        args.work_dir,
+        protocol,
+        (config, runtime),
+        &mut stages,
+    )?;
+    with_spinner("scheduling the test period four times", || {
         runtime.block_on(chain::replay_stage(
             &prepared,
             &mut evaluation,
