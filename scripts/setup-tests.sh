@@ -8,7 +8,9 @@
 #     kubernetes-validate (PyPI, in the build venv): scripts/check-deploy.sh
 #     checks the deployment files with them, and a test runs a real Prometheus
 #   - munge, mariadb-server, slurmdbd, slurmctld, slurmd, slurm-client (Debian):
-#     scripts/slurm-cluster.sh runs a one-node Slurm for the sacct follower's test
+#     scripts/slurm-cluster.sh runs a one-node Slurm for the sacct follower's,
+#     the submit plugin's and the completion feed's tests (slurmctld brings
+#     the lua and script plugins, and Lua 5.1)
 #   - the Python client environment (pyarrow, pandas, grpcio, selenium from
 #     clients/python/requirements.txt), whose interpreter the client and
 #     browser tests find in RTP_CLIENT_PYTHON
