@@ -7,6 +7,7 @@
 //! [t, t + step)).
 
 mod details;
+pub mod max_ratio;
 mod metrics;
 mod report;
 pub mod serving;
@@ -147,6 +148,14 @@ pub fn evaluate(
     baselines.insert(
         "last2".to_owned(),
         quality(&baseline(&frame.base_last2_s), &actual, None),
+    );
+    baselines.insert(
+        "max_ratio5".to_owned(),
+        quality(
+            &max_ratio::max_ratio_baseline(frame, &test_rows),
+            &actual,
+            None,
+        ),
     );
     let summary = EvaluationSummary {
         protocol: protocol.to_string(),
