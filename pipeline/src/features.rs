@@ -91,6 +91,20 @@ pub struct FeatureTables {
     pub sql_sha256: String,
     /// The optimised logical plan of each materialised table, by table name.
     pub plans: std::collections::BTreeMap<String, String>,
+    /// Each materialised table in the order it was written, with its rows
+    /// and the seconds it took (views cost nothing until a table reads them).
+    pub steps: Vec<SqlStep>,
+}
+
+/// One materialised table of a feature run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlStep {
+    /// The table.
+    pub table: String,
+    /// Rows written.
+    pub rows: u64,
+    /// Seconds from planning to the last row written.
+    pub seconds: f64,
 }
 
 include!(concat!(env!("OUT_DIR"), "/built_in_sql.rs"));
@@ -196,6 +210,7 @@ pub async fn build_features(
 
     let mut rows = 0;
     let mut plans = std::collections::BTreeMap::new();
+    let mut steps = Vec::new();
     for file in &files {
         let label = file.path.display().to_string();
         let sql_error = |e| PipelineError::Sql {
@@ -216,7 +231,13 @@ pub async fn build_features(
             other => scratch.path().join(format!("{other}.parquet")),
         };
         let written = write_dataframe(df, &target, &label).await?;
-        tracing::info!(table = %file.table, rows = written, secs = started.elapsed().as_secs_f64(), "materialised");
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(table = %file.table, rows = written, secs = seconds, "materialised");
+        steps.push(SqlStep {
+            table: file.table.clone(),
+            rows: written,
+            seconds,
+        });
         if file.table == FEATURES_TABLE {
             rows = written;
         }
@@ -229,6 +250,7 @@ pub async fn build_features(
         rows,
         sql_sha256: sql_fingerprint(&files),
         plans,
+        steps,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `rtp bench flight`, `rtp bench edge`, `rtp bench events` and `rtp bench soak`: each starts
 //! its servers as child processes of `rtp` (`rtp serve`) and prints its
-//! table.
+//! table. `rtp bench features` runs the feature SQL on DataFusion and on
+//! DuckDB in the client environment.
 
 use std::process::Command;
 
@@ -30,6 +31,38 @@ fn rate(table: &str, path: &str, column: usize) -> f64 {
     rest[column]
         .parse()
         .unwrap_or_else(|_| panic!("`{line}` has no number at {column}"))
+}
+
+/// Both engines run every materialised step of the same SQL, write the
+/// same number of rows (the command fails otherwise), and are timed.
+#[test]
+fn bench_features_runs_the_same_sql_on_datafusion_and_duckdb() {
+    let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup-tests.sh`, which creates the Python client environment")
+    });
+    let table = bench(&["features", "--rows", "3000", "--python", &python]);
+    for step in [
+        "entity_end_stats",
+        "entity_asof",
+        "history_wide",
+        "queue_at_submit",
+        "queue_wide",
+        "features",
+        "history_state",
+        "queue_state",
+        "total",
+    ] {
+        // seconds on DataFusion and on DuckDB, and their ratio
+        let column = if step == "total" { 0 } else { 1 };
+        for offset in 0..3 {
+            assert!(
+                rate(&table, &format!("{step} "), column + offset).is_finite(),
+                "{step}: {table}"
+            );
+        }
+    }
+    assert_eq!(rate(&table, "features ", 0), 3000.0, "{table}");
+    assert!(rate(&table, "peak RSS MiB", 1) > 0.0, "{table}");
 }
 
 #[test]

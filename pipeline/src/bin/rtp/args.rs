@@ -252,6 +252,27 @@ pub struct PipelineBenchArgs {
     pub work_dir: Option<PathBuf>,
 }
 
+/// Arguments of `bench features`.
+#[derive(Debug, clap::Args)]
+pub struct FeaturesBenchArgs {
+    /// Rows to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Threads for each engine (default: features.target_partitions).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Python with DuckDB (default: RTP_CLIENT_PYTHON, set by
+    /// scripts/setup-tests.sh).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Directory for the data (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
 /// Arguments of `bench inference`.
 #[derive(Debug, clap::Args)]
 pub struct InferenceBenchArgs {
@@ -422,6 +443,9 @@ impl From<Service> for Program {
 pub enum BenchTarget {
     /// Per-stage wall time, rows/s and peak RSS of the whole chain on generated data.
     Pipeline(PipelineBenchArgs),
+    /// The feature SQL on DataFusion and on DuckDB (a peer engine, same SQL
+    /// files, same job table, same threads), step by step, with the ratio.
+    Features(FeaturesBenchArgs),
     /// Rows/s and latency of the native tree engine against LightGBM's own
     /// predictor on the same model, and of the whole blend, after training
     /// on generated data.

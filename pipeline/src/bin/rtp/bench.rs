@@ -24,9 +24,10 @@ use rtp_stack::flight_bench::{
 use rtp_stack::soak::{self, SoakOptions};
 
 use crate::args::{
-    BenchTarget, EdgeBenchArgs, EventsBenchArgs, FlightBenchArgs, InferenceBenchArgs,
-    PipelineBenchArgs, SoakBenchArgs,
+    BenchTarget, EdgeBenchArgs, EventsBenchArgs, FeaturesBenchArgs, FlightBenchArgs,
+    InferenceBenchArgs, PipelineBenchArgs, SoakBenchArgs,
 };
+use crate::features_bench::{render_peer_table, run_both};
 use crate::inference_bench::{BenchOptions, bench_inference, render_bench_table};
 use crate::progress::with_spinner;
 use crate::services::launcher;
@@ -39,6 +40,7 @@ pub fn run(
 ) -> Result<()> {
     match target {
         BenchTarget::Pipeline(args) => pipeline(args, config, runtime),
+        BenchTarget::Features(args) => features(args, config, runtime),
         BenchTarget::Inference(args) => inference(args, config, runtime),
         BenchTarget::Flight(args) => flight(args, config, runtime),
         BenchTarget::Edge(args) => edge(args, config, runtime),
@@ -68,6 +70,49 @@ fn pipeline(
     println!("rtp bench pipeline --rows {rows} (seed {seed})");
     print!("{}", render_stage_table(&report.stages));
     print!("{}", render_table(&report.evaluation));
+    Ok(())
+}
+
+fn features(
+    args: FeaturesBenchArgs,
+    config: &PipelineConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let FeaturesBenchArgs {
+        rows,
+        seed,
+        threads,
+        python,
+        work_dir,
+    } = args;
+    let python = python
+        .or_else(|| std::env::var_os("RTP_CLIENT_PYTHON").map(PathBuf::from))
+        .context("no Python with DuckDB: pass --python or set RTP_CLIENT_PYTHON (scripts/setup-tests.sh creates one from clients/python/requirements.txt)")?;
+    let threads = threads.unwrap_or(config.features.target_partitions);
+    let scratch = tempfile::tempdir().context("creating a work directory")?;
+    let work = work_dir.unwrap_or_else(|| scratch.path().to_owned());
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let jobs = with_spinner("generating and ingesting jobs", || -> Result<PathBuf> {
+        let raw = work.join("eagle.parquet");
+        generate(
+            &raw,
+            &GenerateOptions {
+                rows,
+                seed,
+                batch_rows: DEFAULT_BATCH_ROWS,
+            },
+        )?;
+        let jobs = work.join("jobs.parquet");
+        ingest(&[raw], &jobs, &IngestOptions::default())?;
+        Ok(jobs)
+    })?;
+    let run = with_spinner("running the feature SQL on both engines", || {
+        runtime.block_on(run_both(&jobs, &work, &config.features, threads, &python))
+    })?;
+    println!(
+        "rtp bench features --rows {rows} (seed {seed}): the same SQL files on DataFusion and on DuckDB, {threads} threads each, every table written to Parquet"
+    );
+    print!("{}", render_peer_table(&run));
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod commands;
+mod features_bench;
 mod inference_bench;
 mod progress;
 mod services;
