@@ -60,7 +60,10 @@ end
 -- The limit the job would run under: its own, else its partition's default
 -- or maximum (minutes), with whether the user gave one.
 local function request_minutes(job_desc, part_list)
-    if known(job_desc.time_limit) then
+    -- 4294967295 is INFINITE (--time=UNLIMITED): the user chose it, but
+    -- the partition's limit is what the job will get.
+    local unlimited = job_desc.time_limit == 4294967295
+    if known(job_desc.time_limit) and not unlimited then
         return job_desc.time_limit, true
     end
     for _, part in pairs(part_list or {}) do
@@ -68,10 +71,10 @@ local function request_minutes(job_desc, part_list)
             or (not job_desc.partition and part.flag_default == 1)
         if chosen then
             if known(part.default_time) and part.default_time ~= 4294967295 then
-                return part.default_time, false
+                return part.default_time, unlimited
             end
             if known(part.max_time) and part.max_time ~= 4294967295 then
-                return part.max_time, false
+                return part.max_time, unlimited
             end
         end
     end

@@ -36,6 +36,10 @@ use rtp_jobs::Job;
 pub enum Row {
     /// A valid job.
     Job(Job),
+    /// A valid job whose start the input does not record, taken to be its
+    /// submit (no wait): the earliest it could have started, so its end is
+    /// the earliest it could have ended. Counted apart.
+    AssumedStart(Job),
     /// A rejected row.
     Bad(BadRow),
     /// A line that is not a job (e.g. a `sacct` job step).
@@ -132,6 +136,8 @@ pub struct FileSummary {
     pub quarantined: u64,
     /// Non-job lines skipped.
     pub skipped: u64,
+    /// Jobs kept whose start was not recorded, taken to start at submit.
+    pub assumed_start: u64,
 }
 
 /// What an ingest run did.
@@ -155,6 +161,11 @@ impl IngestSummary {
     pub fn quarantined(&self) -> u64 {
         self.files.iter().map(|f| f.quarantined).sum()
     }
+
+    /// Jobs whose unrecorded start was taken to be their submit.
+    pub fn assumed_start(&self) -> u64 {
+        self.files.iter().map(|f| f.assumed_start).sum()
+    }
 }
 
 /// Reads `inputs` into the canonical job table at `out`.
@@ -176,12 +187,18 @@ pub fn ingest(inputs: &[PathBuf], out: &Path, options: &IngestOptions) -> Result
             kept: 0,
             quarantined: 0,
             skipped: 0,
+            assumed_start: 0,
         };
         for row in open_reader(path, format, options.batch_rows)? {
             match row? {
                 Row::Job(job) => {
                     writer.push(&job)?;
                     summary.kept += 1;
+                }
+                Row::AssumedStart(job) => {
+                    writer.push(&job)?;
+                    summary.kept += 1;
+                    summary.assumed_start += 1;
                 }
                 Row::Bad(bad) if options.strict => {
                     return Err(PipelineError::BadRow {

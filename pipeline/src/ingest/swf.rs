@@ -87,7 +87,8 @@ impl SwfReader {
         }
     }
 
-    fn parse(&self, text: &str) -> Result<Job, RowProblem> {
+    /// The job of a line, and whether its start was assumed (see below).
+    fn parse(&self, text: &str) -> Result<(Job, bool), RowProblem> {
         let fields: Vec<&str> = text.split_whitespace().collect();
         if fields.len() != FIELD_NAMES.len() {
             return Err(RowProblem::field_count(FIELD_NAMES.len(), fields.len()));
@@ -124,14 +125,21 @@ impl SwfReader {
             .epoch_offset
             .checked_add(submit)
             .ok_or_else(|| overflow("submit_time"))?;
-        let start_time = known(v[2])
+        let run = known(v[3]);
+        // Some logs record no wait (grid logs write -1 for every job) but
+        // do know how long a job ran. Such a job is taken to have started
+        // at its submit, the earliest it could have: it then ends at the
+        // earliest time it could have ended, and its outcome joins history
+        // from then on. Ingest counts these jobs apart.
+        let assumed_start = known(v[2]).is_none() && run.is_some();
+        let wait = if assumed_start { Some(0) } else { known(v[2]) };
+        let start_time = wait
             .map(|wait| {
                 submit_time
                     .checked_add(wait)
                     .ok_or_else(|| overflow("wait_time"))
             })
             .transpose()?;
-        let run = known(v[3]);
         let end_time = start_time
             .zip(run)
             .map(|(s, r)| s.checked_add(r).ok_or_else(|| overflow("run_time")))
@@ -152,7 +160,7 @@ impl SwfReader {
             _ => "UNKNOWN",
         };
         let id = |prefix: &str, x: i64| known(x).map(|x| format!("{prefix}{x}"));
-        checked(Job {
+        let job = checked(Job {
             job_key: None,
             job_id: v[0].to_string(),
             user: id("user", v[11]),
@@ -171,7 +179,8 @@ impl SwfReader {
             state: Some(state.into()),
             name: id("exe", v[13]),
             work_dir: None,
-        })
+        })?;
+        Ok((job, assumed_start))
     }
 }
 
@@ -189,8 +198,10 @@ impl Iterator for SwfReader {
                 self.header(trimmed);
                 continue;
             }
-            let parsed = self.parse(trimmed);
-            return Some(Ok(Row::parsed(line, parsed, text)));
+            return Some(Ok(match self.parse(trimmed) {
+                Ok((job, true)) => Row::AssumedStart(job),
+                parsed => Row::parsed(line, parsed.map(|(job, _)| job), text),
+            }));
         }
     }
 }

@@ -66,6 +66,13 @@ fn ingest_jobs(args: IngestArgs) -> Result<()> {
             f.format
         );
     }
+    for f in summary.files.iter().filter(|f| f.assumed_start > 0) {
+        println!(
+            "{}: {}",
+            f.path.display(),
+            assumed_start_note(f.assumed_start)
+        );
+    }
     println!("wrote {} jobs to {}", summary.kept(), out.display());
     if let Some(q) = &summary.quarantine {
         println!(
@@ -306,6 +313,16 @@ fn report_ingest(prepared: &Prepared) {
             .map(|q| format!(" to {}", q.display()))
             .unwrap_or_default()
     );
+    if summary.assumed_start() > 0 {
+        println!("{}", assumed_start_note(summary.assumed_start()));
+    }
+}
+
+/// What ingest assumed for jobs whose start the input does not record.
+fn assumed_start_note(jobs: u64) -> String {
+    format!(
+        "{jobs} jobs have a runtime but no recorded wait: each is taken to start at its submit, so it ends, and joins history, at the earliest time it could have"
+    )
 }
 
 fn train_from_features(
