@@ -2,8 +2,6 @@
 //! (KTH SP2, Parallel Workloads Archive) the ensemble beats both baselines
 //! and is as good as its best member.
 
-use rtp_pipeline::chain;
-use rtp_pipeline::evaluate::Protocol;
 use rtp_pipeline::ingest::InputFormat;
 
 use crate::util::{config, ensemble_config};
@@ -49,23 +47,10 @@ async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = ensemble_config();
-    let mut stages = Vec::new();
-    let prepared = chain::prepare(&[kth], InputFormat::Auto, dir.path(), &config, &mut stages)
-        .await
-        .unwrap();
+    let (prepared, evaluation) =
+        crate::util::evaluate_holdout(&kth, dir.path(), &ensemble_config()).await;
     assert_eq!(prepared.format, InputFormat::Swf);
-    let states = config.train.states_for(prepared.format).clone();
-    let evaluation = chain::evaluate_stage(
-        &prepared,
-        &states,
-        Protocol::Holdout { test_frac: 0.2 },
-        &config,
-        &mut stages,
-    )
-    .unwrap();
     let s = &evaluation.summary;
-    eprintln!("{}", rtp_pipeline::evaluate::render_table(s));
     let request = &s.baselines["user_request"];
     let last2 = &s.baselines["last2"];
     assert!(s.n_test > 5_000);
@@ -154,30 +139,11 @@ async fn a_log_without_waits_evaluates_end_to_end() {
     }
     out.flush().unwrap();
     drop(out);
-    let config = config();
-    let mut stages = Vec::new();
-    let prepared = chain::prepare(
-        &[blanked],
-        InputFormat::Auto,
-        &dir.path().join("w"),
-        &config,
-        &mut stages,
-    )
-    .await
-    .unwrap();
+    let (prepared, evaluation) =
+        crate::util::evaluate_holdout(&blanked, &dir.path().join("w"), &config()).await;
     assert_eq!(prepared.ingest.assumed_start(), with_runtime);
     assert!(with_runtime > 28_000);
-    let states = config.train.states_for(prepared.format).clone();
-    let evaluation = chain::evaluate_stage(
-        &prepared,
-        &states,
-        Protocol::Holdout { test_frac: 0.2 },
-        &config,
-        &mut stages,
-    )
-    .unwrap();
     let s = &evaluation.summary;
-    eprintln!("{}", rtp_pipeline::evaluate::render_table(s));
     assert!(s.n_test > 5_000);
     assert!(
         s.model.mae_h < s.baselines["user_request"].mae_h,

@@ -7,9 +7,8 @@ use std::process::Command;
 
 use rtp_bundle::manifest::SchedulingReplay;
 use rtp_pipeline::chain;
-use rtp_pipeline::evaluate::Protocol;
 use rtp_pipeline::evaluate::serving::read_jobs;
-use rtp_pipeline::ingest::{InputFormat, declared_processors};
+use rtp_pipeline::ingest::declared_processors;
 use rtp_pipeline::replay::{
     Estimates, Overrun, Policy, ReplayOptions, TraceJob, run_all, trace_jobs,
 };
@@ -29,19 +28,8 @@ async fn kth_replay_matches_published_easy_figures_and_suggests_from_the_past() 
     assert_eq!(declared_processors(&kth).unwrap(), Some(100));
     let dir = tempfile::tempdir().unwrap();
     let config = config();
+    let (prepared, mut evaluation) = crate::util::evaluate_holdout(&kth, dir.path(), &config).await;
     let mut stages = Vec::new();
-    let prepared = chain::prepare(&[kth], InputFormat::Auto, dir.path(), &config, &mut stages)
-        .await
-        .unwrap();
-    let states = config.train.states_for(prepared.format).clone();
-    let mut evaluation = chain::evaluate_stage(
-        &prepared,
-        &states,
-        Protocol::Holdout { test_frac: 0.2 },
-        &config,
-        &mut stages,
-    )
-    .unwrap();
     chain::replay_stage(
         &prepared,
         &mut evaluation,

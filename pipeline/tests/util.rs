@@ -10,6 +10,7 @@ use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rtp_pipeline::chain::{self, Prepared};
 use rtp_pipeline::config::PipelineConfig;
+use rtp_pipeline::evaluate::{Evaluation, Protocol};
 use rtp_pipeline::features::{FeatureOptions, FeatureTables, build_features};
 use rtp_pipeline::generate::{GenerateOptions, generate};
 use rtp_pipeline::ingest::{IngestOptions, InputFormat, JobTableWriter, ingest};
@@ -161,6 +162,39 @@ pub fn job(user: &str, partition: &str, submit: i64, start: i64, end: i64, limit
         name: Some("job".into()),
         work_dir: None,
     }
+}
+
+/// Ingests `input` (any format) into `work`, builds features and evaluates
+/// on the holdout's last 20 %, as `rtp evaluate` does.
+pub async fn evaluate_holdout(
+    input: &Path,
+    work: &Path,
+    config: &PipelineConfig,
+) -> (Prepared, Evaluation) {
+    let mut stages = Vec::new();
+    let prepared = chain::prepare(
+        &[input.to_owned()],
+        InputFormat::Auto,
+        work,
+        config,
+        &mut stages,
+    )
+    .await
+    .unwrap();
+    let states = config.train.states_for(prepared.format).clone();
+    let evaluation = chain::evaluate_stage(
+        &prepared,
+        &states,
+        Protocol::Holdout { test_frac: 0.2 },
+        config,
+        &mut stages,
+    )
+    .unwrap();
+    eprintln!(
+        "{}",
+        rtp_pipeline::evaluate::render_table(&evaluation.summary)
+    );
+    (prepared, evaluation)
 }
 
 /// Ingests an Eagle file into `work`, builds features and trains on every
