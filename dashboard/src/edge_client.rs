@@ -11,7 +11,7 @@ use tonic::transport::Channel;
 
 use crate::config::EdgeTarget;
 use crate::error::DashboardError;
-use crate::grpc_target;
+use rtp_service_support::grpc_target::{self, SettingNames};
 
 /// Adds `authorization: Bearer …` when a token is configured.
 #[derive(Debug, Clone)]
@@ -31,6 +31,13 @@ impl Interceptor for BearerToken {
     }
 }
 
+/// The settings of `[edge]`, as errors name them.
+const SETTINGS: SettingNames<'static> = SettingNames {
+    address: "edge.address",
+    ca: "edge.ca",
+    token: "edge.token",
+};
+
 /// A client of the edge.
 #[derive(Debug, Clone)]
 pub struct EdgeClient {
@@ -42,9 +49,9 @@ impl EdgeClient {
     /// A client of `target`; connects on first use, so the dashboard starts
     /// even while the edge is down.
     pub fn new(target: &EdgeTarget) -> Result<Self, String> {
-        let endpoint = grpc_target::endpoint("edge", &target.address, target.ca.as_deref())?
+        let endpoint = grpc_target::endpoint(SETTINGS, &target.address, target.ca.as_deref())?
             .timeout(target.timeout);
-        let token = grpc_target::bearer("edge", target.token.as_deref())?;
+        let token = grpc_target::bearer(SETTINGS, target.token.as_deref())?;
         let channel = endpoint.connect_lazy();
         Ok(Self {
             client: JobRuntimePredictorClient::with_interceptor(channel, BearerToken(token)),

@@ -12,10 +12,17 @@ use tonic::transport::Channel;
 
 use crate::config::FlightTarget;
 use crate::error::DashboardError;
-use crate::grpc_target;
+use rtp_service_support::grpc_target::{self, SettingNames};
 
 /// Rows per record batch sent.
 const BATCH_ROWS: usize = 8192;
+
+/// The settings of `[flight]`, as errors name them.
+const SETTINGS: SettingNames<'static> = SettingNames {
+    address: "flight.address",
+    ca: "flight.ca",
+    token: "flight.token",
+};
 
 /// A client of the Flight server.
 #[derive(Debug, Clone)]
@@ -28,10 +35,10 @@ pub struct FlightScorer {
 impl FlightScorer {
     /// A client of `target`; connects on first use.
     pub fn new(target: &FlightTarget) -> Result<Self, String> {
-        let endpoint = grpc_target::endpoint("flight", &target.address, target.ca.as_deref())?;
+        let endpoint = grpc_target::endpoint(SETTINGS, &target.address, target.ca.as_deref())?;
         Ok(Self {
             channel: endpoint.connect_lazy(),
-            authorization: grpc_target::bearer("flight", target.token.as_deref())?,
+            authorization: grpc_target::bearer(SETTINGS, target.token.as_deref())?,
             target: target.clone(),
         })
     }

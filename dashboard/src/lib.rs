@@ -14,7 +14,6 @@ pub mod edge_client;
 pub mod error;
 pub mod flight_client;
 pub mod format;
-pub mod grpc_target;
 pub mod live;
 pub mod metrics;
 pub mod program;

@@ -3,9 +3,10 @@
 //! the environment, shared so both mean the same by them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use rtp_service_support::grpc_target::{self, SettingNames};
+use tonic::transport::Channel;
 
 /// Where the edge is and how to be let in.
 #[derive(Debug, Clone, clap::Args)]
@@ -37,20 +38,34 @@ pub enum ClientError {
     },
 }
 
+/// Runs `call` to completion on a runtime of its own, or gives up after
+/// `budget_ms`: the thin clients' one wait for the edge, connecting and
+/// answering together. `Err` says what went wrong, to follow "the edge".
+pub fn within<T>(budget_ms: u64, call: impl Future<Output = T>) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not be asked (no runtime: {e})"))?;
+    // The timer is made inside the runtime, which drives it.
+    runtime
+        .block_on(async {
+            tokio::time::timeout(Duration::from_millis(budget_ms.max(1)), call).await
+        })
+        .map_err(|_| format!("did not answer within {budget_ms} ms"))
+}
+
+/// The flags, as errors name them.
+const SETTINGS: SettingNames<'static> = SettingNames {
+    address: "--edge",
+    ca: "--ca",
+    token: "--token",
+};
+
 impl EdgeAddress {
     /// A connected channel.
     pub async fn connect(&self) -> Result<Channel, ClientError> {
-        let mut endpoint = Endpoint::from_shared(self.edge.clone())
-            .map_err(|e| ClientError::Settings(format!("--edge {:?}: {e}", self.edge)))?
-            .tcp_nodelay(true);
-        if let Some(ca) = &self.ca {
-            let pem = std::fs::read(ca)
-                .map_err(|e| ClientError::Settings(format!("--ca {}: {e}", ca.display())))?;
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
-                .map_err(|e| ClientError::Settings(format!("--ca: {e}")))?;
-        }
-        endpoint
+        grpc_target::endpoint(SETTINGS, &self.edge, self.ca.as_deref())
+            .map_err(ClientError::Settings)?
             .connect()
             .await
             .map_err(|e| ClientError::Unreachable {
@@ -62,9 +77,9 @@ impl EdgeAddress {
     /// `message` as a request carrying the token, if one is set.
     pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, ClientError> {
         let mut request = tonic::Request::new(message);
-        if let Some(token) = &self.token {
-            let value = MetadataValue::try_from(format!("Bearer {token}"))
-                .map_err(|_| ClientError::Settings("--token: not a header value".into()))?;
+        if let Some(value) =
+            grpc_target::bearer(SETTINGS, self.token.as_deref()).map_err(ClientError::Settings)?
+        {
             request.metadata_mut().insert("authorization", value);
         }
         Ok(request)

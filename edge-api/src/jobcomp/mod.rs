@@ -12,13 +12,12 @@ pub mod spool;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use rtp_jobs::slurm::{BareNumber, parse_duration};
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 use rtp_proto::v1::{JobEvent, JobFeatures, ReportJobsReply};
 
-use crate::edge_client::EdgeAddress;
+use crate::edge_client::{EdgeAddress, within};
 use spool::Spool;
 
 /// The hook's settings (flags, or environment variables in slurmctld's
@@ -111,39 +110,25 @@ pub fn run(args: &JobcompArgs) -> ExitCode {
 }
 
 fn send(args: &JobcompArgs, events: Vec<JobEvent>) -> Result<ReportJobsReply, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
-    let budget = Duration::from_millis(args.timeout_ms.max(1));
-    runtime.block_on(async {
-        let call = async {
-            let channel = args.edge.connect().await.map_err(|e| e.to_string())?;
-            let request = args
-                .edge
-                .request(tokio_stream::iter(events))
-                .map_err(|e| e.to_string())?;
-            JobRuntimePredictorClient::new(channel)
-                .report_jobs(request)
-                .await
-                .map(tonic::Response::into_inner)
-                .map_err(|status| {
-                    format!(
-                        "the edge answered {:?}: {}",
-                        status.code(),
-                        status.message()
-                    )
-                })
-        };
-        tokio::time::timeout(budget, call)
+    let call = async {
+        let channel = args.edge.connect().await.map_err(|e| e.to_string())?;
+        let request = args
+            .edge
+            .request(tokio_stream::iter(events))
+            .map_err(|e| e.to_string())?;
+        JobRuntimePredictorClient::new(channel)
+            .report_jobs(request)
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "the edge did not answer within {} ms",
-                    args.timeout_ms
-                ))
+            .map(tonic::Response::into_inner)
+            .map_err(|status| {
+                format!(
+                    "the edge answered {:?}: {}",
+                    status.code(),
+                    status.message()
+                )
             })
-    })
+    };
+    within(args.timeout_ms, call).unwrap_or_else(|waited| Err(format!("the edge {waited}")))
 }
 
 /// A variable that cannot be read, named.

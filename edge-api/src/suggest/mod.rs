@@ -12,12 +12,11 @@ pub mod sbatch_options;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use rtp_proto::v1::PredictRequest;
 use rtp_proto::v1::job_runtime_predictor_client::JobRuntimePredictorClient;
 
-use crate::edge_client::{ClientError, EdgeAddress};
+use crate::edge_client::{ClientError, EdgeAddress, within};
 
 pub use answer::Suggestion;
 use sbatch_options::SbatchOptions;
@@ -108,21 +107,11 @@ pub fn suggest(args: &SuggestArgs) -> Result<Suggestion, SuggestError> {
         .features(&user)
         .map_err(|e| SuggestError::BadRequest(e.to_string()))?;
     let requested_s = features.wallclock_req;
-    let budget = Duration::from_millis(args.timeout_ms.max(1));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SuggestError::Unavailable(format!("no runtime: {e}")))?;
-    let response = runtime.block_on(async {
-        // One budget for connecting and answering together.
-        tokio::time::timeout(budget, ask(args, features))
-            .await
-            .unwrap_or_else(|_| {
-                Err(SuggestError::Unavailable(format!(
-                    "the edge at {} did not answer within {} ms",
-                    args.edge.edge, args.timeout_ms
-                )))
-            })
+    let response = within(args.timeout_ms, ask(args, features)).unwrap_or_else(|waited| {
+        Err(SuggestError::Unavailable(format!(
+            "the edge at {} {waited}",
+            args.edge.edge
+        )))
     })?;
     Ok(Suggestion::from_response(&response, requested_s))
 }
