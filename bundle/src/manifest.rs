@@ -244,7 +244,8 @@ pub struct EvaluationSummary {
 /// runtime estimates (`rtp replay`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchedulingReplay {
-    /// Queue discipline: `easy` (FCFS with EASY backfilling) or `fcfs`.
+    /// Queue discipline: `easy` (FCFS with EASY backfilling), `easy-sjbf`
+    /// (EASY trying the shortest estimate first) or `fcfs`.
     pub policy: String,
     /// What an underestimated job does: `kill` (killed at its limit and
     /// resubmitted with the user's request) or `extend` (runs on; the
@@ -257,12 +258,32 @@ pub struct SchedulingReplay {
     pub processors_from: String,
     /// Jobs of the test period that were not simulated, by reason.
     pub skipped: BTreeMap<String, u64>,
-    /// The test period: `requests`, `suggestions`, `perfect`.
+    /// The test period: `requests`, `suggestions`, `predictions`, `perfect`.
     pub runs: Vec<ReplayRun>,
     /// The whole trace with requests and with perfect knowledge: the
     /// simulator against published figures.
     #[serde(default)]
     pub whole_trace: Vec<ReplayRun>,
+}
+
+impl SchedulingReplay {
+    /// The simulated cluster in words: its discipline, size and what an
+    /// underestimated job does.
+    pub fn setting(&self) -> String {
+        let policy = match self.policy.as_str() {
+            "easy" => "FCFS with EASY backfilling",
+            "easy-sjbf" => "FCFS with EASY backfilling, shortest estimate first",
+            _ => "FCFS",
+        };
+        let overrun = match self.overrun.as_str() {
+            "kill" => "a job that outlives its limit is killed and resubmitted with its request",
+            _ => "a job that outlives its estimate runs on and the scheduler expects its request",
+        };
+        format!(
+            "{policy} on {} processors ({}); {overrun}",
+            self.processors, self.processors_from
+        )
+    }
 }
 
 /// One simulated schedule.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rtp_bundle::BundleStore;
 use rtp_bundle::manifest::{EvaluationSummary, ServingQuality};
+use rtp_jobs::Job;
 
 use crate::config::{PipelineConfig, RunInput, StateFilter};
 use crate::error::{PipelineError, Result};
@@ -19,7 +20,7 @@ use crate::ingest::{
     DEFAULT_BATCH_ROWS, IngestOptions, IngestSummary, InputFormat, declared_processors, ingest,
 };
 use crate::publish::{BundleSources, fingerprint, publish};
-use crate::replay::{Overrun, Policy, Predicted, ReplayOptions, replay};
+use crate::replay::{Predicted, ReplayOptions, replay};
 use crate::stages::{self, StageReport};
 use crate::train::train;
 
@@ -129,17 +130,8 @@ pub async fn serving_stage(
         .iter()
         .map(|&r| prepared.frame.job_key[r])
         .collect();
-    let frames = served_features(
-        ReplayInputs {
-            jobs: &prepared.ingest.output,
-            history_state: &prepared.features.history_state,
-            queue_state: &prepared.features.queue_state,
-            sql_dir,
-        },
-        &test_keys,
-        modes,
-    )
-    .await?;
+    let jobs = read_jobs(&prepared.ingest.output)?;
+    let frames = served_features(prepared.replay_inputs(&jobs, sql_dir), &test_keys, modes).await?;
     for (mode, frame) in modes.iter().zip(&frames) {
         let model = served_quality(&prepared.frame, evaluation, frame)?;
         evaluation.summary.serving.push(ServingQuality {
@@ -178,12 +170,7 @@ pub async fn replay_stage(
         .collect();
     keys.sort_unstable();
     let served = served_features(
-        ReplayInputs {
-            jobs: &prepared.ingest.output,
-            history_state: &prepared.features.history_state,
-            queue_state: &prepared.features.queue_state,
-            sql_dir,
-        },
+        prepared.replay_inputs(&jobs, sql_dir),
         &keys,
         &[Serving::Live],
     )
@@ -224,6 +211,17 @@ pub struct TrainingData<'a> {
 }
 
 impl Prepared {
+    /// What the online state code replays: `jobs` (this data's job table,
+    /// read once by the caller) and the state tables its features wrote.
+    pub fn replay_inputs<'a>(&'a self, jobs: &'a [Job], sql_dir: &'a Path) -> ReplayInputs<'a> {
+        ReplayInputs {
+            jobs,
+            history_state: &self.features.history_state,
+            queue_state: &self.features.queue_state,
+            sql_dir,
+        }
+    }
+
     /// The prepared data as training input; `sql_dir` holds the SQL that
     /// built its features.
     pub fn training_data<'a>(&'a self, sql_dir: &'a Path) -> TrainingData<'a> {
@@ -318,11 +316,7 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         replay_stage(
             &prepared,
             &mut evaluation,
-            ReplayOptions {
-                policy: Policy::Easy,
-                overrun: Overrun::KillAndResubmit,
-                processors: None,
-            },
+            ReplayOptions::default(),
             &config.features.sql_dir,
             &mut stages_out,
         )

@@ -33,11 +33,7 @@ async fn kth_replay_matches_published_easy_figures_and_suggests_from_the_past() 
     chain::replay_stage(
         &prepared,
         &mut evaluation,
-        ReplayOptions {
-            policy: Policy::Easy,
-            overrun: Overrun::KillAndResubmit,
-            processors: None,
-        },
+        ReplayOptions::default(),
         &config.features.sql_dir,
         &mut stages,
     )

@@ -136,19 +136,7 @@ impl WhatIfView {
                 ..Default::default()
             };
         };
-        let policy = match replay.policy.as_str() {
-            "easy" => "FCFS with EASY backfilling",
-            "easy-sjbf" => "EASY backfilling, shortest estimate first",
-            _ => "FCFS",
-        };
-        let overrun = match replay.overrun.as_str() {
-            "kill" => "a job that outlives its limit is killed and resubmitted with its request",
-            _ => "a job that outlives its estimate runs on and the scheduler expects its request",
-        };
-        let setting = format!(
-            "{policy} on {} processors ({}); {overrun}.",
-            replay.processors, replay.processors_from
-        );
+        let setting = format!("{}.", replay.setting());
         let mut runs: Vec<RunRow> = replay.runs.iter().map(|r| row("test period", r)).collect();
         runs.extend(replay.whole_trace.iter().map(|r| row("whole trace", r)));
         let names: Vec<String> = replay

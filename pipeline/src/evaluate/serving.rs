@@ -110,11 +110,11 @@ pub fn parse_modes<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Serving>> {
     Ok(modes)
 }
 
-/// Where the replay reads the log and the state's definition.
+/// The log the replay reads and where it finds the state's definition.
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayInputs<'a> {
-    /// The job table.
-    pub jobs: &'a Path,
+    /// Every job of the job table ([`read_jobs`]).
+    pub jobs: &'a [Job],
     /// A history state table written by the same SQL (for its columns).
     pub history_state: &'a Path,
     /// A queue state table written by the same SQL.
@@ -133,7 +133,7 @@ pub async fn served_features(
     let schema = StateSchema::read(inputs.history_state, inputs.queue_state)?;
     let files = crate::features::load_sql_files(inputs.sql_dir)?;
     let program = FeatureProgram::compile(&files, &schema).await?;
-    let jobs = read_jobs(inputs.jobs)?;
+    let jobs = inputs.jobs;
     let tested: HashSet<i64> = test_keys.iter().copied().collect();
     let cut = jobs
         .iter()

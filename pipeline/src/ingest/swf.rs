@@ -43,20 +43,26 @@ pub fn declared_processors(path: &std::path::Path) -> Result<Option<u32>> {
         if trimmed.is_empty() {
             continue;
         }
-        let Some(comment) = trimmed.strip_prefix(';') else {
+        if !trimmed.starts_with(';') {
             break;
-        };
-        let Some((key, value)) = comment.split_once(':') else {
+        }
+        let Some((key, value)) = header_field(trimmed) else {
             continue;
         };
-        let value = value.trim().parse::<u32>().ok().filter(|&n| n > 0);
-        match key.trim() {
+        let value = value.parse::<u32>().ok().filter(|&n| n > 0);
+        match key {
             "MaxProcs" => procs = value,
             "MaxNodes" => nodes = value,
             _ => {}
         }
     }
     Ok(procs.or(nodes))
+}
+
+/// The key and value of a header comment (`; MaxProcs: 100`), trimmed.
+fn header_field(comment: &str) -> Option<(&str, &str)> {
+    let (key, value) = comment.trim_start_matches(';').split_once(':')?;
+    Some((key.trim(), value.trim()))
 }
 
 /// Streams jobs of an SWF file.
@@ -76,11 +82,10 @@ impl SwfReader {
     }
 
     fn header(&mut self, comment: &str) {
-        let Some((key, value)) = comment.trim_start_matches(';').split_once(':') else {
+        let Some((key, value)) = header_field(comment) else {
             return;
         };
-        let value = value.trim().parse::<i64>();
-        match (key.trim(), value) {
+        match (key, value.parse::<i64>()) {
             ("UnixStartTime", Ok(v)) => self.epoch_offset += v,
             ("TimeZone", Ok(v)) => self.epoch_offset += v,
             _ => {}

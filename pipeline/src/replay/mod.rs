@@ -23,7 +23,8 @@ pub use simulator::{Overrun, Policy};
 
 use crate::error::{PipelineError, Result};
 
-/// How the cluster is simulated.
+/// How the cluster is simulated; the default is `rtp replay`'s (EASY,
+/// underestimates killed and resubmitted, the size from the trace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayOptions {
     /// Queue discipline.
@@ -32,6 +33,16 @@ pub struct ReplayOptions {
     pub overrun: Overrun,
     /// Processors (default: the trace's header, else its peak use).
     pub processors: Option<u32>,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        Self {
+            policy: Policy::Easy,
+            overrun: Overrun::KillAndResubmit,
+            processors: None,
+        }
+    }
 }
 
 impl Policy {

@@ -4,19 +4,7 @@ use rtp_bundle::manifest::{ReplayRun, SchedulingReplay};
 
 /// Renders the runs of a replay, the test period then the whole trace.
 pub fn render_replay(replay: &SchedulingReplay) -> String {
-    let policy = match replay.policy.as_str() {
-        "easy" => "FCFS with EASY backfilling",
-        "easy-sjbf" => "FCFS with EASY backfilling, shortest estimate first",
-        _ => "FCFS",
-    };
-    let overrun = match replay.overrun.as_str() {
-        "kill" => "killed at their limit and resubmitted with their request",
-        _ => "run on, the scheduler then expects their request",
-    };
-    let mut out = format!(
-        "replay: {policy} on {} processors ({}); underestimated jobs are {overrun}\n",
-        replay.processors, replay.processors_from
-    );
+    let mut out = format!("replay: {}\n", replay.setting());
     if !replay.skipped.is_empty() {
         let skipped: Vec<String> = replay
             .skipped
