@@ -224,8 +224,13 @@ pub struct EvaluationSummary {
     /// Each member alone (its own interval calibration), by name.
     #[serde(default)]
     pub members: BTreeMap<String, QualityMetrics>,
-    /// Baselines by name (`user_request`, `last2`).
+    /// Baselines by name (`user_request`, `last2`, `max_ratio5`), each on
+    /// exactly the model's test jobs.
     pub baselines: BTreeMap<String, QualityMetrics>,
+    /// Baselines left out because some test jobs lack what they need (a
+    /// log without requested times), with the reason.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baselines_dropped: BTreeMap<String, String>,
     /// Breakdowns for the dashboard's analytics page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<crate::evaluation_details::EvaluationDetails>,

@@ -259,3 +259,47 @@ fn evaluate_writes_the_metrics_json() {
             .is_none()
     );
 }
+
+/// A log without requested times (-1 everywhere, as at sites that enforce
+/// no limit) evaluates end to end: the request is a missing feature, and
+/// the baselines that need it are named as not compared.
+#[test]
+fn a_log_without_requests_evaluates_end_to_end() {
+    let Some(kth) = test_support::shared_data("KTH-SP2-1996-2.1-cln.swf.gz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let blanked = dir.path().join("kth-no-requests.swf");
+    crate::util::blank_swf_field(&kth, &blanked, crate::util::SWF_REQUESTED_TIME);
+    let json = dir.path().join("out.json");
+    let stdout = succeed(
+        rtp()
+            .args(["--members", "lightgbm", "evaluate", "--input"])
+            .arg(&blanked)
+            .arg("--json")
+            .arg(&json),
+    );
+    assert!(
+        stdout.contains("predictor") && stdout.contains("blend"),
+        "{stdout}"
+    );
+    for needs_request in ["user_request", "max_ratio5"] {
+        assert!(
+            stdout.contains(&format!("{needs_request}: not compared, no prediction for")),
+            "{stdout}"
+        );
+    }
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(value["n_test"].as_u64().unwrap() > 5_000, "{value}");
+    assert!(value["baselines"].get("user_request").is_none(), "{value}");
+    assert!(
+        value["baselines_dropped"]["max_ratio5"].is_string(),
+        "{value}"
+    );
+    // The model still learns from history alone: better than a constant
+    // (r2 > 0) and with an interval near its nominal coverage.
+    let model = &value["model"];
+    assert!(model["r2"].as_f64().unwrap() > 0.0, "{model}");
+    let coverage = model["coverage_p10_p90"].as_f64().unwrap();
+    assert!((coverage - 0.8).abs() <= 0.05, "{model}");
+}

@@ -115,30 +115,15 @@ async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
 /// time they could have, which for jobs that waited is too early.)
 #[tokio::test]
 async fn a_log_without_waits_evaluates_end_to_end() {
-    use std::io::{BufRead, Write};
     let Some(kth) = test_support::shared_data("KTH-SP2-1996-2.1-cln.swf.gz") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let blanked = dir.path().join("kth-no-waits.swf");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&blanked).unwrap());
-    let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-        std::fs::File::open(&kth).unwrap(),
-    ));
-    let mut with_runtime = 0u64;
-    for line in reader.lines() {
-        let line = line.unwrap();
-        let mut fields: Vec<&str> = line.split_whitespace().collect();
-        if line.trim_start().starts_with(';') || fields.len() != 18 {
-            writeln!(out, "{line}").unwrap();
-            continue;
-        }
-        with_runtime += u64::from(fields[3] != "-1");
-        fields[2] = "-1";
-        writeln!(out, "{}", fields.join(" ")).unwrap();
-    }
-    out.flush().unwrap();
-    drop(out);
+    let with_runtime = crate::util::blank_swf_field(&kth, &blanked, crate::util::SWF_WAIT)
+        .iter()
+        .filter(|fields| fields[crate::util::SWF_RUN] != "-1")
+        .count() as u64;
     let (prepared, evaluation) =
         crate::util::evaluate_holdout(&blanked, &dir.path().join("w"), &config()).await;
     assert_eq!(prepared.ingest.assumed_start(), with_runtime);

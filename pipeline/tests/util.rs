@@ -218,3 +218,34 @@ pub async fn prepare_and_train(
     let model = train(&prepared.frame, &rows, &config.train).unwrap();
     (prepared, model)
 }
+
+/// Field of an SWF job line holding the wait time (0-based).
+pub const SWF_WAIT: usize = 2;
+/// Field of an SWF job line holding the run time.
+pub const SWF_RUN: usize = 3;
+/// Field of an SWF job line holding the requested time.
+pub const SWF_REQUESTED_TIME: usize = 8;
+
+/// Copies the (gzipped) SWF log `src` to `dst` with `field` set to -1 on
+/// every job line, as logs that do not record it write it; returns the
+/// job lines' original fields.
+pub fn blank_swf_field(src: &Path, dst: &Path, field: usize) -> Vec<Vec<String>> {
+    use std::io::{BufRead, Write};
+    let mut out = std::io::BufWriter::new(File::create(dst).unwrap());
+    let reader =
+        std::io::BufReader::new(flate2::read::MultiGzDecoder::new(File::open(src).unwrap()));
+    let mut jobs = Vec::new();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        let mut fields: Vec<&str> = line.split_whitespace().collect();
+        if line.trim_start().starts_with(';') || fields.len() != 18 {
+            writeln!(out, "{line}").unwrap();
+            continue;
+        }
+        jobs.push(fields.iter().map(|f| f.to_string()).collect());
+        fields[field] = "-1";
+        writeln!(out, "{}", fields.join(" ")).unwrap();
+    }
+    out.flush().unwrap();
+    jobs
+}

@@ -86,15 +86,18 @@ pub fn parse_span(text: &str) -> Result<i64> {
     Ok(seconds)
 }
 
-/// Rows eligible for training and evaluation: an accepted final state, a
-/// positive runtime and a positive request.
+/// Rows eligible for training and evaluation: an accepted final state and
+/// a positive runtime. A missing request is a missing feature (sites that
+/// enforce no limit record none), so such jobs are kept; a request that is
+/// present but not positive is a bad record.
 pub fn eligible_rows(frame: &FeatureFrame, states: &StateFilter) -> Vec<usize> {
     let accepted: Vec<bool> = frame.states.iter().map(|s| states.accepts(s)).collect();
     (0..frame.len())
         .filter(|&r| {
+            let request = frame.wallclock_req_s[r];
             accepted[frame.state[r] as usize]
                 && frame.run_time_s[r] > 0.0
-                && frame.wallclock_req_s[r] > 0.0
+                && (request.is_nan() || request > 0.0)
         })
         .collect()
 }
@@ -139,24 +142,7 @@ pub fn evaluate(
         PipelineError::NotEnoughData("the protocol produced no train/test split".into())
     })?;
     let actual: Vec<f64> = test_rows.iter().map(|&r| frame.run_time_s[r]).collect();
-    let baseline = |values: &[f64]| -> Vec<f64> { test_rows.iter().map(|&r| values[r]).collect() };
-    let mut baselines = BTreeMap::new();
-    baselines.insert(
-        "user_request".to_owned(),
-        quality(&baseline(&frame.base_user_request_s), &actual, None),
-    );
-    baselines.insert(
-        "last2".to_owned(),
-        quality(&baseline(&frame.base_last2_s), &actual, None),
-    );
-    baselines.insert(
-        "max_ratio5".to_owned(),
-        quality(
-            &max_ratio::max_ratio_baseline(frame, &test_rows),
-            &actual,
-            None,
-        ),
-    );
+    let (baselines, baselines_dropped) = baselines(frame, &test_rows, &actual);
     let summary = EvaluationSummary {
         protocol: protocol.to_string(),
         n_test: test_rows.len() as u64,
@@ -166,6 +152,7 @@ pub fn evaluate(
             .map(|(name, p)| (name, quality(&p.p50, &actual, Some((&p.p10, &p.p90)))))
             .collect(),
         baselines,
+        baselines_dropped,
         details: Some(details::details(
             frame,
             details::TestPredictions {
@@ -183,6 +170,52 @@ pub fn evaluate(
         model,
         test_rows,
     })
+}
+
+/// The baselines' quality on `test_rows`, and the baselines left out with
+/// the reason: a baseline is compared only where it predicts every test job
+/// (without a request, `user_request` and `max_ratio5` predict nothing, and
+/// `last2` nothing for a user's first job).
+fn baselines(
+    frame: &FeatureFrame,
+    test_rows: &[usize],
+    actual: &[f64],
+) -> (BTreeMap<String, QualityMetrics>, BTreeMap<String, String>) {
+    let column = |values: &[f64]| -> Vec<f64> { test_rows.iter().map(|&r| values[r]).collect() };
+    let predictions = [
+        ("user_request", column(&frame.base_user_request_s)),
+        ("last2", column(&frame.base_last2_s)),
+        (
+            "max_ratio5",
+            max_ratio::max_ratio_baseline(frame, test_rows),
+        ),
+    ];
+    let without_request = test_rows
+        .iter()
+        .filter(|&&r| frame.wallclock_req_s[r].is_nan())
+        .count();
+    let mut kept = BTreeMap::new();
+    let mut dropped = BTreeMap::new();
+    for (name, predicted) in predictions {
+        let missing = predicted.iter().filter(|p| !p.is_finite()).count();
+        if missing == 0 {
+            kept.insert(name.to_owned(), quality(&predicted, actual, None));
+        } else {
+            let why = if without_request > 0 {
+                format!(
+                    "no prediction for {missing} of {} test jobs ({without_request} have no requested time)",
+                    test_rows.len()
+                )
+            } else {
+                format!(
+                    "no prediction for {missing} of {} test jobs",
+                    test_rows.len()
+                )
+            };
+            dropped.insert(name.to_owned(), why);
+        }
+    }
+    (kept, dropped)
 }
 
 /// The model's quality on the test rows of `frame` when their features

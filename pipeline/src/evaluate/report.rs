@@ -69,5 +69,8 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
             }
         ));
     }
+    for (name, why) in &summary.baselines_dropped {
+        out.push_str(&format!("{name}: not compared, {why}\n"));
+    }
     out
 }
