@@ -14,6 +14,7 @@ pub mod interval;
 pub mod layout;
 pub mod manifest;
 pub mod parity;
+pub mod request_cap;
 pub mod store;
 pub mod target;
 
@@ -23,5 +24,6 @@ pub use categories::CategoryCodes;
 pub use ensemble::{Ensemble, LoadedMember};
 pub use error::BundleError;
 pub use manifest::{FeatureKind, FeatureSpec, Manifest, MemberKind, MemberSpec, QualityMetrics};
+pub use request_cap::RequestCap;
 pub use store::{BundleStore, LoadedBundle, StagedBundle};
 pub use target::Target;

@@ -51,6 +51,10 @@ pub struct Manifest {
     pub blend: Vec<BlendWeights>,
     /// Calibration applied to the p10–p90 interval.
     pub interval: IntervalCalibration,
+    /// How far past its request a job can run, learned from the training
+    /// jobs with the evidence: caps predictions and suggestions.
+    #[serde(default)]
+    pub request_cap: crate::RequestCap,
     /// File mapping each categorical feature's values to model codes.
     pub categories_file: String,
     /// Parquet file of per-entity history as of the end of the training data.

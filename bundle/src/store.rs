@@ -305,6 +305,7 @@ mod tests {
                 margin: 0.1,
                 raw_validation_coverage: 0.7,
             },
+            request_cap: Default::default(),
             categories_file: "categories.json".into(),
             history_file: "history_state.parquet".into(),
             queue_file: "queue_state.parquet".into(),

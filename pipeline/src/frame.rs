@@ -21,6 +21,8 @@ use crate::error::{PipelineError, Result};
 pub const NUMERIC_PREFIX: &str = "f_";
 /// Prefix of categorical feature columns.
 pub const CATEGORICAL_PREFIX: &str = "cat_";
+/// The categorical feature naming the job's partition.
+pub const PARTITION_COLUMN: &str = "cat_partition";
 /// Id of a missing categorical value.
 pub const MISSING_ID: u32 = u32::MAX;
 
@@ -246,6 +248,18 @@ impl FeatureFrame {
             }
         }
         Ok(())
+    }
+
+    /// Row `i`'s partition, where the features name it.
+    pub fn partition_of(&self, i: usize) -> Option<&str> {
+        let column = self
+            .categorical
+            .iter()
+            .find(|c| c.name == PARTITION_COLUMN)?;
+        column
+            .dictionary
+            .get(column.ids[i] as usize)
+            .map(String::as_str)
     }
 
     /// Names of the numeric and then the categorical features: the model's

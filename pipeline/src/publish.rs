@@ -169,6 +169,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
             margin: model.margin,
             raw_validation_coverage: model.raw_validation_coverage,
         },
+        request_cap: model.request_cap.clone(),
         categories_file: CATEGORIES_FILE.into(),
         history_file: HISTORY_FILE.into(),
         queue_file: QUEUE_FILE.into(),

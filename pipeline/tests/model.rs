@@ -137,3 +137,37 @@ async fn a_log_without_waits_evaluates_end_to_end() {
         s.baselines["user_request"].mae_h
     );
 }
+
+/// Where limits are not enforced (here KTH-SP2 with every request cut to
+/// 30 %, so about half the jobs run past it) the cap is learned from the
+/// training jobs, and the interval still holds on the test period (a cap at
+/// the request gave coverage 0.36 and within 2× 0.30 on this log).
+#[tokio::test]
+async fn limits_that_are_not_enforced_are_learned_and_the_interval_holds() {
+    let Some(kth) = test_support::shared_data("KTH-SP2-1996-2.1-cln.swf.gz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let loose = dir.path().join("kth-loose-limits.swf");
+    crate::util::rewrite_swf(&kth, &loose, |fields| {
+        let request: f64 = fields[crate::util::SWF_REQUESTED_TIME].parse().unwrap();
+        if request > 0.0 {
+            fields[crate::util::SWF_REQUESTED_TIME] =
+                ((request * 0.3).round().max(60.0)).to_string();
+        }
+    });
+    let (_, evaluation) =
+        crate::util::evaluate_holdout(&loose, &dir.path().join("w"), &config()).await;
+    let cap = &evaluation.model.request_cap;
+    assert!(!cap.enforced_everywhere(), "{}", cap.describe());
+    assert!(cap.overall.over_share > 0.3, "{}", cap.describe());
+    let s = &evaluation.summary;
+    let coverage = s.model.coverage_p10_p90.unwrap();
+    assert!((coverage - 0.8).abs() <= 0.05, "coverage {coverage}");
+    assert!(
+        s.model.under_rate < 0.56,
+        "under-prediction rate {}",
+        s.model.under_rate
+    );
+    assert!(s.model.within_2x > 0.55, "within 2x {}", s.model.within_2x);
+}

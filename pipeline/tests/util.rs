@@ -230,6 +230,16 @@ pub const SWF_REQUESTED_TIME: usize = 8;
 /// every job line, as logs that do not record it write it; returns the
 /// job lines' original fields.
 pub fn blank_swf_field(src: &Path, dst: &Path, field: usize) -> Vec<Vec<String>> {
+    rewrite_swf(src, dst, |fields| fields[field] = "-1".into())
+}
+
+/// Copies the (gzipped) SWF log `src` to `dst` with each job line's fields
+/// passed through `edit`; returns the job lines' original fields.
+pub fn rewrite_swf(
+    src: &Path,
+    dst: &Path,
+    mut edit: impl FnMut(&mut Vec<String>),
+) -> Vec<Vec<String>> {
     use std::io::{BufRead, Write};
     let mut out = std::io::BufWriter::new(File::create(dst).unwrap());
     let reader =
@@ -237,14 +247,15 @@ pub fn blank_swf_field(src: &Path, dst: &Path, field: usize) -> Vec<Vec<String>>
     let mut jobs = Vec::new();
     for line in reader.lines() {
         let line = line.unwrap();
-        let mut fields: Vec<&str> = line.split_whitespace().collect();
+        let fields: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
         if line.trim_start().starts_with(';') || fields.len() != 18 {
             writeln!(out, "{line}").unwrap();
             continue;
         }
-        jobs.push(fields.iter().map(|f| f.to_string()).collect());
-        fields[field] = "-1";
-        writeln!(out, "{}", fields.join(" ")).unwrap();
+        let mut edited = fields.clone();
+        edit(&mut edited);
+        writeln!(out, "{}", edited.join(" ")).unwrap();
+        jobs.push(fields);
     }
     out.flush().unwrap();
     jobs

@@ -24,12 +24,14 @@ impl Default for AdviceOptions {
 
 impl AdviceOptions {
     /// The p90 rounded up to the granularity (at least one step), never above
-    /// the user's own request.
-    pub fn suggested_wallclock(&self, p90_s: f64, request_s: f64) -> f64 {
+    /// `ceiling_s`: the user's own request where limits are enforced, the
+    /// learned cap where they are not (see
+    /// [`RequestCap::suggestion_ceiling_s`](rtp_bundle::RequestCap::suggestion_ceiling_s)).
+    pub fn suggested_wallclock(&self, p90_s: f64, ceiling_s: f64) -> f64 {
         let step = self.granularity_s.max(1.0);
         let rounded = ((p90_s / step).ceil() * step).max(step);
-        if request_s.is_finite() && request_s > 0.0 {
-            rounded.min(request_s)
+        if ceiling_s.is_finite() && ceiling_s > 0.0 {
+            rounded.min(ceiling_s)
         } else {
             rounded
         }

@@ -56,9 +56,21 @@ pub struct Scorer {
     ensemble: Ensemble,
     explainer: Option<Explainer>,
     advice: AdviceOptions,
-    /// For feature rows: where each model input and the request are.
+    /// For feature rows: where each model input, the request and the
+    /// partition are.
     row_inputs: Vec<usize>,
     request_position: Option<usize>,
+    partition_position: Option<usize>,
+}
+
+/// The feature naming the job's partition, whose learned cap applies.
+const PARTITION_FEATURE: &str = "cat_partition";
+
+/// A prediction in seconds with the most a suggestion for the job may be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Bounded {
+    quantiles: [f64; 3],
+    suggestion_ceiling_s: f64,
 }
 
 /// The prediction for one job (see [`Scorer::score_job`]).
@@ -148,6 +160,10 @@ impl Scorer {
             .output_names()
             .iter()
             .position(|n| n == col::WALLCLOCK_REQ_S);
+        let partition_position = program
+            .output_names()
+            .iter()
+            .position(|n| n == PARTITION_FEATURE);
         if let Err(why) = program.row_form() {
             tracing::warn!(bundle = %manifest.version, %why, "single jobs are scored as one-row batches");
         }
@@ -162,6 +178,7 @@ impl Scorer {
             advice,
             row_inputs,
             request_position,
+            partition_position,
         })
     }
 
@@ -274,7 +291,26 @@ impl Scorer {
     /// Calibrated p10/p50/p90 in seconds for feature rows.
     pub fn predict_features(&self, features: &RecordBatch) -> Result<Vec<[f64; 3]>> {
         let columns = self.input.columns(features)?;
-        self.predict_columns(&columns, features)
+        Ok(self
+            .predict_columns(&columns, features)?
+            .into_iter()
+            .map(|b| b.quantiles)
+            .collect())
+    }
+
+    /// Seconds from log quantiles for a job of `partition` with
+    /// `request_s`: capped where the bundle learned the job's limit holds.
+    fn bounded(&self, log_q: [f64; 3], partition: Option<&str>, request_s: f64) -> Bounded {
+        let cap = &self.manifest.request_cap;
+        Bounded {
+            quantiles: to_seconds(
+                self.manifest.target,
+                log_q,
+                self.manifest.interval.margin,
+                cap.cap_s(partition, request_s),
+            ),
+            suggestion_ceiling_s: cap.suggestion_ceiling_s(partition, request_s),
+        }
     }
 
     /// Whether [`Scorer::score_explained`] can give contributions.
@@ -286,7 +322,7 @@ impl Scorer {
         &self,
         columns: &[Vec<f32>],
         features: &RecordBatch,
-    ) -> Result<Vec<[f64; 3]>> {
+    ) -> Result<Vec<Bounded>> {
         let refs: Vec<&[f32]> = columns.iter().map(Vec::as_slice).collect();
         let log_q = self.ensemble.log_quantiles(&refs)?;
         let request = features
@@ -295,18 +331,19 @@ impl Scorer {
             .transpose()
             .map_err(ScoringError::arrow("wallclock_req_s"))?;
         let request = request.as_ref().map(|r| r.as_primitive::<Float64Type>());
-        let margin = self.manifest.interval.margin;
+        let partition = features
+            .column_by_name(PARTITION_FEATURE)
+            .map(|c| cast(c, &DataType::Utf8))
+            .transpose()
+            .map_err(ScoringError::arrow(PARTITION_FEATURE))?;
+        let partition = partition.as_ref().map(|p| p.as_string::<i32>());
         Ok((0..features.num_rows())
             .map(|i| {
                 let req = request
                     .filter(|r| r.is_valid(i))
                     .map_or(f64::NAN, |r| r.value(i));
-                to_seconds(
-                    self.manifest.target,
-                    [log_q[0][i], log_q[1][i], log_q[2][i]],
-                    margin,
-                    req,
-                )
+                let partition = partition.filter(|p| p.is_valid(i)).map(|p| p.value(i));
+                self.bounded([log_q[0][i], log_q[1][i], log_q[2][i]], partition, req)
             })
             .collect())
     }
@@ -342,12 +379,12 @@ impl Scorer {
                 _ => None,
             })
             .unwrap_or(f64::NAN);
-        let [p10, p50, p90] = to_seconds(
-            self.manifest.target,
-            [log_q[0], log_q[1], log_q[2]],
-            self.manifest.interval.margin,
-            request,
-        );
+        let partition = self.partition_position.and_then(|i| match &features[i] {
+            Value::Str(p) => Some(p.as_ref()),
+            _ => None,
+        });
+        let bounded = self.bounded([log_q[0], log_q[1], log_q[2]], partition, request);
+        let [p10, p50, p90] = bounded.quantiles;
         let contributions = match (&self.explainer, top) {
             (Some(explainer), 1..) => explainer.top_of_row(&inputs, top)?,
             _ => Vec::new(),
@@ -357,7 +394,9 @@ impl Scorer {
             p10,
             p50,
             p90,
-            suggested_wallclock: self.advice.suggested_wallclock(p90, req),
+            suggested_wallclock: self
+                .advice
+                .suggested_wallclock(p90, bounded.suggestion_ceiling_s),
             overestimated: self.advice.overestimated(p90, req),
             contributions,
         })
@@ -479,11 +518,14 @@ impl Scorer {
             } else {
                 f64::NAN
             };
-            p10.push(p.map(|p| p[0]));
-            p50.push(p.map(|p| p[1]));
-            p90.push(p.map(|p| p[2]));
-            suggested.push(p.map(|p| self.advice.suggested_wallclock(p[2], req)));
-            over.push(p.map(|p| self.advice.overestimated(p[2], req)));
+            p10.push(p.map(|p| p.quantiles[0]));
+            p50.push(p.map(|p| p.quantiles[1]));
+            p90.push(p.map(|p| p.quantiles[2]));
+            suggested.push(p.map(|p| {
+                self.advice
+                    .suggested_wallclock(p.quantiles[2], p.suggestion_ceiling_s)
+            }));
+            over.push(p.map(|p| self.advice.overestimated(p.quantiles[2], req)));
         }
         let job_id = jobs.column_by_name(col::JOB_ID).is_some();
         let mut columns: Vec<ArrayRef> = vec![Arc::clone(

@@ -30,7 +30,9 @@ use crate::frame::FeatureFrame;
 /// The quantiles every bundle predicts.
 pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 
+use rtp_bundle::RequestCap;
 pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
+use rtp_bundle::request_cap::EndedJob;
 
 /// What the models are trained on, recorded in the bundle.
 pub const TARGET: rtp_bundle::Target = rtp_bundle::Target::Log1pRunTime;
@@ -66,6 +68,9 @@ pub struct TrainedModel {
     pub feature_importance: BTreeMap<String, f64>,
     /// Conformal margin added around the blended interval (log units).
     pub margin: f64,
+    /// How far past their request the training jobs ran: the cap on
+    /// predictions.
+    pub request_cap: RequestCap,
     /// The coverage the margin was calibrated to.
     pub interval_coverage: f64,
     /// Blended interval coverage on the validation slice before calibration.
@@ -200,7 +205,8 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
     }
     let (margin, raw_validation_coverage) =
         conformal_margin(&blended[0], &blended[2], valid_y, options.interval_coverage);
-    let validation = validation_quality(frame, &rows[n_fit..], &blended, margin);
+    let request_cap = learn_request_cap(frame, &rows);
+    let validation = validation_quality(frame, &rows[n_fit..], &blended, margin, &request_cap);
     let ensemble = Ensemble::new(QUANTILES.to_vec(), x.cols, loaded, weights)?;
     Ok(TrainedModel {
         feature_names,
@@ -210,6 +216,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         ensemble,
         feature_importance,
         margin,
+        request_cap,
         interval_coverage: options.interval_coverage,
         raw_validation_coverage,
         train_rows: if options.refit_with_validation {
@@ -265,6 +272,22 @@ fn parity_sample(
     }
 }
 
+/// Whether and how far the training jobs ran past their requests.
+fn learn_request_cap(frame: &FeatureFrame, rows: &[usize]) -> RequestCap {
+    let cap = RequestCap::learn(rows.iter().map(|&r| EndedJob {
+        partition: frame.partition_of(r),
+        run_time_s: frame.run_time_s[r],
+        request_s: frame.wallclock_req_s[r],
+    }));
+    tracing::info!(
+        over_share = cap.overall.over_share,
+        factor = cap.overall.factor,
+        partitions = cap.partitions.len(),
+        "jobs past their request in the training data"
+    );
+    cap
+}
+
 /// Quality of the blended, calibrated validation predictions (`blended`
 /// holds one log-unit vector per quantile for `valid_rows`).
 fn validation_quality(
@@ -272,8 +295,9 @@ fn validation_quality(
     valid_rows: &[usize],
     blended: &[Vec<f64>],
     margin: f64,
+    cap: &RequestCap,
 ) -> QualityMetrics {
-    let p = seconds(frame, valid_rows, blended, margin);
+    let p = seconds(frame, valid_rows, blended, margin, cap);
     let actual: Vec<f64> = valid_rows.iter().map(|&r| frame.run_time_s[r]).collect();
     crate::evaluate::quality(&p.p50, &actual, Some((&p.p10, &p.p90)))
 }
@@ -352,7 +376,7 @@ impl TrainedModel {
     /// Calibrated blended predictions in seconds for `rows`.
     pub fn predict(&self, frame: &FeatureFrame, rows: &[usize]) -> Result<Predictions> {
         let raw = self.predict_log(frame, rows)?;
-        Ok(seconds(frame, rows, &raw, self.margin))
+        Ok(seconds(frame, rows, &raw, self.margin, &self.request_cap))
     }
 
     /// Calibrated predictions of member `m` alone, in seconds.
@@ -364,7 +388,13 @@ impl TrainedModel {
     ) -> Result<Predictions> {
         let x = self.inputs(frame, rows)?;
         let raw = self.ensemble.member_log_quantiles(m, &x.columns())?;
-        Ok(seconds(frame, rows, &raw, self.members[m].margin))
+        Ok(seconds(
+            frame,
+            rows,
+            &raw,
+            self.members[m].margin,
+            &self.request_cap,
+        ))
     }
 }
 
@@ -377,14 +407,20 @@ impl Predictions {
     }
 }
 
-fn seconds(frame: &FeatureFrame, rows: &[usize], raw: &[Vec<f64>], margin: f64) -> Predictions {
+fn seconds(
+    frame: &FeatureFrame,
+    rows: &[usize],
+    raw: &[Vec<f64>],
+    margin: f64,
+    cap: &RequestCap,
+) -> Predictions {
     let mut out = Predictions::default();
     for (i, &r) in rows.iter().enumerate() {
         let [p10, p50, p90] = to_seconds(
             TARGET,
             [raw[0][i], raw[1][i], raw[2][i]],
             margin,
-            frame.wallclock_req_s[r],
+            cap.cap_s(frame.partition_of(r), frame.wallclock_req_s[r]),
         );
         out.p10.push(p10);
         out.p50.push(p50);

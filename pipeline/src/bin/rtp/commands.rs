@@ -202,6 +202,7 @@ fn evaluate(
         ))
     })?;
     print!("{}", render_table(&evaluation.summary));
+    println!("{}", evaluation.model.request_cap.describe());
     if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&evaluation.summary)?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
