@@ -16,6 +16,12 @@ use crate::manifest::number_or_nan;
 pub struct EvaluationDetails {
     /// Quality and interval calibration per actual-runtime bucket.
     pub by_runtime: Vec<BucketQuality>,
+    /// The interval's coverage and width per bucket of the predicted p50:
+    /// whether it holds for the jobs a prediction calls short as for those
+    /// it calls long (conditioning on the actual runtime cannot: a job that
+    /// ended surprisingly early falls below any honest p10).
+    #[serde(default)]
+    pub interval_by_prediction: Vec<IntervalBucket>,
     /// Every partition with enough test jobs, worst mean absolute error first.
     pub partitions: Vec<GroupQuality>,
     /// The users with enough test jobs, worst first: at most the worst and
@@ -66,6 +72,33 @@ pub struct BucketQuality {
     /// Share of actual runtimes above the p90.
     #[serde(deserialize_with = "number_or_nan")]
     pub above_p90: f64,
+}
+
+/// The p10–p90 interval for the test jobs whose predicted p50 falls in
+/// `[lo_s, hi_s)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalBucket {
+    /// Human label, e.g. `1 – 10 min`.
+    pub label: String,
+    /// Lower bound, seconds (inclusive).
+    #[serde(deserialize_with = "number_or_nan")]
+    pub lo_s: f64,
+    /// Upper bound, seconds (exclusive); `None` for the open last bucket.
+    pub hi_s: Option<f64>,
+    /// Test jobs in the bucket.
+    pub n: u64,
+    /// Share of actual runtimes inside the interval.
+    #[serde(deserialize_with = "number_or_nan")]
+    pub coverage: f64,
+    /// Share below the p10.
+    #[serde(deserialize_with = "number_or_nan")]
+    pub below_p10: f64,
+    /// Share above the p90.
+    #[serde(deserialize_with = "number_or_nan")]
+    pub above_p90: f64,
+    /// Mean ln(1 + p90) − ln(1 + p10).
+    #[serde(deserialize_with = "number_or_nan")]
+    pub width_ln: f64,
 }
 
 /// Quality for one partition or user.
@@ -145,6 +178,17 @@ pub const RUNTIME_BUCKETS: [(f64, Option<f64>, &str); 6] = [
     (14_400.0, Some(28_800.0), "4 – 8 h"),
     (28_800.0, Some(172_800.0), "8 – 48 h"),
     (172_800.0, None, "≥ 48 h"),
+];
+
+/// Predicted-p50 buckets of [`EvaluationDetails::interval_by_prediction`]:
+/// finer at the short end, where most jobs of most logs are predicted.
+pub const PREDICTION_BUCKETS: [(f64, Option<f64>, &str); 6] = [
+    (0.0, Some(60.0), "< 1 min"),
+    (60.0, Some(600.0), "1 – 10 min"),
+    (600.0, Some(3_600.0), "10 min – 1 h"),
+    (3_600.0, Some(14_400.0), "1 – 4 h"),
+    (14_400.0, Some(86_400.0), "4 – 24 h"),
+    (86_400.0, None, "≥ 24 h"),
 ];
 
 /// Lower bounds of the request-ratio bins; the last bin is open.

@@ -372,6 +372,11 @@ pub struct QualityMetrics {
     /// Share of actual runtimes inside the predicted p10–p90 interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage_p10_p90: Option<f64>,
+    /// Mean width of the p10–p90 interval in log space,
+    /// ln(1 + p90) − ln(1 + p10): what the coverage costs (a wider interval
+    /// that covers is no free win).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_width_ln: Option<f64>,
 }
 
 #[cfg(test)]
@@ -390,6 +395,7 @@ mod tests {
             under_rate: 0.4,
             mape_pct: 35.0,
             coverage_p10_p90: None,
+            interval_width_ln: None,
         };
         let json = serde_json::to_string(&m).unwrap();
         assert!(!json.contains("coverage"), "{json}");

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rtp_bundle::integrity::hash_file;
 use rtp_bundle::manifest::{
-    BlendWeights, EvaluationSummary, FORMAT_VERSION, IntervalCalibration, QuantileModel,
-    TrainingSummary,
+    BlendWeights, EvaluationSummary, FORMAT_VERSION, QuantileModel, TrainingSummary,
 };
 use rtp_bundle::{BundleStore, FeatureKind, FeatureSpec, Manifest, MemberSpec};
 use sha2::{Digest, Sha256};
@@ -164,11 +163,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         features,
         members,
         blend,
-        interval: IntervalCalibration {
-            nominal_coverage: model.interval_coverage,
-            margin: model.margin,
-            raw_validation_coverage: model.raw_validation_coverage,
-        },
+        interval: model.interval.clone(),
         request_cap: model.request_cap.clone(),
         categories_file: CATEGORIES_FILE.into(),
         history_file: HISTORY_FILE.into(),

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use rtp_bundle::evaluation_details::{
-    BucketQuality, EvaluationDetails, GROUP_EXTREMES, GroupQuality, MAX_SAMPLES, MIN_GROUP_JOBS,
-    NodeHours, PredictionSample, RATIO_EDGES, RUNTIME_BUCKETS, RatioBin,
+    BucketQuality, EvaluationDetails, GROUP_EXTREMES, GroupQuality, IntervalBucket, MAX_SAMPLES,
+    MIN_GROUP_JOBS, NodeHours, PREDICTION_BUCKETS, PredictionSample, RATIO_EDGES, RUNTIME_BUCKETS,
+    RatioBin,
 };
 
 use crate::frame::{FeatureFrame, MISSING_ID};
@@ -112,6 +113,16 @@ pub fn details(frame: &FeatureFrame, predictions: TestPredictions<'_>) -> Evalua
                 bucket(label, lo, hi, &inside)
             })
             .collect(),
+        interval_by_prediction: PREDICTION_BUCKETS
+            .iter()
+            .map(|&(lo, hi, label)| {
+                let inside: Vec<&Tested> = tested
+                    .iter()
+                    .filter(|t| t.p50 >= lo && hi.is_none_or(|h| t.p50 < h))
+                    .collect();
+                interval_bucket(label, lo, hi, &inside)
+            })
+            .collect(),
         partitions,
         users,
         predicted_vs_actual: sample(&tested),
@@ -133,6 +144,28 @@ fn share(count: usize, of: usize) -> f64 {
         f64::NAN
     } else {
         count as f64 / of as f64
+    }
+}
+
+fn interval_bucket(label: &str, lo: f64, hi: Option<f64>, jobs: &[&Tested]) -> IntervalBucket {
+    let n = jobs.len();
+    let count = |f: &dyn Fn(&Tested) -> bool| share(jobs.iter().filter(|t| f(t)).count(), n);
+    IntervalBucket {
+        label: label.to_owned(),
+        lo_s: lo,
+        hi_s: hi,
+        n: n as u64,
+        coverage: count(&|t| t.covered()),
+        below_p10: count(&|t| t.actual < t.p10),
+        above_p90: count(&|t| t.actual > t.p90),
+        width_ln: if n == 0 {
+            f64::NAN
+        } else {
+            jobs.iter()
+                .map(|t| t.p90.ln_1p() - t.p10.ln_1p())
+                .sum::<f64>()
+                / n as f64
+        },
     }
 }
 
@@ -274,6 +307,18 @@ mod tests {
         assert_eq!(counts, vec![1, 1, 1, 0, 0, 1]);
         assert_eq!(d.by_runtime[1].below_p10, 1.0); // 1000 s < p10 of 2000 s
         assert!(d.by_runtime[3].mae_h.is_nan());
+        // By predicted p50: 150 s in 1–10 min, 5000 s and 7000 s in 1–4 h
+        // (the first covered, the second's 1000 s below its p10), 190,000 s
+        // in ≥ 24 h.
+        let by_p50: Vec<u64> = d.interval_by_prediction.iter().map(|b| b.n).collect();
+        assert_eq!(by_p50, vec![0, 1, 0, 2, 0, 1]);
+        let hours = &d.interval_by_prediction[3];
+        assert_eq!(
+            (hours.coverage, hours.below_p10, hours.above_p90),
+            (0.5, 0.5, 0.0)
+        );
+        let width = ((9001f64).ln() - 2001f64.ln() + 8001f64.ln() - 6001f64.ln()) / 2.0;
+        assert!((hours.width_ln - width).abs() < 1e-12);
         // fewer than MIN_GROUP_JOBS per partition: none ranked
         assert!(d.partitions.is_empty());
         assert_eq!(d.predicted_vs_actual.len(), 4);

@@ -20,6 +20,7 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
             under_rate: f64::NAN,
             mape_pct: f64::NAN,
             coverage_p10_p90: interval.map(|_| f64::NAN),
+            interval_width_ln: interval.map(|_| f64::NAN),
         };
     }
     let nf = n as f64;
@@ -44,6 +45,8 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
         .sum::<f64>()
         / nf;
     let coverage = interval.map(|(lo, hi)| share(&|i| lo[i] <= actual[i] && actual[i] <= hi[i]));
+    let width =
+        interval.map(|(lo, hi)| (0..n).map(|i| hi[i].ln_1p() - lo[i].ln_1p()).sum::<f64>() / nf);
     abs_err.sort_by(f64::total_cmp);
     let medae = if n % 2 == 1 {
         abs_err[n / 2]
@@ -64,6 +67,7 @@ pub fn quality(pred: &[f64], actual: &[f64], interval: Option<(&[f64], &[f64])>)
         under_rate,
         mape_pct: mape * 100.0,
         coverage_p10_p90: coverage,
+        interval_width_ln: width,
     }
 }
 
@@ -91,6 +95,17 @@ mod tests {
         let short = quality(&[65.0], &[5.0], None);
         assert!((short.mape_pct - 100.0).abs() < 1e-9);
         assert_eq!(q.coverage_p10_p90, Some(0.75));
+        let width = [
+            (50.0, 200.0),
+            (500.0, 900.0),
+            (3000.0, 4000.0),
+            (7000.0, 20000.0),
+        ]
+        .iter()
+        .map(|(l, h): &(f64, f64)| h.ln_1p() - l.ln_1p())
+        .sum::<f64>()
+            / 4.0;
+        assert!((q.interval_width_ln.unwrap() - width).abs() < 1e-12);
         let perfect = quality(&actual, &actual, None);
         assert_eq!(perfect.r2, 1.0);
         assert_eq!(perfect.coverage_p10_p90, None);

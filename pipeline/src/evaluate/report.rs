@@ -1,6 +1,7 @@
 //! The evaluation table printed by `rtp evaluate`.
 
 use rtp_bundle::QualityMetrics;
+use rtp_bundle::evaluation_details::IntervalBucket;
 use rtp_bundle::manifest::EvaluationSummary;
 
 /// Renders each member, the blend and the baselines as a fixed-width table.
@@ -19,7 +20,7 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
         .chain(summary.serving.iter().map(|s| served_name(&s.mode).len()))
         .fold(14, usize::max);
     out.push_str(&format!(
-        "{:<width$} {:>8} {:>10} {:>8} {:>7} {:>8} {:>9} {:>12} {:>10} {:>9}\n",
+        "{:<width$} {:>8} {:>10} {:>8} {:>7} {:>8} {:>9} {:>12} {:>10} {:>9} {:>8}\n",
         "predictor",
         "mae_h",
         "medae_min",
@@ -29,11 +30,12 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
         "within_2x",
         "within_10min",
         "under_rate",
-        "coverage"
+        "coverage",
+        "width_ln"
     ));
     let row = |name: &str, m: &QualityMetrics| {
         format!(
-            "{:<width$} {:>8.3} {:>10.2} {:>8.3} {:>7.3} {:>8.1} {:>9.3} {:>12.3} {:>10.3} {:>9}\n",
+            "{:<width$} {:>8.3} {:>10.2} {:>8.3} {:>7.3} {:>8.1} {:>9.3} {:>12.3} {:>10.3} {:>9} {:>8}\n",
             name,
             m.mae_h,
             m.medae_min,
@@ -45,6 +47,8 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
             m.under_rate,
             m.coverage_p10_p90
                 .map_or("-".to_owned(), |c| format!("{c:.3}")),
+            m.interval_width_ln
+                .map_or("-".to_owned(), |w| format!("{w:.3}")),
         )
     };
     for (name, m) in &summary.members {
@@ -69,8 +73,26 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
             }
         ));
     }
+    if let Some(details) = &summary.details {
+        out.push_str(&interval_table(&details.interval_by_prediction));
+    }
     for (name, why) in &summary.baselines_dropped {
         out.push_str(&format!("{name}: not compared, {why}\n"));
+    }
+    out
+}
+
+/// The blend's interval per bucket of its own p50.
+fn interval_table(buckets: &[IntervalBucket]) -> String {
+    let mut out = format!(
+        "interval p10–p90 by predicted runtime:\n{:<14} {:>6} {:>9} {:>9} {:>9} {:>8}\n",
+        "p50", "jobs", "coverage", "below", "above", "width_ln"
+    );
+    for b in buckets.iter().filter(|b| b.n > 0) {
+        out.push_str(&format!(
+            "{:<14} {:>6} {:>9.3} {:>9.3} {:>9.3} {:>8.3}\n",
+            b.label, b.n, b.coverage, b.below_p10, b.above_p90, b.width_ln
+        ));
     }
     out
 }

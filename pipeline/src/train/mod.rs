@@ -32,6 +32,7 @@ pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 
 use rtp_bundle::RequestCap;
 pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
+use rtp_bundle::manifest::IntervalCalibration;
 use rtp_bundle::request_cap::EndedJob;
 
 /// What the models are trained on, recorded in the bundle.
@@ -66,15 +67,12 @@ pub struct TrainedModel {
     pub ensemble: Ensemble,
     /// Gain importance per feature of the LightGBM p50 model (empty without LightGBM).
     pub feature_importance: BTreeMap<String, f64>,
-    /// Conformal margin added around the blended interval (log units).
-    pub margin: f64,
+    /// The conformal margin added around the blended interval (log units),
+    /// with the coverage it aims at and the coverage before it.
+    pub interval: IntervalCalibration,
     /// How far past their request the training jobs ran: the cap on
     /// predictions.
     pub request_cap: RequestCap,
-    /// The coverage the margin was calibrated to.
-    pub interval_coverage: f64,
-    /// Blended interval coverage on the validation slice before calibration.
-    pub raw_validation_coverage: f64,
     /// Rows the trees were fit on.
     pub train_rows: usize,
     /// Rows of the validation slice.
@@ -205,8 +203,13 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
     }
     let (margin, raw_validation_coverage) =
         conformal_margin(&blended[0], &blended[2], valid_y, options.interval_coverage);
+    let interval = IntervalCalibration {
+        nominal_coverage: options.interval_coverage,
+        margin,
+        raw_validation_coverage,
+    };
     let request_cap = learn_request_cap(frame, &rows);
-    let validation = validation_quality(frame, &rows[n_fit..], &blended, margin, &request_cap);
+    let validation = validation_quality(frame, &rows[n_fit..], &blended, &interval, &request_cap);
     let ensemble = Ensemble::new(QUANTILES.to_vec(), x.cols, loaded, weights)?;
     Ok(TrainedModel {
         feature_names,
@@ -215,10 +218,8 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         members,
         ensemble,
         feature_importance,
-        margin,
+        interval,
         request_cap,
-        interval_coverage: options.interval_coverage,
-        raw_validation_coverage,
         train_rows: if options.refit_with_validation {
             rows.len()
         } else {
@@ -294,10 +295,10 @@ fn validation_quality(
     frame: &FeatureFrame,
     valid_rows: &[usize],
     blended: &[Vec<f64>],
-    margin: f64,
+    interval: &IntervalCalibration,
     cap: &RequestCap,
 ) -> QualityMetrics {
-    let p = seconds(frame, valid_rows, blended, margin, cap);
+    let p = seconds(frame, valid_rows, blended, interval, cap);
     let actual: Vec<f64> = valid_rows.iter().map(|&r| frame.run_time_s[r]).collect();
     crate::evaluate::quality(&p.p50, &actual, Some((&p.p10, &p.p90)))
 }
@@ -376,7 +377,13 @@ impl TrainedModel {
     /// Calibrated blended predictions in seconds for `rows`.
     pub fn predict(&self, frame: &FeatureFrame, rows: &[usize]) -> Result<Predictions> {
         let raw = self.predict_log(frame, rows)?;
-        Ok(seconds(frame, rows, &raw, self.margin, &self.request_cap))
+        Ok(seconds(
+            frame,
+            rows,
+            &raw,
+            &self.interval,
+            &self.request_cap,
+        ))
     }
 
     /// Calibrated predictions of member `m` alone, in seconds.
@@ -388,13 +395,11 @@ impl TrainedModel {
     ) -> Result<Predictions> {
         let x = self.inputs(frame, rows)?;
         let raw = self.ensemble.member_log_quantiles(m, &x.columns())?;
-        Ok(seconds(
-            frame,
-            rows,
-            &raw,
-            self.members[m].margin,
-            &self.request_cap,
-        ))
+        let interval = IntervalCalibration {
+            margin: self.members[m].margin,
+            ..self.interval.clone()
+        };
+        Ok(seconds(frame, rows, &raw, &interval, &self.request_cap))
     }
 }
 
@@ -411,7 +416,7 @@ fn seconds(
     frame: &FeatureFrame,
     rows: &[usize],
     raw: &[Vec<f64>],
-    margin: f64,
+    interval: &IntervalCalibration,
     cap: &RequestCap,
 ) -> Predictions {
     let mut out = Predictions::default();
@@ -419,7 +424,7 @@ fn seconds(
         let [p10, p50, p90] = to_seconds(
             TARGET,
             [raw[0][i], raw[1][i], raw[2][i]],
-            margin,
+            interval.margin,
             cap.cap_s(frame.partition_of(r), frame.wallclock_req_s[r]),
         );
         out.p10.push(p10);
