@@ -247,6 +247,21 @@ pub struct EvaluationSummary {
     /// the jobs' limits, against the users' requests and perfect knowledge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<SchedulingReplay>,
+    /// The same evaluation without one feature family at a time
+    /// (`rtp evaluate --ablation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ablation: Vec<AblationRow>,
+}
+
+/// The model's quality without one family of features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AblationRow {
+    /// The family left out.
+    pub family: String,
+    /// How many features it has.
+    pub features: u32,
+    /// The blend's quality without them.
+    pub without: QualityMetrics,
 }
 
 /// A trace scheduled by a simulated cluster three times, with different

@@ -6,6 +6,7 @@
 //! train on jobs that ended in the window before t, test on jobs submitted in
 //! [t, t + step)).
 
+pub mod ablation;
 mod details;
 pub mod max_ratio;
 mod metrics;
@@ -15,7 +16,7 @@ pub mod serving;
 use std::collections::BTreeMap;
 
 pub use metrics::quality;
-pub use report::render_table;
+pub use report::{render_ablation, render_table};
 use rtp_bundle::QualityMetrics;
 use rtp_bundle::manifest::EvaluationSummary;
 
@@ -164,6 +165,7 @@ pub fn evaluate(
         )),
         serving: Vec::new(),
         replay: None,
+        ablation: Vec::new(),
     };
     Ok(Evaluation {
         summary,

@@ -96,3 +96,40 @@ fn interval_table(buckets: &[IntervalBucket]) -> String {
     }
     out
 }
+
+/// The ablation beside the full model: each family's features and what
+/// leaving them out does (a positive Δ MAE or a negative Δ within 2× means
+/// the family helps).
+pub fn render_ablation(summary: &EvaluationSummary) -> String {
+    let full = &summary.model;
+    let mut out = format!(
+        "ablation (the blend without each feature family):\n{:<24} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}\n",
+        "without", "features", "mae_h", "Δ mae_h", "within_2x", "Δ 2x", "coverage"
+    );
+    out.push_str(&format!(
+        "{:<24} {:>8} {:>8.3} {:>8} {:>9.3} {:>9} {:>9}\n",
+        "(nothing)",
+        "",
+        full.mae_h,
+        "",
+        full.within_2x,
+        "",
+        full.coverage_p10_p90
+            .map_or("-".to_owned(), |c| format!("{c:.3}"))
+    ));
+    for row in &summary.ablation {
+        let m = &row.without;
+        out.push_str(&format!(
+            "{:<24} {:>8} {:>8.3} {:>+8.3} {:>9.3} {:>+9.3} {:>9}\n",
+            row.family,
+            row.features,
+            m.mae_h,
+            m.mae_h - full.mae_h,
+            m.within_2x,
+            m.within_2x - full.within_2x,
+            m.coverage_p10_p90
+                .map_or("-".to_owned(), |c| format!("{c:.3}"))
+        ));
+    }
+    out
+}

@@ -161,6 +161,10 @@ pub struct EvaluateArgs {
     /// all (default: `evaluate.serving` of the config).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub serving: Option<Vec<String>>,
+    /// Also evaluate without each feature family in turn, and print what
+    /// each is worth (one more training per family)
+    #[arg(long)]
+    pub ablation: bool,
 }
 
 /// Arguments of `replay`.

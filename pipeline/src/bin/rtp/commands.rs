@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use rtp_pipeline::chain::{self, Prepared, TrainingData};
 use rtp_pipeline::config::{PipelineConfig, StateFilter};
 use rtp_pipeline::evaluate::serving::parse_modes;
-use rtp_pipeline::evaluate::{Evaluation, Protocol, parse_span, render_table};
+use rtp_pipeline::evaluate::{
+    Evaluation, Protocol, ablation, parse_span, render_ablation, render_table,
+};
 use rtp_pipeline::features::{STATE_TABLES, SqlEngine, build_features, state_path_for};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::generate::{GenerateOptions, generate};
@@ -201,8 +203,18 @@ fn evaluate(
             &mut stages,
         ))
     })?;
+    if args.ablation {
+        let states = config.train.states_for(prepared.format).clone();
+        evaluation.summary.ablation =
+            with_spinner("evaluating without each feature family", || {
+                ablation::ablation(&prepared.frame, &states, protocol, &config.train)
+            })?;
+    }
     print!("{}", render_table(&evaluation.summary));
     println!("{}", evaluation.model.request_cap.describe());
+    if args.ablation {
+        print!("{}", render_ablation(&evaluation.summary));
+    }
     if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&evaluation.summary)?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
