@@ -87,23 +87,40 @@ async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
     );
     let coverage = s.model.coverage_p10_p90.unwrap();
     assert!((coverage - 0.8).abs() <= 0.10, "coverage {coverage}");
-    // every member is reported; the blend is as good as the best of them
+    // Every member is reported; on the loss the blend is fitted to (the
+    // mean absolute error in log space, what the p50's pinball loss is),
+    // the blend is as good as the best of them on the test jobs too. (In
+    // hours it may trail one: the MAE is dominated by the longest jobs.)
     assert_eq!(s.members.len(), 3);
-    let best_mae = s
-        .members
-        .values()
-        .map(|m| m.mae_h)
+    let frame = &prepared.frame;
+    let rows = &evaluation.test_rows;
+    let log_error = |p50: &[f64]| {
+        p50.iter()
+            .zip(rows)
+            .map(|(p, &r)| (p.ln_1p() - frame.run_time_s[r].ln_1p()).abs())
+            .sum::<f64>()
+            / rows.len() as f64
+    };
+    let blend = log_error(&evaluation.model.predict(frame, rows).unwrap().p50);
+    let best = (0..s.members.len())
+        .map(|m| log_error(&evaluation.model.predict_member(m, frame, rows).unwrap().p50))
         .fold(f64::INFINITY, f64::min);
-    let best_2x = s.members.values().map(|m| m.within_2x).fold(0.0, f64::max);
     assert!(
-        s.model.mae_h <= best_mae * 1.01,
-        "blend MAE {} vs best {best_mae}",
-        s.model.mae_h
+        blend <= best * 1.01,
+        "blend mean |log error| {blend} vs best member {best}"
     );
+    let best_2x = s.members.values().map(|m| m.within_2x).fold(0.0, f64::max);
     assert!(
         s.model.within_2x >= best_2x - 0.005,
         "blend within_2x {} vs best {best_2x}",
         s.model.within_2x
+    );
+    // And it beats the strongest simple baseline on MAE.
+    assert!(
+        s.model.mae_h < max_ratio.mae_h,
+        "MAE {} against max_ratio5's {}",
+        s.model.mae_h,
+        max_ratio.mae_h
     );
 }
 
