@@ -170,12 +170,22 @@ impl RequestCap {
                 )
             }
         };
-        std::iter::once(group("all partitions", &self.overall))
-            .chain(
-                self.partitions
-                    .iter()
-                    .map(|(p, e)| group(&format!("partition {p}"), e)),
-            )
+        // Partitions that agree with the whole are summed up in one clause.
+        let differing: Vec<String> = self
+            .partitions
+            .iter()
+            .filter(|(_, e)| e.enforced() != self.overall.enforced() || !e.enforced())
+            .map(|(p, e)| group(&format!("partition {p}"), e))
+            .collect();
+        let agreeing = self.partitions.len() - differing.len();
+        let mut text = group("all partitions", &self.overall);
+        if agreeing > 0 {
+            text.push_str(&format!(
+                "; the same in {agreeing} partition(s) with their own evidence"
+            ));
+        }
+        std::iter::once(text)
+            .chain(differing)
             .collect::<Vec<_>>()
             .join("\n")
     }

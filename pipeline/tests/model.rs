@@ -127,9 +127,8 @@ async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
 /// A log that records no waits (-1 for every job, as grid logs write it)
 /// still evaluates end to end: a job with a runtime is taken to start at
 /// its submit, counted in the ingest summary, and trained and tested on.
-/// (KTH-SP2 blanked this way scores a little better than with its real
-/// waits, 1.466 h against 1.513 h: outcomes join history at the earliest
-/// time they could have, which for jobs that waited is too early.)
+/// (Outcomes join history at the earliest time they could have, which for
+/// jobs that waited is too early; on KTH-SP2 the scores move little.)
 #[tokio::test]
 async fn a_log_without_waits_evaluates_end_to_end() {
     let Some(kth) = test_support::shared_data("KTH-SP2-1996-2.1-cln.swf.gz") else {
