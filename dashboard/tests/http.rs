@@ -65,6 +65,8 @@ async fn pages_render_with_the_model_and_assets() {
         "served live",
         "served frozen",
         "id=\"serving-gap\"",
+        "id=\"interval-buckets\"",
+        "limits enforced",
     ] {
         assert!(analytics.contains(needle), "analytics lacks {needle}");
     }

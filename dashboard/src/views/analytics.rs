@@ -51,6 +51,12 @@ pub struct AnalyticsView {
     pub coverage_chart: Svg,
     /// Per-bucket numbers.
     pub buckets: Vec<BucketRow>,
+    /// The interval per bucket of the predicted p50 (formatted: coverage,
+    /// below p10, above p90, mean log width), in bundles that record it.
+    pub interval_buckets: Vec<IntervalRow>,
+    /// Whether the cluster enforces its limits, as the training jobs showed
+    /// (what caps the predictions and suggestions).
+    pub limits: String,
     /// Predicted vs. actual.
     pub scatter: Svg,
     /// Points in the scatter.
@@ -91,6 +97,17 @@ pub struct BucketRow {
     pub n: String,
     /// Formatted: model MAE h, request MAE h, within 2×, coverage, below p10, above p90.
     pub cells: [String; 6],
+}
+
+/// One predicted-runtime bucket of the interval.
+#[derive(Debug, Clone)]
+pub struct IntervalRow {
+    /// Label.
+    pub label: String,
+    /// Jobs.
+    pub n: String,
+    /// Formatted: coverage, below p10, above p90, mean width ln(1 + p90) − ln(1 + p10).
+    pub cells: [String; 4],
 }
 
 /// One partition or user.
@@ -179,6 +196,7 @@ impl AnalyticsView {
             return view;
         };
         view.evaluated = true;
+        view.limits = manifest.request_cap.describe();
         view.protocol = format!(
             "{} · {} test jobs",
             evaluation.protocol,
@@ -261,6 +279,21 @@ impl AnalyticsView {
                     percent(b.coverage),
                     percent(b.below_p10),
                     percent(b.above_p90),
+                ],
+            })
+            .collect();
+        self.interval_buckets = d
+            .interval_by_prediction
+            .iter()
+            .filter(|b| b.n > 0)
+            .map(|b| IntervalRow {
+                label: b.label.clone(),
+                n: thousands(b.n as f64),
+                cells: [
+                    percent(b.coverage),
+                    percent(b.below_p10),
+                    percent(b.above_p90),
+                    fixed(b.width_ln, 2),
                 ],
             })
             .collect();
