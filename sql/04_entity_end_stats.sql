@@ -19,21 +19,10 @@ SELECT
         PARTITION BY entity_kind, entity_key ORDER BY end_s, job_key
     ) AS prev_rt,
     AVG(run_req_ratio) OVER w_all AS mean_ratio,
-    AVG(is_timeout) OVER w_all AS timeout_share,
-    -- How the entity used its requests lately: the latest run/request
-    -- ratio, and the largest and smallest of the last five (the per-user
-    -- heuristic of published comparisons scales the request by the
-    -- largest). Servers read the frame from here.
-    run_req_ratio AS last_ratio,
-    MAX(run_req_ratio) OVER w_recent AS max_recent_ratio,
-    MIN(run_req_ratio) OVER w_recent AS min_recent_ratio
+    AVG(is_timeout) OVER w_all AS timeout_share
 FROM entity_membership
 WHERE ran
 WINDOW w_all AS (
     PARTITION BY entity_kind, entity_key ORDER BY end_s, job_key
     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-),
-w_recent AS (
-    PARTITION BY entity_kind, entity_key ORDER BY end_s, job_key
-    ROWS BETWEEN 4 PRECEDING AND CURRENT ROW
 )

@@ -53,9 +53,6 @@ SELECT
     s.prev_rt,
     s.mean_ratio,
     s.timeout_share,
-    s.last_ratio,
-    s.max_recent_ratio,
-    s.min_recent_ratio,
     s.end_s AS last_end_s,
     c.last_submit_s
 FROM counted c

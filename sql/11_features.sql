@@ -90,15 +90,6 @@ SELECT
     -- the user's and the template's typical use of their request, applied to this request
     ln(1.0 + user_mean_ratio * wallclock_req_s) AS f_user_ratio_applied_log,
     ln(1.0 + user_req_mean_ratio * wallclock_req_s) AS f_user_req_ratio_applied_log,
-    -- ... and their recent extremes and latest, applied to it: with no
-    -- history, the request itself, as the published max-ratio heuristic
-    -- does. Not capped: where limits are not enforced, a ratio above 1 is
-    -- what happens.
-    ln(1.0 + COALESCE(user_max_recent_ratio, 1.0) * wallclock_req_s) AS f_user_max_ratio_applied_log,
-    ln(1.0 + COALESCE(user_min_recent_ratio, 1.0) * wallclock_req_s) AS f_user_min_ratio_applied_log,
-    ln(1.0 + COALESCE(user_last_ratio, 1.0) * wallclock_req_s) AS f_user_last_ratio_applied_log,
-    ln(1.0 + COALESCE(user_req_max_recent_ratio, 1.0) * wallclock_req_s) AS f_user_req_max_ratio_applied_log,
-    ln(1.0 + COALESCE(user_req_last_ratio, 1.0) * wallclock_req_s) AS f_user_req_last_ratio_applied_log,
     -- queue at submit
     CAST(COALESCE(partition_pending, 0) AS DOUBLE) AS f_partition_pending,
     CAST(COALESCE(partition_running, 0) AS DOUBLE) AS f_partition_running,

@@ -6,9 +6,8 @@
 --
 -- Besides the statistics, each row carries what servers need to continue
 -- them as new jobs end: the running sums behind the means, and the log
--- runtimes and run/request ratios of the entity's most recent ends in end
--- order (the median's window of entity_end_stats, whose frame sizes servers
--- read from that file).
+-- runtimes of the entity's most recent ends in end order (the median's
+-- window of entity_end_stats, whose frame size servers read from that file).
 WITH latest_end AS (
     SELECT *
     FROM (
@@ -22,9 +21,6 @@ WITH latest_end AS (
             prev_rt,
             mean_ratio,
             timeout_share,
-            last_ratio,
-            max_recent_ratio,
-            min_recent_ratio,
             end_s AS last_end_s,
             ROW_NUMBER() OVER (PARTITION BY entity_kind, entity_key ORDER BY seq DESC) AS recency
         FROM entity_end_stats
@@ -52,8 +48,7 @@ sums AS (
         COUNT(run_req_ratio) AS ratio_n,
         SUM(run_req_ratio) AS ratio_sum,
         SUM(is_timeout) AS timeout_sum,
-        ARRAY_AGG(log_rt ORDER BY recency DESC) FILTER (WHERE recency <= 25) AS recent_log_rt,
-        ARRAY_AGG(run_req_ratio ORDER BY recency DESC) FILTER (WHERE recency <= 25) AS recent_ratio
+        ARRAY_AGG(log_rt ORDER BY recency DESC) FILTER (WHERE recency <= 25) AS recent_log_rt
     FROM ended
     GROUP BY entity_kind, entity_key
 ),
@@ -72,17 +67,13 @@ SELECT
     e.prev_rt,
     e.mean_ratio,
     e.timeout_share,
-    e.last_ratio,
-    e.max_recent_ratio,
-    e.min_recent_ratio,
     e.last_end_s,
     s.last_submit_s,
     u.log_rt_sum,
     u.ratio_n,
     u.ratio_sum,
     u.timeout_sum,
-    u.recent_log_rt,
-    u.recent_ratio
+    u.recent_log_rt
 FROM latest_submit s
 LEFT JOIN latest_end e
     ON e.entity_kind = s.entity_kind AND e.entity_key = s.entity_key

@@ -23,6 +23,11 @@ pub const CAP_QUANTILE: f64 = 0.99;
 /// Fewest training jobs with a request for a partition to get its own cap.
 pub const MIN_PARTITION_JOBS: u64 = 500;
 
+/// Share of training jobs without a requested time from which servers
+/// score jobs without one: below it, the model has barely seen such jobs
+/// and a missing request is more likely a client's omission.
+pub const MIN_SHARE_WITHOUT_REQUEST: f64 = 0.01;
+
 /// The evidence about one group of jobs' limits, and the cap it gives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LimitEvidence {
@@ -73,6 +78,9 @@ pub struct RequestCap {
     /// Partitions with at least [`MIN_PARTITION_JOBS`] such jobs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partitions: BTreeMap<String, LimitEvidence>,
+    /// Training jobs without a requested time.
+    #[serde(default)]
+    pub jobs_without_request: u64,
 }
 
 impl Default for RequestCap {
@@ -81,6 +89,7 @@ impl Default for RequestCap {
         Self {
             overall: LimitEvidence::ENFORCED,
             partitions: BTreeMap::new(),
+            jobs_without_request: 0,
         }
     }
 }
@@ -102,8 +111,13 @@ impl RequestCap {
     pub fn learn<'a>(jobs: impl IntoIterator<Item = EndedJob<'a>>) -> Self {
         let mut overall = Vec::new();
         let mut by_partition: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let mut without_request = 0;
         for job in jobs {
-            if !(job.request_s > 0.0 && job.run_time_s >= 0.0) {
+            if !(job.request_s > 0.0) {
+                without_request += 1;
+                continue;
+            }
+            if !(job.run_time_s >= 0.0) {
                 continue;
             }
             let ratio = job.run_time_s / (job.request_s + KILL_GRACE_S);
@@ -119,7 +133,16 @@ impl RequestCap {
                 .filter(|(_, r)| r.len() as u64 >= MIN_PARTITION_JOBS)
                 .map(|(p, mut r)| (p.to_owned(), LimitEvidence::learn(&mut r)))
                 .collect(),
+            jobs_without_request: without_request,
         }
+    }
+
+    /// Whether servers score jobs without a requested time: the model
+    /// learned from enough of them (at least [`MIN_SHARE_WITHOUT_REQUEST`]
+    /// of its training jobs).
+    pub fn requests_optional(&self) -> bool {
+        let all = self.overall.jobs + self.jobs_without_request;
+        all > 0 && self.jobs_without_request as f64 >= MIN_SHARE_WITHOUT_REQUEST * all as f64
     }
 
     /// The evidence that applies to a job of `partition`.
@@ -179,6 +202,12 @@ impl RequestCap {
             .collect();
         let agreeing = self.partitions.len() - differing.len();
         let mut text = group("all partitions", &self.overall);
+        if self.requests_optional() {
+            text.push_str(&format!(
+                "; {} training jobs had no request, so jobs without one are scored",
+                self.jobs_without_request
+            ));
+        }
         if agreeing > 0 {
             text.push_str(&format!(
                 "; the same in {agreeing} partition(s) with their own evidence"
@@ -243,6 +272,13 @@ mod tests {
     #[test]
     fn jobs_without_a_request_say_nothing_about_limits() {
         let cap = RequestCap::learn(jobs("any", &[(100.0, f64::NAN); 800]));
-        assert_eq!(cap, RequestCap::default());
+        assert_eq!(cap.overall, LimitEvidence::ENFORCED);
+        assert_eq!(cap.jobs_without_request, 800);
+        assert!(cap.requests_optional());
+        assert!(!RequestCap::default().requests_optional());
+        // One job in a thousand without a request is an omission.
+        let mut mostly = jobs("any", &[(100.0, 3600.0); 999]);
+        mostly.extend(jobs("any", &[(100.0, f64::NAN); 1]));
+        assert!(!RequestCap::learn(mostly).requests_optional());
     }
 }

@@ -94,9 +94,10 @@ pub fn wire_from_job<S: AsRef<str>>(job: &Job<S>) -> JobFeatures {
     }
 }
 
-/// Checks one job by the rules every surface shares; `path` prefixes the
-/// field names (in the wire's spelling) in the error.
-pub fn validate(job: Option<&JobFeatures>, path: &str) -> Result<(), FieldError> {
+/// Checks one job by the rules every surface shares, for `purpose` (the
+/// serving bundle's: see `Scorer::purpose`); `path` prefixes the field
+/// names (in the wire's spelling) in the error.
+pub fn validate(job: Option<&JobFeatures>, path: &str, purpose: Purpose) -> Result<(), FieldError> {
     let Some(job) = job else {
         return Err(FieldError {
             field: path.to_owned(),
@@ -104,7 +105,7 @@ pub fn validate(job: Option<&JobFeatures>, path: &str) -> Result<(), FieldError>
         });
     };
     // Any valid time stands in for "now": only the given time is checked.
-    match job_from_wire(job, 0).problems(Purpose::Scoring).first() {
+    match job_from_wire(job, 0).problems(purpose).first() {
         None => Ok(()),
         Some(problem) => Err(FieldError {
             field: format!("{path}.{}", wire_name(problem.field)),
@@ -160,7 +161,7 @@ mod tests {
 
     #[test]
     fn a_good_job_passes_and_becomes_one_row() {
-        validate(Some(&job()), "features").unwrap();
+        validate(Some(&job()), "features", Purpose::Scoring).unwrap();
         let rows = job_rows([job()].iter(), 1_700_000_000);
         assert_eq!(rows.num_rows(), 1);
         let mem = rows
@@ -223,10 +224,14 @@ mod tests {
         for (spoil, expected) in cases {
             let mut j = job();
             spoil(&mut j);
-            let err = validate(Some(&j), "features").unwrap_err().to_string();
+            let err = validate(Some(&j), "features", Purpose::Scoring)
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with(expected), "{err} vs {expected}");
         }
-        let err = validate(None, "jobs[2]").unwrap_err().to_string();
+        let err = validate(None, "jobs[2]", Purpose::Scoring)
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "jobs[2]: missing");
     }
 }

@@ -5,8 +5,9 @@
 
 use prost::Message;
 use rtp_edge_api::job_request::{job_rows, validate};
+use rtp_jobs::Purpose;
 use rtp_proto::v1::{JobFeatures, PredictBatchRequest, PredictRequest};
-use rtp_scoring::job_input::conform;
+use rtp_scoring::job_input::conform_for;
 
 fn job(i: i32) -> JobFeatures {
     JobFeatures {
@@ -26,16 +27,20 @@ fn job(i: i32) -> JobFeatures {
     }
 }
 
+/// Under both purposes (bundles with and without requests learned), the
+/// edge's validation and the scoring core agree.
 fn check(job: &JobFeatures, path: &str) {
-    match validate(Some(job), path) {
-        Ok(()) => {
-            let rows = job_rows(std::iter::once(job), 1_900_000_000);
-            let conformed = conform(&rows, 0).expect("an accepted job conforms");
-            assert_eq!(conformed.errors, vec![None], "{job:?}");
-        }
-        Err(e) => {
-            assert!(e.field.starts_with(path), "{e}");
-            assert!(!e.reason.is_empty(), "{e}");
+    for purpose in [Purpose::Scoring, Purpose::ScoringWithoutRequest] {
+        match validate(Some(job), path, purpose) {
+            Ok(()) => {
+                let rows = job_rows(std::iter::once(job), 1_900_000_000);
+                let conformed = conform_for(&rows, 0, purpose).expect("an accepted job conforms");
+                assert_eq!(conformed.errors, vec![None], "{job:?}");
+            }
+            Err(e) => {
+                assert!(e.field.starts_with(path), "{e}");
+                assert!(!e.reason.is_empty(), "{e}");
+            }
         }
     }
 }

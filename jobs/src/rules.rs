@@ -31,6 +31,11 @@ pub const REQUIRED_FOR_SCORING: [&str; 4] = [
     col::PROCESSORS_REQ,
 ];
 
+/// Values a job must carry to be scored by a model that learned from jobs
+/// without a requested time (sites that enforce no limit record none).
+pub const REQUIRED_FOR_SCORING_WITHOUT_REQUEST: [&str; 3] =
+    [col::SUBMIT_TIME, col::NODES_REQ, col::PROCESSORS_REQ];
+
 /// Values a history record must carry.
 pub const REQUIRED_FOR_HISTORY: [&str; 2] = [col::SUBMIT_TIME, col::STATE];
 
@@ -41,6 +46,9 @@ pub enum Purpose {
     History,
     /// A job to be scored: its request must be complete.
     Scoring,
+    /// A job to be scored by a model that learned from jobs without a
+    /// requested time: the rest of the request must be complete.
+    ScoringWithoutRequest,
 }
 
 impl Purpose {
@@ -49,6 +57,7 @@ impl Purpose {
         match self {
             Self::History => &REQUIRED_FOR_HISTORY,
             Self::Scoring => &REQUIRED_FOR_SCORING,
+            Self::ScoringWithoutRequest => &REQUIRED_FOR_SCORING_WITHOUT_REQUEST,
         }
     }
 }

@@ -320,3 +320,81 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
         .unwrap();
     assert_eq!(again.batch, scored.batch);
 }
+
+/// A bundle trained where no job records a requested time scores jobs
+/// without one (the request is a missing feature it learned with); a bundle
+/// trained with requests still refuses them, naming the field.
+#[tokio::test]
+async fn a_bundle_that_learned_without_requests_scores_jobs_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = in_submission_order(
+        read_jobs(&generated_jobs(dir.path(), 2_100, 5)),
+        "submit_time",
+    );
+    let no_request = |b: &RecordBatch| {
+        let ty = b
+            .column_by_name("wallclock_req_s")
+            .unwrap()
+            .data_type()
+            .clone();
+        replace(b, "wallclock_req_s", new_null_array(&ty, b.num_rows()))
+    };
+    let history = jobs.slice(0, 2_000);
+    let fresh = new_jobs(&jobs.slice(2_000, 100), last_event(&history));
+    let config = config();
+    let options = feature_options(2, 8192);
+    for (name, blank) in [("without", true), ("with", false)] {
+        let history = if blank {
+            no_request(&history)
+        } else {
+            history.clone()
+        };
+        let path = dir.path().join(format!("{name}.parquet"));
+        write(&path, &[&history]);
+        let tables = features(&path, dir.path(), &format!("{name}_features"), &options).await;
+        let frame = FeatureFrame::read(&tables.features).unwrap();
+        let model = train(
+            &frame,
+            &eligible_rows(&frame, &config.train.states),
+            &config.train,
+        )
+        .unwrap();
+        assert_eq!(model.request_cap.requests_optional(), blank);
+        let store = BundleStore::new(dir.path().join(format!("{name}_bundles")));
+        publish(
+            &store,
+            BundleSources {
+                model: &model,
+                history_state: &tables.history_state,
+                queue_state: &tables.queue_state,
+                sql_dir: &test_support::sql_dir(),
+                input_fingerprint: "b".repeat(64),
+                states: &config.train.states,
+                history_until_s: frame.last_end_s(),
+                evaluation: None,
+            },
+        )
+        .unwrap();
+        let scorer = Scorer::load_latest(&store, AdviceOptions::default())
+            .await
+            .unwrap();
+        let scored = scorer
+            .score(&no_request(&fresh), &mut Overlay::default())
+            .unwrap();
+        if blank {
+            assert_eq!(scored.failed_rows, 0);
+            for row in 0..fresh.num_rows() {
+                let score = scored.job_score(row).unwrap();
+                assert!(
+                    score.p10 <= score.p50 && score.p50 <= score.p90,
+                    "{score:?}"
+                );
+                assert!(score.p50.is_finite() && score.p50 > 0.0, "{score:?}");
+            }
+        } else {
+            assert_eq!(scored.failed_rows, fresh.num_rows());
+            let why = scored.job_score(0).unwrap_err();
+            assert!(why.contains("wallclock_req_s: missing"), "{why}");
+        }
+    }
+}

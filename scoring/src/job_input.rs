@@ -15,7 +15,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::{cast, nullif};
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
-use rtp_jobs::rules::REQUIRED_FOR_SCORING;
 use rtp_jobs::schema::{OUTCOME_COLUMNS, SCORING_STATE, col, job_schema, nullable_job_schema};
 use rtp_jobs::{Job, JobColumns, Purpose};
 
@@ -34,13 +33,19 @@ pub struct JobRows {
 /// Conforms `input` to the canonical job schema. `first_key` numbers rows
 /// when the request carries no `job_key`.
 pub fn conform(input: &RecordBatch, first_key: i64) -> Result<JobRows> {
-    for required in REQUIRED_FOR_SCORING {
+    conform_for(input, first_key, Purpose::Scoring)
+}
+
+/// [`conform`] by the rules of `purpose` (a bundle that learned from jobs
+/// without a request scores jobs without one).
+pub fn conform_for(input: &RecordBatch, first_key: i64, purpose: Purpose) -> Result<JobRows> {
+    for &required in purpose.required() {
         if input.column_by_name(required).is_none() {
             return Err(ScoringError::column(required, "required column is missing"));
         }
     }
     let batch = conform_columns(input, Some(first_key))?;
-    let errors = row_errors(&batch)?;
+    let errors = row_errors(&batch, purpose)?;
     Ok(JobRows { batch, errors })
 }
 
@@ -191,17 +196,22 @@ fn dictionary_of_strings(ty: &DataType) -> bool {
 }
 
 /// Why each row cannot be scored, if it cannot.
-fn row_errors(batch: &RecordBatch) -> Result<Vec<Option<String>>> {
+fn row_errors(batch: &RecordBatch, purpose: Purpose) -> Result<Vec<Option<String>>> {
     let jobs = JobColumns::new(batch).map_err(ScoringError::jobs)?;
     Ok((0..batch.num_rows())
-        .map(|row| job_problems(&jobs.job(row)))
+        .map(|row| job_problems_for(&jobs.job(row), purpose))
         .collect())
 }
 
 /// Why a job cannot be scored, if it cannot: the same rules for rows of a
 /// batch and for single jobs.
 pub fn job_problems(job: &Job<&str>) -> Option<String> {
-    let problems = job.at_submit().normalized().problems(Purpose::Scoring);
+    job_problems_for(job, Purpose::Scoring)
+}
+
+/// [`job_problems`] by the rules of `purpose`.
+pub fn job_problems_for(job: &Job<&str>, purpose: Purpose) -> Option<String> {
+    let problems = job.at_submit().normalized().problems(purpose);
     (!problems.is_empty()).then(|| problems.to_string())
 }
 

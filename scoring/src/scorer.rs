@@ -15,6 +15,7 @@ use datafusion::common::ScalarValue;
 use rtp_bundle::feature_sql::{FEATURES_TABLE, load_sql_files};
 use rtp_bundle::interval::to_seconds;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
+use rtp_jobs::Purpose;
 use rtp_jobs::schema::col;
 
 use crate::advice::AdviceOptions;
@@ -22,7 +23,7 @@ use crate::contributions::{Contribution, Explainer};
 use crate::entity_state::Overlay;
 use crate::error::{Result, ScoringError};
 use crate::feature_program::FeatureProgram;
-use crate::job_input::{conform, job_problems, job_values, row_values};
+use crate::job_input::{conform_for, job_problems_for, job_values, row_values};
 use crate::live::{EventFolder, EventKey, EventReport, LiveState, Prepared, StateSchema};
 use crate::model_input::ModelInput;
 use crate::row_projection::batch_of;
@@ -182,6 +183,16 @@ impl Scorer {
         })
     }
 
+    /// The rules a job must pass to be scored by this bundle: without a
+    /// requested time only if the model learned from enough such jobs.
+    pub fn purpose(&self) -> Purpose {
+        if self.manifest.request_cap.requests_optional() {
+            Purpose::ScoringWithoutRequest
+        } else {
+            Purpose::Scoring
+        }
+    }
+
     /// The live state, for reading.
     pub fn live_state(&self) -> RwLockReadGuard<'_, LiveState> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
@@ -258,14 +269,14 @@ impl Scorer {
     /// Feature rows for client job rows that are all valid, in row order,
     /// recording them in `overlay`.
     pub fn features(&self, jobs: &RecordBatch, overlay: &mut Overlay) -> Result<RecordBatch> {
-        let rows = Self::conform_valid(jobs, overlay)?;
+        let rows = self.conform_valid(jobs, overlay)?;
         self.program.features(&rows, &self.live_state(), overlay)
     }
 
     /// Conformed job rows, numbered on from `overlay`; the first bad row
     /// fails them all.
-    fn conform_valid(jobs: &RecordBatch, overlay: &mut Overlay) -> Result<RecordBatch> {
-        let rows = conform(jobs, overlay.rows_seen)?;
+    fn conform_valid(&self, jobs: &RecordBatch, overlay: &mut Overlay) -> Result<RecordBatch> {
+        let rows = conform_for(jobs, overlay.rows_seen, self.purpose())?;
         overlay.rows_seen += jobs.num_rows() as i64;
         if let Some((row, e)) = rows
             .errors
@@ -361,7 +372,7 @@ impl Scorer {
         if self.program.row_form().is_err() {
             return self.score_job_in_batch(job, overlay, top);
         }
-        if let Some(problem) = job_problems(job) {
+        if let Some(problem) = job_problems_for(job, self.purpose()) {
             return Err(ScoringError::column("row", problem));
         }
         let values = job_values(job, overlay.rows_seen);
@@ -425,7 +436,7 @@ impl Scorer {
         jobs: &RecordBatch,
         overlay: &mut Overlay,
     ) -> Result<RecordBatch> {
-        let rows = Self::conform_valid(jobs, overlay)?;
+        let rows = self.conform_valid(jobs, overlay)?;
         let mut out = Vec::with_capacity(jobs.num_rows());
         for row in 0..jobs.num_rows() {
             let values = row_values(&rows, row)?;
@@ -466,7 +477,7 @@ impl Scorer {
     ) -> Result<Scored> {
         let started = Instant::now();
         let n = jobs.num_rows();
-        let rows = conform(jobs, overlay.rows_seen)?;
+        let rows = conform_for(jobs, overlay.rows_seen, self.purpose())?;
         overlay.rows_seen += n as i64;
         let valid: BooleanArray = rows.errors.iter().map(|e| Some(e.is_none())).collect();
         let failed_rows = n - valid.true_count();

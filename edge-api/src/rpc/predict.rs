@@ -47,10 +47,11 @@ pub fn predict_one(
     path: &'static str,
     explain: bool,
 ) -> Result<PredictResponse, Status> {
-    validate(features.as_ref(), path).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let scorer = state.live.current();
+    validate(features.as_ref(), path, scorer.purpose())
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
     let job = features.expect("validated");
     let top = state.limits.top(explain);
-    let scorer = state.live.current();
     let now = now_s();
     let score = scorer
         .score_job(&job_from_wire(&job, now), &mut Overlay::isolated(), top)

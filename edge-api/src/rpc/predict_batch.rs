@@ -65,8 +65,9 @@ fn predict_batch(
     }
     let mut errors = Vec::new();
     let mut valid = Vec::with_capacity(request.jobs.len());
+    let purpose = state.live.current().purpose();
     for (i, job) in request.jobs.iter().enumerate() {
-        match validate(Some(job), &format!("jobs[{i}]")) {
+        match validate(Some(job), &format!("jobs[{i}]"), purpose) {
             Ok(()) => valid.push(i),
             Err(e) => errors.push(e.to_string()),
         }

@@ -14,15 +14,7 @@ use crate::error::Result;
 use crate::frame::FeatureFrame;
 
 /// Feature families, first match wins.
-pub const FAMILIES: [(&str, &[&str]); 12] = [
-    (
-        "recent ratios applied",
-        &[
-            "f_*_max_ratio_applied_log",
-            "f_*_min_ratio_applied_log",
-            "f_*_last_ratio_applied_log",
-        ],
-    ),
+pub const FAMILIES: [(&str, &[&str]); 11] = [
     ("mean ratio applied", &["f_*_ratio_applied_log"]),
     ("queue at submit", &["f_*_pending", "f_*_running"]),
     ("recency", &["f_*_secs_since_*"]),
@@ -124,8 +116,6 @@ mod tests {
     #[test]
     fn every_feature_of_the_sql_has_one_family() {
         let cases = [
-            ("f_user_max_ratio_applied_log", "recent ratios applied"),
-            ("f_user_req_last_ratio_applied_log", "recent ratios applied"),
             ("f_user_ratio_applied_log", "mean ratio applied"),
             ("f_partition_running", "queue at submit"),
             ("f_user_req_secs_since_prev_submit", "recency"),

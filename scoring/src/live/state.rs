@@ -25,14 +25,17 @@ use crate::live::queue::{QueueCount, QueueCounts, QueueTimes};
 
 /// `history_state` columns that continue the statistics rather than being
 /// one.
-const HISTORY_INPUTS: [&str; 6] = [
+const HISTORY_INPUTS: [&str; 5] = [
     "log_rt_sum",
     "ratio_n",
     "ratio_sum",
     "timeout_sum",
     "recent_log_rt",
-    "recent_ratio",
 ];
+
+/// The recent ratios' input column: only bundles whose SQL has the ratio
+/// window publish it (older bundles are served without it).
+const RECENT_RATIO: &str = "recent_ratio";
 
 /// `queue_state`'s latest event time per queue, which with the history's
 /// latest submits and ends dates the end of the bundle's data.
@@ -65,6 +68,7 @@ impl StateSchema {
             let name = field.name();
             if ["entity_kind", "entity_key"].contains(&name.as_str())
                 || HISTORY_INPUTS.contains(&name.as_str())
+                || name == RECENT_RATIO
             {
                 continue;
             }
@@ -300,9 +304,14 @@ impl LiveState {
         })?;
         let windows = self.layout.windows;
         let window = windows.median;
-        let recent_ratio = match (windows.ratio, batch.column_by_name("recent_ratio")) {
+        let recent_ratio = match (windows.ratio, batch.column_by_name(RECENT_RATIO)) {
             (None, _) => None,
-            (Some(_), None) => return Err(state_error(table, "no column `recent_ratio`")),
+            (Some(_), None) => {
+                return Err(state_error(
+                    table,
+                    format!("no column `{RECENT_RATIO}` for the SQL's recent ratio window"),
+                ));
+            }
             (Some(_), Some(column)) => Some(column.as_list_opt::<i32>().ok_or_else(|| {
                 state_error(table, format!("`recent_ratio` is {}", column.data_type()))
             })?),
