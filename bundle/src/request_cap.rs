@@ -113,11 +113,14 @@ impl RequestCap {
         let mut by_partition: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         let mut without_request = 0;
         for job in jobs {
-            if !(job.request_s > 0.0) {
+            // NaN (unknown) is not positive.
+            let has_request = job.request_s > 0.0;
+            if !has_request {
                 without_request += 1;
                 continue;
             }
-            if !(job.run_time_s >= 0.0) {
+            let ran = job.run_time_s >= 0.0;
+            if !ran {
                 continue;
             }
             let ratio = job.run_time_s / (job.request_s + KILL_GRACE_S);
