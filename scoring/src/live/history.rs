@@ -236,7 +236,14 @@ impl EntityHistory {
                 float((self.ratio_n > 0).then(|| self.ratio_sum / self.ratio_n as f64))
             }
             HistoryStat::TimeoutShare => float((n > 0).then(|| self.timeout_sum / n as f64)),
-            HistoryStat::LastRatio => float(self.recent.back().and_then(|r| r.ratio)),
+            // Only where the SQL keeps ratios (a ratio window), as its
+            // history_state does.
+            HistoryStat::LastRatio => float(
+                self.recent
+                    .back()
+                    .filter(|_| self.ratio_window > 0)
+                    .and_then(|r| r.ratio),
+            ),
             HistoryStat::MaxRecentRatio => float(self.recent_ratios().reduce(f64::max)),
             HistoryStat::MinRecentRatio => float(self.recent_ratios().reduce(f64::min)),
             HistoryStat::LastEndS => int(self.last_end_s),
