@@ -27,7 +27,7 @@ use crate::entity_state::{Overlay, overlaid};
 use crate::error::{Result, ScoringError};
 use crate::feature_row::{Parts, RowPlan};
 use crate::live::facts::{FactsProjection, JobFacts};
-use crate::live::window::{END_STATS_TABLE, end_windows};
+use crate::live::window::{END_STATS_TABLE, median_window};
 use crate::live::{
     EntityHistory, HistoryStat, LiveState, QueueCount, QueueCounts, StateLayout, StateSchema,
 };
@@ -71,7 +71,7 @@ impl FeatureProgram {
         let ctx = SessionContext::new();
         register_empty(&ctx, JOBS_TABLE, job_schema())?;
         let mut features_sql = None;
-        let mut windows = None;
+        let mut window = None;
         for file in files {
             let label = file.path.display().to_string();
             let df = ctx
@@ -84,7 +84,7 @@ impl FeatureProgram {
                 features_sql = Some(file.sql.clone());
             } else {
                 if file.table == END_STATS_TABLE {
-                    windows = Some(end_windows(df.logical_plan())?);
+                    window = Some(median_window(df.logical_plan())?);
                 }
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 register_empty(&ctx, &file.table, schema)?;
@@ -166,7 +166,7 @@ impl FeatureProgram {
             .map_err(ScoringError::sql(JOB_CONTEXT_VIEW))?;
         register_empty(&ctx, JOB_CONTEXT_VIEW, nullable(&context_schema))?;
         let features = RowProjection::compile(&ctx, &features_sql, FEATURES_TABLE).await?;
-        let windows = windows.ok_or_else(|| ScoringError::NotRowLevel {
+        let window = window.ok_or_else(|| ScoringError::NotRowLevel {
             context: END_STATS_TABLE.into(),
             message: "the bundle's SQL defines no `entity_end_stats`".into(),
         })?;
@@ -180,7 +180,7 @@ impl FeatureProgram {
         let layout = StateLayout {
             kinds: kinds.clone(),
             queue_scopes,
-            windows,
+            window,
         };
         let facts = FactsProjection::compile(&ctx, &kinds).await?;
         let mut program = Self {

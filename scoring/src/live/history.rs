@@ -2,10 +2,9 @@
 //!
 //! The statistics are those of `entity_end_stats` (sql/04) at the entity's
 //! latest end: a count, running sums behind the means, and the most recent
-//! ends in end order for the bounded median, the last and previous
-//! runtimes and the recent run/request ratios. Ends may arrive in any
-//! order: each is placed by its (end time, job key), the order of the SQL's
-//! windows.
+//! ends in end order for the bounded median and for the last and previous
+//! runtimes. Ends may arrive in any order: each is placed by its
+//! (end time, job key), the order of the SQL's windows.
 
 use std::collections::VecDeque;
 
@@ -28,31 +27,15 @@ pub enum HistoryStat {
     MeanRatio,
     /// Share of ends that timed out.
     TimeoutShare,
-    /// Runtime / request of the latest end.
-    LastRatio,
-    /// Largest runtime / request over the window of recent ratios.
-    MaxRecentRatio,
-    /// Smallest runtime / request over that window.
-    MinRecentRatio,
     /// Time of the latest end.
     LastEndS,
     /// Time of the latest submit.
     LastSubmitS,
 }
 
-/// How many recent ends the windowed statistics look at, read from the
-/// bundle's SQL (see [`crate::live::window`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EndWindows {
-    /// The median's frame; the last and previous runtimes are read from it.
-    pub median: usize,
-    /// The recent ratios' frame (at most the median's), when the SQL has one.
-    pub ratio: Option<usize>,
-}
-
 impl HistoryStat {
     /// Every statistic with its column name and whether it is an integer.
-    pub const ALL: [(HistoryStat, &'static str, bool); 12] = [
+    pub const ALL: [(HistoryStat, &'static str, bool); 9] = [
         (Self::NEnded, "n_ended", true),
         (Self::MeanLogRt, "mean_log_rt", false),
         (Self::MedianLogRt, "median_log_rt", false),
@@ -60,9 +43,6 @@ impl HistoryStat {
         (Self::PrevRt, "prev_rt", false),
         (Self::MeanRatio, "mean_ratio", false),
         (Self::TimeoutShare, "timeout_share", false),
-        (Self::LastRatio, "last_ratio", false),
-        (Self::MaxRecentRatio, "max_recent_ratio", false),
-        (Self::MinRecentRatio, "min_recent_ratio", false),
         (Self::LastEndS, "last_end_s", true),
         (Self::LastSubmitS, "last_submit_s", true),
     ];
@@ -78,14 +58,13 @@ impl HistoryStat {
     }
 }
 
-/// One end in the window: its place in end order, its log runtime, its
-/// runtime and its run/request ratio (none without a request).
+/// One end in the window: its place in end order, its log runtime and its
+/// runtime.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct RecentEnd {
     order: (i64, i64),
     log_rt: f64,
     run_time_s: f64,
-    ratio: Option<f64>,
 }
 
 /// What one job's end adds to its entities' history.
@@ -113,10 +92,8 @@ pub struct EntityHistory {
     ratio_n: i64,
     ratio_sum: f64,
     timeout_sum: f64,
-    /// The most recent ends, oldest first, at most the median window's size.
+    /// The most recent ends, oldest first, at most the window's size.
     recent: VecDeque<RecentEnd>,
-    /// The recent ratios' window size (0 when the SQL has none).
-    ratio_window: usize,
     last_end_s: Option<i64>,
     last_submit_s: Option<i64>,
 }
@@ -136,8 +113,6 @@ pub struct StoredHistory {
     pub timeout_sum: f64,
     /// Log runtimes of the most recent ends, oldest first.
     pub recent_log_rt: Vec<f64>,
-    /// Their run/request ratios (empty in bundles whose SQL has none).
-    pub recent_ratio: Vec<Option<f64>>,
     /// Runtime of the latest end.
     pub last_rt: Option<f64>,
     /// Runtime of the end before it.
@@ -151,7 +126,7 @@ pub struct StoredHistory {
 impl EntityHistory {
     /// The history published in a bundle. Its ends all precede any end
     /// applied later, so they are ordered by position alone.
-    pub fn from_stored(stored: StoredHistory, windows: EndWindows) -> Self {
+    pub fn from_stored(stored: StoredHistory) -> Self {
         let len = stored.recent_log_rt.len();
         let recent = stored
             .recent_log_rt
@@ -168,7 +143,6 @@ impl EntityHistory {
                 } else {
                     f64::NAN
                 },
-                ratio: stored.recent_ratio.get(i).copied().flatten(),
             })
             .collect();
         Self {
@@ -178,7 +152,6 @@ impl EntityHistory {
             ratio_sum: stored.ratio_sum,
             timeout_sum: stored.timeout_sum,
             recent,
-            ratio_window: windows.ratio.unwrap_or(0),
             last_end_s: stored.last_end_s,
             last_submit_s: stored.last_submit_s,
         }
@@ -189,9 +162,8 @@ impl EntityHistory {
         self.last_submit_s = Some(self.last_submit_s.map_or(t, |s| s.max(t)));
     }
 
-    /// Records an end.
-    pub fn add_end(&mut self, end: &EndFacts, windows: EndWindows) {
-        self.ratio_window = windows.ratio.unwrap_or(0);
+    /// Records an end; `window` is the median's window size.
+    pub fn add_end(&mut self, end: &EndFacts, window: usize) {
         self.n_ended += 1;
         self.log_rt_sum += end.log_rt;
         if let Some(r) = end.run_req_ratio {
@@ -208,10 +180,9 @@ impl EntityHistory {
                 order,
                 log_rt: end.log_rt,
                 run_time_s: end.run_time_s,
-                ratio: end.run_req_ratio,
             },
         );
-        while self.recent.len() > windows.median {
+        while self.recent.len() > window {
             self.recent.pop_front();
         }
     }
@@ -236,26 +207,9 @@ impl EntityHistory {
                 float((self.ratio_n > 0).then(|| self.ratio_sum / self.ratio_n as f64))
             }
             HistoryStat::TimeoutShare => float((n > 0).then(|| self.timeout_sum / n as f64)),
-            // Only where the SQL keeps ratios (a ratio window), as its
-            // history_state does.
-            HistoryStat::LastRatio => float(
-                self.recent
-                    .back()
-                    .filter(|_| self.ratio_window > 0)
-                    .and_then(|r| r.ratio),
-            ),
-            HistoryStat::MaxRecentRatio => float(self.recent_ratios().reduce(f64::max)),
-            HistoryStat::MinRecentRatio => float(self.recent_ratios().reduce(f64::min)),
             HistoryStat::LastEndS => int(self.last_end_s),
             HistoryStat::LastSubmitS => int(self.last_submit_s),
         }
-    }
-
-    /// The known ratios of the last `ratio_window` ends (SQL's MAX and MIN
-    /// skip nulls in the frame).
-    fn recent_ratios(&self) -> impl Iterator<Item = f64> + '_ {
-        let skip = self.recent.len().saturating_sub(self.ratio_window);
-        self.recent.iter().skip(skip).filter_map(|r| r.ratio)
     }
 
     /// The median as DataFusion's MEDIAN computes it: the middle value, or
@@ -279,11 +233,6 @@ impl EntityHistory {
 mod tests {
     use super::*;
 
-    const WINDOWS: EndWindows = EndWindows {
-        median: 25,
-        ratio: Some(5),
-    };
-
     fn end(end_s: i64, job_key: i64, run_time_s: f64) -> EndFacts {
         EndFacts {
             end_s,
@@ -304,11 +253,11 @@ mod tests {
         let mut sorted = ends.clone();
         sorted.sort_by_key(|e| (e.end_s, e.job_key));
         for e in &sorted {
-            in_order.add_end(e, WINDOWS);
+            in_order.add_end(e, 25);
         }
         let mut reversed = EntityHistory::default();
         for e in sorted.iter().rev() {
-            reversed.add_end(e, WINDOWS);
+            reversed.add_end(e, 25);
         }
         for (stat, name, _) in HistoryStat::ALL {
             let (a, b) = (in_order.stat(stat), reversed.stat(stat));
@@ -337,59 +286,18 @@ mod tests {
     fn the_median_is_over_the_window_and_averages_an_even_middle() {
         let mut h = EntityHistory::default();
         for (i, rt) in [1.0, 3.0, 7.0, 15.0].iter().enumerate() {
-            h.add_end(
-                &end(i as i64, i as i64, *rt),
-                EndWindows {
-                    median: 3,
-                    ratio: Some(2),
-                },
-            );
+            h.add_end(&end(i as i64, i as i64, *rt), 3);
         }
         // window: ln 4, ln 8, ln 16 -> median ln 8
         assert_eq!(h.stat(HistoryStat::MedianLogRt), Value::Float(8f64.ln()));
-        // ratios (runtime / 100) over the last two ends: 0.07 and 0.15
-        assert_eq!(h.stat(HistoryStat::MaxRecentRatio), Value::Float(0.15));
-        assert_eq!(h.stat(HistoryStat::MinRecentRatio), Value::Float(0.07));
-        assert_eq!(h.stat(HistoryStat::LastRatio), Value::Float(0.15));
         let mut even = EntityHistory::default();
-        even.add_end(&end(0, 0, 1.0), WINDOWS);
-        even.add_end(&end(1, 1, 3.0), WINDOWS);
+        even.add_end(&end(0, 0, 1.0), 25);
+        even.add_end(&end(1, 1, 3.0), 25);
         assert_eq!(
             even.stat(HistoryStat::MedianLogRt),
             Value::Float((2f64.ln() + 4f64.ln()) / 2.0)
         );
         assert_eq!(even.stat(HistoryStat::NEnded), Value::Int(2));
-    }
-
-    #[test]
-    fn recent_ratios_skip_unknown_requests_within_their_frame() {
-        let windows = EndWindows {
-            median: 25,
-            ratio: Some(3),
-        };
-        let mut h = EntityHistory::default();
-        for (i, ratio) in [Some(0.9), Some(0.2), None, Some(0.5), None]
-            .into_iter()
-            .enumerate()
-        {
-            let mut e = end(i as i64, i as i64, 10.0);
-            e.run_req_ratio = ratio;
-            h.add_end(&e, windows);
-        }
-        // The frame is the last three ends: 0.5 and two without a request.
-        assert_eq!(h.stat(HistoryStat::MaxRecentRatio), Value::Float(0.5));
-        assert_eq!(h.stat(HistoryStat::MinRecentRatio), Value::Float(0.5));
-        assert_eq!(h.stat(HistoryStat::LastRatio), Value::Null);
-        // A bundle's stored history continues the same way.
-        let stored = StoredHistory {
-            n_ended: 2,
-            recent_log_rt: vec![1.0, 2.0],
-            recent_ratio: vec![Some(0.4), None],
-            ..Default::default()
-        };
-        let h = EntityHistory::from_stored(stored, windows);
-        assert_eq!(h.stat(HistoryStat::MaxRecentRatio), Value::Float(0.4));
-        assert_eq!(h.stat(HistoryStat::LastRatio), Value::Null);
     }
 
     #[test]
@@ -404,9 +312,6 @@ mod tests {
             HistoryStat::MedianLogRt,
             HistoryStat::LastRt,
             HistoryStat::PrevRt,
-            HistoryStat::LastRatio,
-            HistoryStat::MaxRecentRatio,
-            HistoryStat::MinRecentRatio,
             HistoryStat::LastEndS,
         ] {
             assert_eq!(h.stat(s), Value::Null);

@@ -20,7 +20,7 @@ use rtp_bundle::feature_sql::{HISTORY_STATE_TABLE, QUEUE_STATE_TABLE};
 
 use crate::error::{Result, ScoringError};
 use crate::live::facts::JobFacts;
-use crate::live::history::{EndWindows, EntityHistory, HistoryStat, StoredHistory};
+use crate::live::history::{EntityHistory, HistoryStat, StoredHistory};
 use crate::live::queue::{QueueCount, QueueCounts, QueueTimes};
 
 /// `history_state` columns that continue the statistics rather than being
@@ -32,10 +32,6 @@ const HISTORY_INPUTS: [&str; 5] = [
     "timeout_sum",
     "recent_log_rt",
 ];
-
-/// The recent ratios' input column: only bundles whose SQL has the ratio
-/// window publish it (older bundles are served without it).
-const RECENT_RATIO: &str = "recent_ratio";
 
 /// `queue_state`'s latest event time per queue, which with the history's
 /// latest submits and ends dates the end of the bundle's data.
@@ -68,7 +64,6 @@ impl StateSchema {
             let name = field.name();
             if ["entity_kind", "entity_key"].contains(&name.as_str())
                 || HISTORY_INPUTS.contains(&name.as_str())
-                || name == RECENT_RATIO
             {
                 continue;
             }
@@ -152,9 +147,8 @@ pub struct StateLayout {
     pub kinds: Vec<String>,
     /// Per kind, whether it is also a queue scope.
     pub queue_scopes: Vec<bool>,
-    /// Ends kept per entity for the windowed statistics (see
-    /// [`crate::live::window`]).
-    pub windows: EndWindows,
+    /// Ends kept per entity for the median (see [`crate::live::window`]).
+    pub window: usize,
 }
 
 /// History and queues, as of every event applied.
@@ -260,7 +254,7 @@ impl LiveState {
                     entity.add_submit(next.times.submit_s);
                 }
                 if let Some(end) = &new_end {
-                    entity.add_end(end, self.layout.windows);
+                    entity.add_end(end, self.layout.window);
                 }
             }
             if self.layout.queue_scopes[kind] && before != after {
@@ -302,20 +296,7 @@ impl LiveState {
         let recent = recent.as_list_opt::<i32>().ok_or_else(|| {
             state_error(table, format!("`recent_log_rt` is {}", recent.data_type()))
         })?;
-        let windows = self.layout.windows;
-        let window = windows.median;
-        let recent_ratio = match (windows.ratio, batch.column_by_name(RECENT_RATIO)) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return Err(state_error(
-                    table,
-                    format!("no column `{RECENT_RATIO}` for the SQL's recent ratio window"),
-                ));
-            }
-            (Some(_), Some(column)) => Some(column.as_list_opt::<i32>().ok_or_else(|| {
-                state_error(table, format!("`recent_ratio` is {}", column.data_type()))
-            })?),
-        };
+        let window = self.layout.window;
         let latest = last_end.iter().chain(&last_submit).flatten().copied().max();
         for row in 0..batch.num_rows() {
             let (Some(kind), Some(key)) = (kinds[row].as_deref(), keys[row].as_deref()) else {
@@ -335,24 +316,6 @@ impl LiveState {
                     .flatten()
                     .collect()
             };
-            let recent_ratio: Vec<Option<f64>> = match recent_ratio {
-                Some(list) if !list.is_null(row) => {
-                    let values = cast(&list.value(row), &DataType::Float64)
-                        .map_err(|e| state_error(table, e.to_string()))?;
-                    values.as_primitive::<Float64Type>().iter().collect()
-                }
-                _ => Vec::new(),
-            };
-            if windows.ratio.is_some() && recent_ratio.len() != recent_log_rt.len() {
-                return Err(state_error(
-                    table,
-                    format!(
-                        "{kind} `{key}`: {} recent ratios for {} recent ends",
-                        recent_ratio.len(),
-                        recent_log_rt.len()
-                    ),
-                ));
-            }
             let n = n_ended[row].unwrap_or(0);
             // The SQL's recent ends and the median's frame are one window.
             if recent_log_rt.len() as i64 != n.min(window as i64) {
@@ -372,13 +335,12 @@ impl LiveState {
                 ratio_sum: ratio_sum[row].unwrap_or(0.0),
                 timeout_sum: timeout_sum[row].unwrap_or(0.0),
                 recent_log_rt,
-                recent_ratio,
                 last_rt: last_rt[row],
                 prev_rt: prev_rt[row],
                 last_end_s: last_end[row],
                 last_submit_s: last_submit[row],
             };
-            self.history[k].insert(key.to_owned(), EntityHistory::from_stored(stored, windows));
+            self.history[k].insert(key.to_owned(), EntityHistory::from_stored(stored));
         }
         Ok(latest)
     }
