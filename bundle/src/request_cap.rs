@@ -13,6 +13,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The categorical feature whose value picks a job's partition cap: the
+/// pipeline and the servers read the partition from it alike.
+pub const PARTITION_FEATURE: &str = "cat_partition";
+
 /// Seconds a job may run past its limit before the scheduler kills it.
 pub const KILL_GRACE_S: f64 = 60.0;
 

@@ -22,7 +22,7 @@ pub const NUMERIC_PREFIX: &str = "f_";
 /// Prefix of categorical feature columns.
 pub const CATEGORICAL_PREFIX: &str = "cat_";
 /// The categorical feature naming the job's partition.
-pub const PARTITION_COLUMN: &str = "cat_partition";
+pub use rtp_bundle::request_cap::PARTITION_FEATURE as PARTITION_COLUMN;
 /// Id of a missing categorical value.
 pub const MISSING_ID: u32 = u32::MAX;
 

@@ -16,6 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Float64Type, TimestampSecondType};
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::ArrowWriter;
 use rtp_bundle::BundleStore;
+use rtp_pipeline::chain::{self, TrainingData};
 use rtp_pipeline::evaluate::eligible_rows;
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::publish::{BundleSources, publish};
@@ -353,31 +354,27 @@ async fn a_bundle_that_learned_without_requests_scores_jobs_without_one() {
         write(&path, &[&history]);
         let tables = features(&path, dir.path(), &format!("{name}_features"), &options).await;
         let frame = FeatureFrame::read(&tables.features).unwrap();
-        let model = train(
-            &frame,
-            &eligible_rows(&frame, &config.train.states),
-            &config.train,
-        )
-        .unwrap();
-        assert_eq!(model.request_cap.requests_optional(), blank);
-        let store = BundleStore::new(dir.path().join(format!("{name}_bundles")));
-        publish(
-            &store,
-            BundleSources {
-                model: &model,
+        let bundles = dir.path().join(format!("{name}_bundles"));
+        chain::train_and_publish(
+            TrainingData {
+                frame: &frame,
                 history_state: &tables.history_state,
                 queue_state: &tables.queue_state,
+                source: &path,
                 sql_dir: &test_support::sql_dir(),
-                input_fingerprint: "b".repeat(64),
-                states: &config.train.states,
-                history_until_s: frame.last_end_s(),
-                evaluation: None,
             },
+            &config.train.states,
+            None,
+            &config,
+            &bundles,
+            &mut Vec::new(),
         )
         .unwrap();
+        let store = BundleStore::new(bundles);
         let scorer = Scorer::load_latest(&store, AdviceOptions::default())
             .await
             .unwrap();
+        assert_eq!(scorer.manifest().request_cap.requests_optional(), blank);
         let scored = scorer
             .score(&no_request(&fresh), &mut Overlay::default())
             .unwrap();

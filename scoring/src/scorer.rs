@@ -14,6 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaR
 use datafusion::common::ScalarValue;
 use rtp_bundle::feature_sql::{FEATURES_TABLE, load_sql_files};
 use rtp_bundle::interval::to_seconds;
+use rtp_bundle::request_cap::PARTITION_FEATURE;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
 use rtp_jobs::Purpose;
 use rtp_jobs::schema::col;
@@ -63,9 +64,6 @@ pub struct Scorer {
     request_position: Option<usize>,
     partition_position: Option<usize>,
 }
-
-/// The feature naming the job's partition, whose learned cap applies.
-const PARTITION_FEATURE: &str = "cat_partition";
 
 /// A prediction in seconds with the most a suggestion for the job may be.
 #[derive(Debug, Clone, Copy, PartialEq)]

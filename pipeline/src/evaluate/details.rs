@@ -10,10 +10,9 @@ use rtp_bundle::evaluation_details::{
     RatioBin,
 };
 
-use crate::frame::{FeatureFrame, MISSING_ID};
+use rtp_scoring::AdviceOptions;
 
-/// Advice rule of the servers: suggestions are the p90 rounded up to this.
-const SUGGESTION_STEP_S: f64 = 300.0;
+use crate::frame::{FeatureFrame, MISSING_ID, PARTITION_COLUMN};
 
 /// Predictions for the test jobs, in the order of the test rows.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +25,8 @@ pub struct TestPredictions<'a> {
     pub p50: &'a [f64],
     /// p90, seconds.
     pub p90: &'a [f64],
+    /// The most each suggestion may be, seconds.
+    pub suggestion_ceiling_s: &'a [f64],
 }
 
 /// One tested job, as the breakdowns see it.
@@ -36,6 +37,7 @@ struct Tested {
     p10: f64,
     p50: f64,
     p90: f64,
+    suggestion_ceiling_s: f64,
 }
 
 impl Tested {
@@ -51,10 +53,9 @@ impl Tested {
     fn request_ratio(&self) -> f64 {
         self.request / self.actual.max(1.0)
     }
+    /// What a server with the default advice suggests.
     fn suggestion(&self) -> f64 {
-        let rounded =
-            ((self.p90 / SUGGESTION_STEP_S).ceil() * SUGGESTION_STEP_S).max(SUGGESTION_STEP_S);
-        rounded.min(self.request)
+        AdviceOptions::default().suggested_wallclock(self.p90, self.suggestion_ceiling_s)
     }
 }
 
@@ -70,6 +71,7 @@ pub fn details(frame: &FeatureFrame, predictions: TestPredictions<'_>) -> Evalua
             p10: predictions.p10[i],
             p50: predictions.p50[i],
             p90: predictions.p90[i],
+            suggestion_ceiling_s: predictions.suggestion_ceiling_s[i],
         })
         .collect();
     let nodes = numeric(frame, "f_nodes");
@@ -79,7 +81,7 @@ pub fn details(frame: &FeatureFrame, predictions: TestPredictions<'_>) -> Evalua
             .filter(|n| n.is_finite() && *n >= 1.0)
             .unwrap_or(1.0)
     };
-    let mut partitions = groups(frame, "cat_partition", predictions.rows, &tested);
+    let mut partitions = groups(frame, PARTITION_COLUMN, predictions.rows, &tested);
     partitions.retain(|g| g.n >= MIN_GROUP_JOBS);
     let mut users = groups(frame, "cat_user", predictions.rows, &tested);
     users.retain(|g| g.n >= MIN_GROUP_JOBS);
@@ -108,7 +110,7 @@ pub fn details(frame: &FeatureFrame, predictions: TestPredictions<'_>) -> Evalua
             .map(|&(lo, hi, label)| {
                 let inside: Vec<&Tested> = tested
                     .iter()
-                    .filter(|t| t.actual >= lo && hi.is_none_or(|h| t.actual < h))
+                    .filter(|t| in_bucket(t.actual, lo, hi))
                     .collect();
                 bucket(label, lo, hi, &inside)
             })
@@ -116,10 +118,8 @@ pub fn details(frame: &FeatureFrame, predictions: TestPredictions<'_>) -> Evalua
         interval_by_prediction: PREDICTION_BUCKETS
             .iter()
             .map(|&(lo, hi, label)| {
-                let inside: Vec<&Tested> = tested
-                    .iter()
-                    .filter(|t| t.p50 >= lo && hi.is_none_or(|h| t.p50 < h))
-                    .collect();
+                let inside: Vec<&Tested> =
+                    tested.iter().filter(|t| in_bucket(t.p50, lo, hi)).collect();
                 interval_bucket(label, lo, hi, &inside)
             })
             .collect(),
@@ -137,6 +137,11 @@ fn numeric<'a>(frame: &'a FeatureFrame, name: &str) -> Option<&'a [f32]> {
         .iter()
         .find(|c| c.name == name)
         .map(|c| c.values.as_slice())
+}
+
+/// Whether `value` lies in `[lo, hi)` (no upper bound without `hi`).
+fn in_bucket(value: f64, lo: f64, hi: Option<f64>) -> bool {
+    value >= lo && hi.is_none_or(|h| value < h)
 }
 
 fn share(count: usize, of: usize) -> f64 {
@@ -301,6 +306,8 @@ mod tests {
                 p10: &p10,
                 p50: &p50,
                 p90: &p90,
+                // Limits enforced: suggestions stop at the request.
+                suggestion_ceiling_s: &frame.wallclock_req_s,
             },
         );
         let counts: Vec<u64> = d.by_runtime.iter().map(|b| b.n).collect();
@@ -358,6 +365,7 @@ mod tests {
                 p10: &p50,
                 p50: &p50,
                 p90: &p50,
+                suggestion_ceiling_s: &frame.wallclock_req_s,
             },
         );
         let names: Vec<&str> = d.users.iter().map(|g| g.name.as_str()).collect();

@@ -161,6 +161,7 @@ pub fn evaluate(
                 p10: &blend.p10,
                 p50: &blend.p50,
                 p90: &blend.p90,
+                suggestion_ceiling_s: &blend.suggestion_ceiling_s,
             },
         )),
         serving: Vec::new(),

@@ -95,6 +95,9 @@ pub struct Predictions {
     pub p50: Vec<f64>,
     /// Upper end of the calibrated interval.
     pub p90: Vec<f64>,
+    /// The most a suggested request may be (the request where limits hold,
+    /// the learned cap where not): what servers round the p90 up to.
+    pub suggestion_ceiling_s: Vec<f64>,
 }
 
 /// Trains on `rows` of `frame` (eligible jobs): the most recently submitted
@@ -409,6 +412,7 @@ impl Predictions {
         self.p10.extend(other.p10);
         self.p50.extend(other.p50);
         self.p90.extend(other.p90);
+        self.suggestion_ceiling_s.extend(other.suggestion_ceiling_s);
     }
 }
 
@@ -421,15 +425,18 @@ fn seconds(
 ) -> Predictions {
     let mut out = Predictions::default();
     for (i, &r) in rows.iter().enumerate() {
+        let (partition, request) = (frame.partition_of(r), frame.wallclock_req_s[r]);
         let [p10, p50, p90] = to_seconds(
             TARGET,
             [raw[0][i], raw[1][i], raw[2][i]],
             interval.margin,
-            cap.cap_s(frame.partition_of(r), frame.wallclock_req_s[r]),
+            cap.cap_s(partition, request),
         );
         out.p10.push(p10);
         out.p50.push(p50);
         out.p90.push(p90);
+        out.suggestion_ceiling_s
+            .push(cap.suggestion_ceiling_s(partition, request));
     }
     out
 }
