@@ -7,25 +7,15 @@
 -- with no quadratic join and nothing from the future.
 --
 -- Recency is known at submit too: the entity's previous submit (bursts of
--- similar jobs) and its last end. The statistic columns are those of
+-- similar jobs), the latest submit time among the events before this one in
+-- the same pass, and its last end. The statistic columns are those of
 -- history_state, which describes the same thing for a job submitted after
 -- the data ends. Materialised.
-WITH submits AS (
-    SELECT
-        entity_kind,
-        entity_key,
-        job_key,
-        submit_s,
-        LAG(submit_s) OVER (
-            PARTITION BY entity_kind, entity_key ORDER BY submit_s, job_key
-        ) AS last_submit_s
+WITH events AS (
+    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end
     FROM entity_membership
-),
-events AS (
-    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end, last_submit_s
-    FROM submits
     UNION ALL
-    SELECT entity_kind, entity_key, job_key, end_s AS t, 1 AS is_end, CAST(NULL AS BIGINT)
+    SELECT entity_kind, entity_key, job_key, end_s AS t, 1 AS is_end
     FROM entity_membership
     WHERE ran
 ),
@@ -36,11 +26,16 @@ counted AS (
         job_key,
         t,
         is_end,
-        last_submit_s,
         SUM(is_end) OVER (
             PARTITION BY entity_kind, entity_key ORDER BY t, is_end, job_key
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS n_ended
+        ) AS n_ended,
+        -- Submits are in submit order within the pass, so the latest earlier
+        -- submit time is the previous submit's.
+        MAX(CASE WHEN is_end = 0 THEN t END) OVER (
+            PARTITION BY entity_kind, entity_key ORDER BY t, is_end, job_key
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS last_submit_s
     FROM events
 )
 SELECT

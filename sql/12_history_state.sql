@@ -8,24 +8,27 @@
 -- them as new jobs end: the running sums behind the means, and the log
 -- runtimes of the entity's most recent ends in end order (the median's
 -- window of entity_end_stats, whose frame size servers read from that file).
-WITH latest_end AS (
-    SELECT *
-    FROM (
-        SELECT
-            entity_kind,
-            entity_key,
-            seq AS n_ended,
-            mean_log_rt,
-            median_log_rt,
-            last_rt,
-            prev_rt,
-            mean_ratio,
-            timeout_share,
-            end_s AS last_end_s,
-            ROW_NUMBER() OVER (PARTITION BY entity_kind, entity_key ORDER BY seq DESC) AS recency
-        FROM entity_end_stats
-    ) ranked
-    WHERE recency = 1
+WITH last_seq AS (
+    SELECT entity_kind, entity_key, MAX(seq) AS n_ended
+    FROM entity_end_stats
+    GROUP BY entity_kind, entity_key
+),
+-- The entity's latest end by a grouping and a join, not a sort of its ends.
+latest_end AS (
+    SELECT
+        s.entity_kind,
+        s.entity_key,
+        s.seq AS n_ended,
+        s.mean_log_rt,
+        s.median_log_rt,
+        s.last_rt,
+        s.prev_rt,
+        s.mean_ratio,
+        s.timeout_share,
+        s.end_s AS last_end_s
+    FROM entity_end_stats s
+    JOIN last_seq l
+        ON l.entity_kind = s.entity_kind AND l.entity_key = s.entity_key AND s.seq = l.n_ended
 ),
 ended AS (
     SELECT

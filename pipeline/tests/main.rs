@@ -4,6 +4,7 @@ mod bench;
 mod bundle;
 mod cli;
 mod ensemble;
+mod feature_digests;
 mod features;
 mod fuzz;
 mod ingest;
