@@ -77,6 +77,7 @@ pub async fn prepare(
     let tables =
         build_features(&jobs, &work_dir.join("features.parquet"), &config.features).await?;
     stages_out.push(stage.finish(tables.rows));
+    stages::release_freed_memory();
 
     let stage = stages::start("load features");
     let frame = FeatureFrame::read(&tables.features)?;

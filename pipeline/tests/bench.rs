@@ -1,7 +1,8 @@
 //! `rtp bench flight`, `rtp bench edge`, `rtp bench events` and `rtp bench soak`: each starts
 //! its servers as child processes of `rtp` (`rtp serve`) and prints its
 //! table. `rtp bench features` runs the feature SQL on DataFusion and on
-//! DuckDB in the client environment.
+//! DuckDB in the client environment, `rtp bench train` the LightGBM member
+//! in rtp and in that environment's LightGBM.
 
 use std::process::Command;
 
@@ -63,6 +64,50 @@ fn bench_features_runs_the_same_sql_on_datafusion_and_duckdb() {
     }
     assert_eq!(rate(&table, "features ", 0), 3000.0, "{table}");
     assert!(rate(&table, "peak RSS MiB", 1) > 0.0, "{table}");
+}
+
+/// rtp and Python's LightGBM train the same member on the same matrix: each
+/// phase is timed on both sides, and the deterministic trainings of one
+/// library version agree on every model.
+#[test]
+fn bench_train_trains_the_same_models_in_rtp_and_in_python() {
+    let python = std::env::var("RTP_CLIENT_PYTHON").unwrap_or_else(|_| {
+        panic!("RTP_CLIENT_PYTHON is not set: run `. scripts/setup-tests.sh`, which creates the Python client environment")
+    });
+    let table = bench(&["train", "--rows", "6000", "--python", &python]);
+    for phase in [
+        "datasets",
+        "p10 fit",
+        "p10 refit",
+        "p50 fit",
+        "p50 refit",
+        "p90 fit",
+        "p90 refit",
+        "total",
+    ] {
+        for column in 0..3 {
+            assert!(
+                rate(&table, &format!("{phase} "), column).is_finite(),
+                "{phase}: {table}"
+            );
+        }
+    }
+    let iterations = table
+        .lines()
+        .find_map(|l| l.strip_prefix("best iterations (rtp/python): "))
+        .unwrap_or_else(|| panic!("no best iterations in\n{table}"));
+    for pair in iterations.split(", ") {
+        let (_, counts) = pair.split_once(' ').unwrap();
+        let (ours, theirs) = counts.split_once('/').unwrap();
+        assert_eq!(ours, theirs, "{table}");
+    }
+    let diff = table
+        .lines()
+        .find_map(|l| l.strip_prefix("validation predictions: max |rtp - python| = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no prediction difference in\n{table}"));
+    assert!(diff < 1e-6, "{table}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! early-stopped on the validation slice, then refit on every row.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use rtp_bundle::MemberKind;
 
@@ -22,12 +23,24 @@ fn param_string(params: &BTreeMap<String, String>) -> String {
         .join(" ")
 }
 
-/// Trains the member on every column; returns it with the p50 model's gain
-/// importance per column.
-pub fn fit_lightgbm(
-    m: &TrainingMatrix<'_>,
-    options: &TrainOptions,
-) -> Result<(MemberFit, Vec<f64>)> {
+/// The LightGBM member as trained, with what its phases took.
+#[derive(Debug)]
+pub struct LightgbmFit {
+    /// The member.
+    pub fit: MemberFit,
+    /// Gain importance per column of the p50 model.
+    pub gains: Vec<f64>,
+    /// Wall time per phase, in order: `datasets` (binning the fit,
+    /// validation and refit sets), then per quantile `pNN fit` (early
+    /// stopping and the validation predictions) and `pNN refit` (the refit,
+    /// its parity predictions and the model text).
+    pub phases: Vec<(String, Duration)>,
+}
+
+/// Trains the member on every column.
+pub fn fit_lightgbm(m: &TrainingMatrix<'_>, options: &TrainOptions) -> Result<LightgbmFit> {
+    let mut phases = Vec::new();
+    let started = Instant::now();
     let n = m.x.rows;
     let fit_x = m.x.row_range(0..m.n_fit);
     let valid_x = m.x.row_range(m.n_fit..n);
@@ -61,12 +74,15 @@ pub fn fit_lightgbm(
         None
     };
     let parity_x = m.x.row_range(0..m.parity_rows.min(n));
+    phases.push(("datasets".to_owned(), started.elapsed()));
 
     let mut models = Vec::with_capacity(QUANTILES.len());
     let mut validation = Vec::with_capacity(QUANTILES.len());
     let mut library_parity = Vec::with_capacity(QUANTILES.len());
     let mut gains = Vec::new();
     for q in QUANTILES {
+        let tag = format!("p{:02}", (q * 100.0).round() as u32);
+        let started = Instant::now();
         let mut model_params = params.clone();
         model_params.insert("alpha".into(), q.to_string());
         let model_params = param_string(&model_params);
@@ -74,6 +90,8 @@ pub fn fit_lightgbm(
         booster.add_validation(&valid_set)?;
         let best_iteration = boost_with_early_stopping(&mut booster, options)?;
         validation.push(booster.predict(&valid_x, best_iteration as i32)?);
+        phases.push((format!("{tag} fit"), started.elapsed()));
+        let started = Instant::now();
         // The validation slice holds the most recent jobs, the ones most like
         // those to come: refit on all rows for the rounds early stopping chose.
         if let Some(all_set) = &all_set {
@@ -98,10 +116,11 @@ pub fn fit_lightgbm(
             best_iteration,
             text: booster.model_string(best_iteration as i32)?,
         });
+        phases.push((format!("{tag} refit"), started.elapsed()));
     }
     params.remove("alpha");
-    Ok((
-        MemberFit {
+    Ok(LightgbmFit {
+        fit: MemberFit {
             kind: MemberKind::Lightgbm,
             library_version: LIGHTGBM_VERSION.into(),
             inputs: (0..m.x.cols).collect(),
@@ -111,7 +130,8 @@ pub fn fit_lightgbm(
             library_parity,
         },
         gains,
-    ))
+        phases,
+    })
 }
 
 fn boost_with_early_stopping(booster: &mut Booster, options: &TrainOptions) -> Result<u32> {

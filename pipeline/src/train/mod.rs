@@ -18,14 +18,16 @@ use rtp_bundle::{Ensemble, LoadedMember, MemberKind, QualityMetrics};
 use rtp_trees::Forest;
 
 pub use codes::{CategoryCodes, fit_codes, label, model_matrix};
-use member::TrainingMatrix;
-pub use member::{FittedModel, MemberFit};
+pub use lightgbm_member::{LIGHTGBM_VERSION, LightgbmFit, fit_lightgbm};
+pub use member::{FittedModel, MemberFit, TrainingMatrix};
+pub use python_members::{read_predictions, write_matrix};
 pub use rtp_bundle::parity::max_rel_diff;
 use rtp_bundle::parity::{self, ParitySample, QuantileParity};
 
 use crate::config::TrainOptions;
 use crate::error::{PipelineError, Result};
 use crate::frame::FeatureFrame;
+use crate::lgbm::ColumnMajor;
 
 /// The quantiles every bundle predicts.
 pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
@@ -100,47 +102,98 @@ pub struct Predictions {
     pub suggestion_ceiling_s: Vec<f64>,
 }
 
+/// What every member trains on: the most recent eligible rows (at most
+/// `max_train_rows`) in submit order, as one model matrix whose last
+/// `validation_frac` is the validation slice.
+#[derive(Debug)]
+pub struct ModelInput {
+    /// Rows of the frame, in submit order: the fit rows, then the
+    /// validation slice.
+    pub rows: Vec<usize>,
+    /// Rows before the validation slice.
+    pub n_fit: usize,
+    /// Category codes fitted on `rows`.
+    pub codes: CategoryCodes,
+    /// The model matrix of `rows`.
+    pub x: ColumnMajor,
+    /// Labels of `rows`.
+    pub y: Vec<f64>,
+    /// Feature names, in column order: numeric, then categorical.
+    pub feature_names: Vec<String>,
+    /// How many columns are numeric.
+    pub numeric_count: usize,
+    /// Whether each column holds category codes.
+    pub categorical: Vec<bool>,
+    /// Rows (from the first) on which library predictions are recorded for
+    /// the parity check.
+    pub parity_rows: usize,
+}
+
+impl ModelInput {
+    /// Chooses the training rows among the eligible `rows` of `frame` and
+    /// builds their matrix.
+    pub fn build(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Result<Self> {
+        let mut rows = rows.to_vec();
+        rows.sort_by_key(|&r| (frame.submit_s[r], frame.job_key[r]));
+        // Recent jobs say most about the next ones; beyond the cap, older
+        // jobs cost training time and add little.
+        if rows.len() > options.max_train_rows {
+            rows.drain(..rows.len() - options.max_train_rows);
+        }
+        let n_valid = ((rows.len() as f64) * options.validation_frac).round() as usize;
+        let n_valid = n_valid.clamp(1, rows.len().saturating_sub(1).max(1));
+        if rows.len() < MIN_TRAIN_ROWS + n_valid {
+            return Err(PipelineError::NotEnoughData(format!(
+                "{} eligible training jobs; at least {} needed",
+                rows.len(),
+                MIN_TRAIN_ROWS + n_valid
+            )));
+        }
+        let codes = fit_codes(frame, &rows);
+        let x = model_matrix(frame, &rows, &codes);
+        let y = rows.iter().map(|&r| label(frame, r)).collect();
+        let numeric_count = frame.numeric.len();
+        Ok(Self {
+            n_fit: rows.len() - n_valid,
+            parity_rows: options.parity_rows.min(rows.len()),
+            categorical: (0..x.cols).map(|j| j >= numeric_count).collect(),
+            feature_names: frame.feature_names(),
+            numeric_count,
+            codes,
+            x,
+            y,
+            rows,
+        })
+    }
+
+    /// The matrix as the members read it.
+    pub fn matrix(&self) -> TrainingMatrix<'_> {
+        TrainingMatrix {
+            x: &self.x,
+            y: &self.y,
+            n_fit: self.n_fit,
+            feature_names: &self.feature_names,
+            categorical: &self.categorical,
+            parity_rows: self.parity_rows,
+        }
+    }
+}
+
 /// Trains on `rows` of `frame` (eligible jobs): the most recently submitted
 /// `validation_frac` of them form the validation slice.
 pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Result<TrainedModel> {
-    let mut rows = rows.to_vec();
-    rows.sort_by_key(|&r| (frame.submit_s[r], frame.job_key[r]));
-    // Recent jobs say most about the next ones; beyond the cap, older jobs
-    // cost training time and add little.
-    if rows.len() > options.max_train_rows {
-        rows.drain(..rows.len() - options.max_train_rows);
-    }
-    let n_valid = ((rows.len() as f64) * options.validation_frac).round() as usize;
-    let n_valid = n_valid.clamp(1, rows.len().saturating_sub(1).max(1));
-    if rows.len() < MIN_TRAIN_ROWS + n_valid {
-        return Err(PipelineError::NotEnoughData(format!(
-            "{} eligible training jobs; at least {} needed",
-            rows.len(),
-            MIN_TRAIN_ROWS + n_valid
-        )));
-    }
-    let n_fit = rows.len() - n_valid;
-    let codes = fit_codes(frame, &rows);
-    let x = model_matrix(frame, &rows, &codes);
-    let y: Vec<f64> = rows.iter().map(|&r| label(frame, r)).collect();
-    let feature_names = frame.feature_names();
-    let numeric_count = frame.numeric.len();
-    let categorical: Vec<bool> = (0..x.cols).map(|j| j >= numeric_count).collect();
-    let matrix = TrainingMatrix {
-        x: &x,
-        y: &y,
-        n_fit,
-        feature_names: &feature_names,
-        categorical: &categorical,
-        parity_rows: options.parity_rows.min(rows.len()),
-    };
+    let input = ModelInput::build(frame, rows, options)?;
+    let matrix = input.matrix();
+    let (x, rows, n_fit) = (&input.x, input.rows.as_slice(), input.n_fit);
+    let (feature_names, categorical, codes) =
+        (&input.feature_names, &input.categorical, &input.codes);
 
     let mut fits = Vec::new();
     let mut feature_importance = BTreeMap::new();
     if options.members.contains(&MemberKind::Lightgbm) {
-        let (fit, gains) = lightgbm_member::fit_lightgbm(&matrix, options)?;
-        feature_importance = feature_names.iter().cloned().zip(gains).collect();
-        fits.push(fit);
+        let fitted = lightgbm_member::fit_lightgbm(&matrix, options)?;
+        feature_importance = feature_names.iter().cloned().zip(fitted.gains).collect();
+        fits.push(fitted.fit);
     }
     let python: Vec<MemberKind> = options
         .members
@@ -170,7 +223,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
     let mut members = Vec::with_capacity(fits.len());
     let mut loaded = Vec::with_capacity(fits.len());
     for fit in fits {
-        let (forests, parity_max_rel_diff) = load_and_check(&fit, &x, matrix.parity_rows)?;
+        let (forests, parity_max_rel_diff) = load_and_check(&fit, x, matrix.parity_rows)?;
         let (margin, _) = conformal_margin(
             &fit.validation[0],
             &fit.validation[2],
@@ -188,7 +241,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
             margin,
         });
     }
-    let parity_sample = parity_sample(&x, &feature_names, &members, matrix.parity_rows);
+    let parity_sample = parity_sample(x, feature_names, &members, matrix.parity_rows);
 
     let mut weights = Vec::with_capacity(QUANTILES.len());
     let mut blended = Vec::with_capacity(QUANTILES.len());
@@ -211,13 +264,13 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         margin,
         raw_validation_coverage,
     };
-    let request_cap = learn_request_cap(frame, &rows);
+    let request_cap = learn_request_cap(frame, rows);
     let validation = validation_quality(frame, &rows[n_fit..], &blended, &interval, &request_cap);
     let ensemble = Ensemble::new(QUANTILES.to_vec(), x.cols, loaded, weights)?;
     Ok(TrainedModel {
-        feature_names,
-        numeric_count,
-        codes,
+        feature_names: feature_names.clone(),
+        numeric_count: input.numeric_count,
+        codes: codes.clone(),
         members,
         ensemble,
         feature_importance,
@@ -228,7 +281,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         } else {
             n_fit
         },
-        validation_rows: n_valid,
+        validation_rows: rows.len() - n_fit,
         validation,
         submit_span: (
             frame.submit_s[rows[0]],
@@ -241,7 +294,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
 /// The first rows of the parity check, with what each library predicted for
 /// them: servers replay them through the native engine on every load.
 fn parity_sample(
-    x: &crate::lgbm::ColumnMajor,
+    x: &ColumnMajor,
     feature_names: &[String],
     members: &[TrainedMember],
     parity_rows: usize,
@@ -310,7 +363,7 @@ fn validation_quality(
 /// predictions with the library's own on the parity rows.
 fn load_and_check(
     fit: &MemberFit,
-    x: &crate::lgbm::ColumnMajor,
+    x: &ColumnMajor,
     parity_rows: usize,
 ) -> Result<(Vec<Forest>, f64)> {
     let format = fit.kind.model_format();
@@ -362,7 +415,7 @@ pub fn conformal_margin(lo: &[f64], hi: &[f64], y: &[f64], coverage: f64) -> (f6
 
 impl TrainedModel {
     /// Model inputs for `rows`, checked against the training features.
-    fn inputs(&self, frame: &FeatureFrame, rows: &[usize]) -> Result<crate::lgbm::ColumnMajor> {
+    fn inputs(&self, frame: &FeatureFrame, rows: &[usize]) -> Result<ColumnMajor> {
         if frame.feature_names() != self.feature_names {
             return Err(PipelineError::Features(
                 "feature columns differ from those the model was trained on".into(),

@@ -48,7 +48,7 @@ fn quantile_tag(q: f64) -> String {
 }
 
 /// Writes the member inputs, labels and the validation flag.
-fn write_matrix(path: &Path, m: &TrainingMatrix<'_>, inputs: &[usize]) -> Result<()> {
+pub fn write_matrix(path: &Path, m: &TrainingMatrix<'_>, inputs: &[usize]) -> Result<()> {
     let mut fields: Vec<Field> = inputs
         .iter()
         .map(|&j| Field::new(&m.feature_names[j], DataType::Float32, false))
@@ -79,7 +79,7 @@ fn write_matrix(path: &Path, m: &TrainingMatrix<'_>, inputs: &[usize]) -> Result
 }
 
 /// Reads the named Float64 columns of a Parquet file written by the trainer.
-fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
+pub fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
     let file = File::open(path).map_err(PipelineError::io(path))?;
     let context = || format!("reading {}", path.display());
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)

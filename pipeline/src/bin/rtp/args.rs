@@ -277,6 +277,25 @@ pub struct FeaturesBenchArgs {
     pub work_dir: Option<PathBuf>,
 }
 
+/// Arguments of `bench train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainBenchArgs {
+    /// Rows to generate (training uses the most recent eligible ones, at
+    /// most train.max_train_rows).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Python with LightGBM (default: RTP_CLIENT_PYTHON, set by
+    /// scripts/setup-tests.sh).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+    /// Directory for the data (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+}
+
 /// Arguments of `bench inference`.
 #[derive(Debug, clap::Args)]
 pub struct InferenceBenchArgs {
@@ -450,6 +469,10 @@ pub enum BenchTarget {
     /// The feature SQL on DataFusion and on DuckDB (a peer engine, same SQL
     /// files, same job table, same threads), step by step, with the ratio.
     Features(FeaturesBenchArgs),
+    /// Training the LightGBM member in rtp and with Python's LightGBM (same
+    /// library version, matrix, parameters and procedure), phase by phase,
+    /// with the ratio and a check that both trained the same models.
+    Train(TrainBenchArgs),
     /// Rows/s and latency of the native tree engine against LightGBM's own
     /// predictor on the same model, and of the whole blend, after training
     /// on generated data.

@@ -1,7 +1,7 @@
 //! `rtp bench`: the chain's stages, the native engine against LightGBM,
 //! and the two servers under load, each on generated jobs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -41,6 +41,7 @@ pub fn run(
     match target {
         BenchTarget::Pipeline(args) => pipeline(args, config, runtime),
         BenchTarget::Features(args) => features(args, config, runtime),
+        BenchTarget::Train(args) => crate::train_bench::bench_train(args, config, runtime),
         BenchTarget::Inference(args) => inference(args, config, runtime),
         BenchTarget::Flight(args) => flight(args, config, runtime),
         BenchTarget::Edge(args) => edge(args, config, runtime),
@@ -92,7 +93,21 @@ fn features(
     let scratch = tempfile::tempdir().context("creating a work directory")?;
     let work = work_dir.unwrap_or_else(|| scratch.path().to_owned());
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    let jobs = with_spinner("generating and ingesting jobs", || -> Result<PathBuf> {
+    let jobs = generated_jobs(&work, rows, seed)?;
+    let run = with_spinner("running the feature SQL on both engines", || {
+        runtime.block_on(run_both(&jobs, &work, &config.features, threads, &python))
+    })?;
+    println!(
+        "rtp bench features --rows {rows} (seed {seed}): the same SQL files on DataFusion and on DuckDB, {threads} threads each, every table written to Parquet"
+    );
+    print!("{}", render_peer_table(&run));
+    Ok(())
+}
+
+/// Generates `rows` Eagle jobs into `work` and ingests them; returns the
+/// job table.
+pub fn generated_jobs(work: &Path, rows: u64, seed: u64) -> Result<PathBuf> {
+    with_spinner("generating and ingesting jobs", || -> Result<PathBuf> {
         let raw = work.join("eagle.parquet");
         generate(
             &raw,
@@ -105,15 +120,7 @@ fn features(
         let jobs = work.join("jobs.parquet");
         ingest(&[raw], &jobs, &IngestOptions::default())?;
         Ok(jobs)
-    })?;
-    let run = with_spinner("running the feature SQL on both engines", || {
-        runtime.block_on(run_both(&jobs, &work, &config.features, threads, &python))
-    })?;
-    println!(
-        "rtp bench features --rows {rows} (seed {seed}): the same SQL files on DataFusion and on DuckDB, {threads} threads each, every table written to Parquet"
-    );
-    print!("{}", render_peer_table(&run));
-    Ok(())
+    })
 }
 
 fn inference(

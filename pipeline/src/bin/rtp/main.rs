@@ -7,6 +7,7 @@ mod features_bench;
 mod inference_bench;
 mod progress;
 mod services;
+mod train_bench;
 
 use std::process::ExitCode;
 
