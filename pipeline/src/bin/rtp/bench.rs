@@ -86,13 +86,10 @@ fn features(
         python,
         work_dir,
     } = args;
-    let python = python
-        .or_else(|| std::env::var_os("RTP_CLIENT_PYTHON").map(PathBuf::from))
-        .context("no Python with DuckDB: pass --python or set RTP_CLIENT_PYTHON (scripts/setup-tests.sh creates one from clients/python/requirements.txt)")?;
+    let python = client_python(python, "DuckDB")?;
     let threads = threads.unwrap_or(config.features.target_partitions);
     let scratch = tempfile::tempdir().context("creating a work directory")?;
     let work = work_dir.unwrap_or_else(|| scratch.path().to_owned());
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let jobs = generated_jobs(&work, rows, seed)?;
     let run = with_spinner("running the feature SQL on both engines", || {
         runtime.block_on(run_both(&jobs, &work, &config.features, threads, &python))
@@ -104,9 +101,17 @@ fn features(
     Ok(())
 }
 
-/// Generates `rows` Eagle jobs into `work` and ingests them; returns the
-/// job table.
+/// The Python a peer runs in: `given`, else the client environment's.
+pub fn client_python(given: Option<PathBuf>, with: &str) -> Result<PathBuf> {
+    given
+        .or_else(|| std::env::var_os("RTP_CLIENT_PYTHON").map(PathBuf::from))
+        .with_context(|| format!("no Python with {with}: pass --python or set RTP_CLIENT_PYTHON (scripts/setup-tests.sh creates one from clients/python/requirements.txt)"))
+}
+
+/// Generates `rows` Eagle jobs into `work` (created if need be) and
+/// ingests them; returns the job table.
 pub fn generated_jobs(work: &Path, rows: u64, seed: u64) -> Result<PathBuf> {
+    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
     with_spinner("generating and ingesting jobs", || -> Result<PathBuf> {
         let raw = work.join("eagle.parquet");
         generate(

@@ -4,7 +4,7 @@
 //! 4.7.0 and train deterministically, so they must arrive at the same
 //! models: the table says whether they did, beside the time each phase took.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::args::TrainBenchArgs;
-use crate::bench::generated_jobs;
+use crate::bench::{client_python, generated_jobs};
 use crate::progress::with_spinner;
 
 /// The Python trainer, written next to the data at run time.
@@ -65,12 +65,9 @@ pub fn bench_train(
         python,
         work_dir,
     } = args;
-    let python = python
-        .or_else(|| std::env::var_os("RTP_CLIENT_PYTHON").map(PathBuf::from))
-        .context("no Python with LightGBM: pass --python or set RTP_CLIENT_PYTHON (scripts/setup-tests.sh creates one from clients/python/requirements.txt)")?;
+    let python = client_python(python, "LightGBM")?;
     let scratch = tempfile::tempdir().context("creating a work directory")?;
     let work = work_dir.unwrap_or_else(|| scratch.path().to_owned());
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let jobs = generated_jobs(&work, rows, seed)?;
     let input = with_spinner("building the features and the model matrix", || {
         let tables = runtime.block_on(build_features(
