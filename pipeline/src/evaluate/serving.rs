@@ -19,7 +19,7 @@ use rtp_jobs::{Job, JobColumns, jobs_batch};
 use rtp_scoring::Overlay;
 use rtp_scoring::feature_program::FeatureProgram;
 use rtp_scoring::job_input::conform;
-use rtp_scoring::live::{EventFolder, LiveState, StateSchema, job_events};
+use rtp_scoring::live::{EventFolder, LiveState, StateSchema, event_times, known_at};
 
 use crate::error::{PipelineError, Result};
 use crate::evaluate::parse_span;
@@ -123,6 +123,9 @@ pub struct ReplayInputs<'a> {
     pub sql_dir: &'a Path,
 }
 
+/// Events whose records are built and applied at a time.
+const REPLAY_CHUNK: usize = 65_536;
+
 /// Per mode, the test jobs' features as served, one row per `test_keys`
 /// entry in that order.
 pub async fn served_features(
@@ -142,7 +145,12 @@ pub async fn served_features(
         .min()
         .ok_or_else(|| PipelineError::NotEnoughData("no test job is in the job table".into()))?;
 
-    let mut events: Vec<(i64, Job)> = jobs.iter().flat_map(job_events).collect();
+    // Each event's record (the job as known then) is built only when it is
+    // applied: millions of jobs' records at once do not fit in memory.
+    let mut events: Vec<(i64, &Job)> = jobs
+        .iter()
+        .flat_map(|j| event_times(j).into_iter().map(move |t| (t, j)))
+        .collect();
     events.sort_by_key(|(t, j)| (*t, j.job_key));
     // Seconds with a test submit, each with every job submitted then (in
     // key order: a second's earlier submits count for later ones).
@@ -175,17 +183,24 @@ pub async fn served_features(
                     .iter()
                     .take_while(|(u, _)| *u < horizon)
                     .count();
-            let report = folder.apply(
-                &program,
-                &mut state,
-                "",
-                events[applied..known].iter().map(|(_, j)| j.as_borrowed()),
-            );
-            if let Some((i, problem)) = report.refused.first() {
-                return Err(PipelineError::Features(format!(
-                    "replaying job {:?}: {problem}",
-                    events[applied + i].1.job_key
-                )));
+            for start in (applied..known).step_by(REPLAY_CHUNK) {
+                let end = (start + REPLAY_CHUNK).min(known);
+                let records: Vec<Job> = events[start..end]
+                    .iter()
+                    .map(|&(t, j)| known_at(j, t))
+                    .collect();
+                let report = folder.apply(
+                    &program,
+                    &mut state,
+                    "",
+                    records.iter().map(Job::as_borrowed),
+                );
+                if let Some((i, problem)) = report.refused.first() {
+                    return Err(PipelineError::Features(format!(
+                        "replaying job {:?}: {problem}",
+                        events[start + i].1.job_key
+                    )));
+                }
             }
             applied = known;
             let batch = jobs_batch(group.iter().map(|j| j.at_submit()))

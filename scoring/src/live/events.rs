@@ -154,13 +154,22 @@ pub fn known_at(job: &Job, t: i64) -> Job {
 /// start and its end, as they were known then (one event per distinct
 /// time).
 pub fn job_events(job: &Job) -> Vec<(i64, Job)> {
+    event_times(job)
+        .into_iter()
+        .map(|t| (t, known_at(job, t)))
+        .collect()
+}
+
+/// The times of the job's events ([`job_events`] without the records, for
+/// callers that build each record only when they apply it).
+pub fn event_times(job: &Job) -> Vec<i64> {
     let mut times: Vec<i64> = [job.submit_time, job.start_time, job.end_time]
         .into_iter()
         .flatten()
         .collect();
     times.sort_unstable();
     times.dedup();
-    times.into_iter().map(|t| (t, known_at(job, t))).collect()
+    times
 }
 
 /// Counts of what a batch of events did.

@@ -20,7 +20,8 @@ pub mod store;
 pub mod window;
 
 pub use events::{
-    EventKey, EventReport, JobRecords, Merged, check_event, job_events, known_at, merge,
+    EventKey, EventReport, JobRecords, Merged, check_event, event_times, job_events, known_at,
+    merge,
 };
 pub use facts::JobFacts;
 pub use follow::{EventFolder, Prepared};
