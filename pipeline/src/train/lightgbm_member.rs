@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use rtp_bundle::MemberKind;
 
-use super::QUANTILES;
-use super::member::{FittedModel, MemberFit, TrainingMatrix};
+use super::member::{FittedModel, MemberFit};
+use super::{ModelInput, QUANTILES, quantile_tag};
 use crate::config::TrainOptions;
 use crate::error::Result;
 use crate::lgbm::{Booster, Dataset};
@@ -38,7 +38,7 @@ pub struct LightgbmFit {
 }
 
 /// Trains the member on every column.
-pub fn fit_lightgbm(m: &TrainingMatrix<'_>, options: &TrainOptions) -> Result<LightgbmFit> {
+pub fn fit_lightgbm(m: &ModelInput, options: &TrainOptions) -> Result<LightgbmFit> {
     let mut phases = Vec::new();
     let started = Instant::now();
     let n = m.x.rows;
@@ -69,7 +69,7 @@ pub fn fit_lightgbm(m: &TrainingMatrix<'_>, options: &TrainOptions) -> Result<Li
     let valid_set = Dataset::new(&valid_x, &valid_y, &dataset_params, Some(&train_set))?;
     let all_set = if options.refit_with_validation {
         let all_y: Vec<f32> = m.y.iter().map(|&y| y as f32).collect();
-        Some(Dataset::new(m.x, &all_y, &dataset_params, None)?)
+        Some(Dataset::new(&m.x, &all_y, &dataset_params, None)?)
     } else {
         None
     };
@@ -81,7 +81,7 @@ pub fn fit_lightgbm(m: &TrainingMatrix<'_>, options: &TrainOptions) -> Result<Li
     let mut library_parity = Vec::with_capacity(QUANTILES.len());
     let mut gains = Vec::new();
     for q in QUANTILES {
-        let tag = format!("p{:02}", (q * 100.0).round() as u32);
+        let tag = quantile_tag(q);
         let started = Instant::now();
         let mut model_params = params.clone();
         model_params.insert("alpha".into(), q.to_string());

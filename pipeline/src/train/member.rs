@@ -4,34 +4,6 @@ use std::collections::BTreeMap;
 
 use rtp_bundle::MemberKind;
 
-use crate::lgbm::ColumnMajor;
-
-/// The rows a model is trained on, shared by every member: the fit rows
-/// first, then the validation slice (the most recently submitted jobs).
-#[derive(Debug)]
-pub struct TrainingMatrix<'a> {
-    /// Every feature, every row.
-    pub x: &'a ColumnMajor,
-    /// Labels (log1p runtime).
-    pub y: &'a [f64],
-    /// Rows before the validation slice.
-    pub n_fit: usize,
-    /// Feature names, in column order.
-    pub feature_names: &'a [String],
-    /// Whether each column holds category codes.
-    pub categorical: &'a [bool],
-    /// Rows (from the first) on which library predictions are recorded for
-    /// the parity check.
-    pub parity_rows: usize,
-}
-
-impl TrainingMatrix<'_> {
-    /// Labels of the validation slice.
-    pub fn valid_y(&self) -> &[f64] {
-        &self.y[self.n_fit..]
-    }
-}
-
 /// One quantile model as its library wrote it.
 #[derive(Debug, Clone)]
 pub struct FittedModel {

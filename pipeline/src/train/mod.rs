@@ -19,7 +19,7 @@ use rtp_trees::Forest;
 
 pub use codes::{CategoryCodes, fit_codes, label, model_matrix};
 pub use lightgbm_member::{LIGHTGBM_VERSION, LightgbmFit, fit_lightgbm};
-pub use member::{FittedModel, MemberFit, TrainingMatrix};
+pub use member::{FittedModel, MemberFit};
 pub use python_members::{read_predictions, write_matrix};
 pub use rtp_bundle::parity::max_rel_diff;
 use rtp_bundle::parity::{self, ParitySample, QuantileParity};
@@ -31,6 +31,11 @@ use crate::lgbm::ColumnMajor;
 
 /// The quantiles every bundle predicts.
 pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
+
+/// The name of quantile `q` in file and column names: `p10`, `p50`, `p90`.
+pub fn quantile_tag(q: f64) -> String {
+    format!("p{:02}", (q * 100.0).round() as u32)
+}
 
 use rtp_bundle::RequestCap;
 pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
@@ -104,7 +109,8 @@ pub struct Predictions {
 
 /// What every member trains on: the most recent eligible rows (at most
 /// `max_train_rows`) in submit order, as one model matrix whose last
-/// `validation_frac` is the validation slice.
+/// `validation_frac` is the validation slice (the most recently submitted
+/// jobs).
 #[derive(Debug)]
 pub struct ModelInput {
     /// Rows of the frame, in submit order: the fit rows, then the
@@ -166,16 +172,9 @@ impl ModelInput {
         })
     }
 
-    /// The matrix as the members read it.
-    pub fn matrix(&self) -> TrainingMatrix<'_> {
-        TrainingMatrix {
-            x: &self.x,
-            y: &self.y,
-            n_fit: self.n_fit,
-            feature_names: &self.feature_names,
-            categorical: &self.categorical,
-            parity_rows: self.parity_rows,
-        }
+    /// Labels of the validation slice.
+    pub fn valid_y(&self) -> &[f64] {
+        &self.y[self.n_fit..]
     }
 }
 
@@ -183,7 +182,6 @@ impl ModelInput {
 /// `validation_frac` of them form the validation slice.
 pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Result<TrainedModel> {
     let input = ModelInput::build(frame, rows, options)?;
-    let matrix = input.matrix();
     let (x, rows, n_fit) = (&input.x, input.rows.as_slice(), input.n_fit);
     let (feature_names, categorical, codes) =
         (&input.feature_names, &input.categorical, &input.codes);
@@ -191,7 +189,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
     let mut fits = Vec::new();
     let mut feature_importance = BTreeMap::new();
     if options.members.contains(&MemberKind::Lightgbm) {
-        let fitted = lightgbm_member::fit_lightgbm(&matrix, options)?;
+        let fitted = lightgbm_member::fit_lightgbm(&input, options)?;
         feature_importance = feature_names.iter().cloned().zip(fitted.gains).collect();
         fits.push(fitted.fit);
     }
@@ -214,16 +212,16 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
             })
             .collect();
         fits.extend(python_members::fit_python_members(
-            &matrix, &inputs, &python, options,
+            &input, &inputs, &python, options,
         )?);
     }
     fits.sort_by_key(|f| options.members.iter().position(|k| *k == f.kind));
 
-    let valid_y = matrix.valid_y();
+    let valid_y = input.valid_y();
     let mut members = Vec::with_capacity(fits.len());
     let mut loaded = Vec::with_capacity(fits.len());
     for fit in fits {
-        let (forests, parity_max_rel_diff) = load_and_check(&fit, x, matrix.parity_rows)?;
+        let (forests, parity_max_rel_diff) = load_and_check(&fit, x, input.parity_rows)?;
         let (margin, _) = conformal_margin(
             &fit.validation[0],
             &fit.validation[2],
@@ -241,7 +239,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
             margin,
         });
     }
-    let parity_sample = parity_sample(x, feature_names, &members, matrix.parity_rows);
+    let parity_sample = parity_sample(x, feature_names, &members, input.parity_rows);
 
     let mut weights = Vec::with_capacity(QUANTILES.len());
     let mut blended = Vec::with_capacity(QUANTILES.len());

@@ -18,9 +18,9 @@ use rtp_bundle::MemberKind;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::QUANTILES;
-use super::member::{FittedModel, MemberFit, TrainingMatrix};
+use super::member::{FittedModel, MemberFit};
 use super::python_env::{self, TRAINER_SCRIPT};
+use super::{ModelInput, QUANTILES, quantile_tag};
 use crate::config::TrainOptions;
 use crate::error::{PipelineError, Result};
 
@@ -43,12 +43,8 @@ struct TrainerModel {
     best_iteration: u32,
 }
 
-fn quantile_tag(q: f64) -> String {
-    format!("p{:02}", (q * 100.0).round() as u32)
-}
-
 /// Writes the member inputs, labels and the validation flag.
-pub fn write_matrix(path: &Path, m: &TrainingMatrix<'_>, inputs: &[usize]) -> Result<()> {
+pub fn write_matrix(path: &Path, m: &ModelInput, inputs: &[usize]) -> Result<()> {
     let mut fields: Vec<Field> = inputs
         .iter()
         .map(|&j| Field::new(&m.feature_names[j], DataType::Float32, false))
@@ -108,7 +104,7 @@ pub fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<f64>>> {
 /// Trains `members` (XGBoost and/or CatBoost) on the columns `inputs` of
 /// the matrix.
 pub fn fit_python_members(
-    m: &TrainingMatrix<'_>,
+    m: &ModelInput,
     inputs: &[usize],
     members: &[MemberKind],
     options: &TrainOptions,

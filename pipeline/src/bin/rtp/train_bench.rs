@@ -15,8 +15,8 @@ use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::ingest::InputFormat;
 use rtp_pipeline::stages;
 use rtp_pipeline::train::{
-    LIGHTGBM_VERSION, LightgbmFit, ModelInput, QUANTILES, fit_lightgbm, read_predictions,
-    write_matrix,
+    LIGHTGBM_VERSION, LightgbmFit, ModelInput, QUANTILES, fit_lightgbm, quantile_tag,
+    read_predictions, write_matrix,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -100,16 +100,15 @@ fn run_both(
     config: &PipelineConfig,
     python: &Path,
 ) -> Result<TrainRuns> {
-    let matrix = input.matrix();
     let before = stages::current_rss().unwrap_or(0);
     let stage = stages::start("LightGBM in rtp");
-    let rtp = with_spinner("training in rtp", || fit_lightgbm(&matrix, &config.train))?;
+    let rtp = with_spinner("training in rtp", || fit_lightgbm(input, &config.train))?;
     let peak = stage.finish(input.rows.len() as u64).peak_rss.unwrap_or(0);
     let rtp_training_mib = peak.saturating_sub(before) as f64 / 1_048_576.0;
 
     let matrix_path = work.join("matrix.parquet");
     let columns: Vec<usize> = (0..input.x.cols).collect();
-    write_matrix(&matrix_path, &matrix, &columns)?;
+    write_matrix(&matrix_path, input, &columns)?;
     let spec = json!({
         "params": rtp.fit.params,
         "quantiles": QUANTILES,
@@ -175,10 +174,6 @@ fn run_both(
         python: python_run,
         max_validation_diff,
     })
-}
-
-fn quantile_tag(q: f64) -> String {
-    format!("p{:02}", (q * 100.0).round() as u32)
 }
 
 /// One line per phase with both sides' seconds and their ratio, the
