@@ -229,8 +229,15 @@ async fn jobs_a_real_slurm_ran_reach_the_next_prediction_as_sacct_reports_them()
     })
     .await;
 
+    // slurmctld forwards each end to slurmdbd on its own schedule, so a job
+    // can leave the queue a moment before sacct reports it.
+    wait_until(
+        "sacct to report rtpslurm1's three ends",
+        Duration::from_secs(30),
+        || cluster.ended("rtpslurm1").0 == 3,
+    )
+    .await;
     let (count, last_rt) = cluster.ended("rtpslurm1");
-    assert_eq!(count, 3, "sacct reports three ended jobs of rtpslurm1");
     wait_until("the follower to see them", Duration::from_secs(30), || {
         history(&server, "rtpslurm1").is_some_and(|(n, _)| n == Value::Int(count))
     })
@@ -239,7 +246,12 @@ async fn jobs_a_real_slurm_ran_reach_the_next_prediction_as_sacct_reports_them()
         history(&server, "rtpslurm1"),
         Some((Value::Int(count), Value::Float(last_rt)))
     );
-    assert_eq!(cluster.ended("rtpslurm2").0, 1);
+    wait_until(
+        "sacct to report rtpslurm2's end",
+        Duration::from_secs(30),
+        || cluster.ended("rtpslurm2").0 == 1,
+    )
+    .await;
     wait_until("rtpslurm2's job", Duration::from_secs(30), || {
         history(&server, "rtpslurm2").is_some_and(|(n, _)| n == Value::Int(1))
     })
