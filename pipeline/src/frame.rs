@@ -177,7 +177,8 @@ impl FeatureFrame {
         }
     }
 
-    fn append(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Appends the rows of `batch` (a features query's columns).
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<()> {
         let schema = batch.schema();
         if self.numeric.is_empty() && self.categorical.is_empty() {
             for field in schema.fields() {

@@ -14,7 +14,6 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use datafusion::arrow::array::RecordBatch;
 use rtp_jobs::{Job, JobColumns, jobs_batch};
 use rtp_scoring::Overlay;
 use rtp_scoring::feature_program::FeatureProgram;
@@ -175,7 +174,12 @@ pub async fn served_features(
         let mut state = LiveState::empty(program.layout().clone());
         let mut folder = EventFolder::default();
         let mut applied = 0;
-        let mut batches: Vec<RecordBatch> = Vec::new();
+        // Records are forgotten once their count doubles, so the scans stay
+        // linear overall.
+        let mut forget_above = REPLAY_CHUNK;
+        // Rows are appended a second at a time: a hundred thousand
+        // one-second batches kept until the end cost gigabytes of buffers.
+        let mut frame = FeatureFrame::default();
         for (t, group) in &seconds {
             let horizon = mode.horizon(*t, cut);
             let known = applied
@@ -203,12 +207,17 @@ pub async fn served_features(
                 }
             }
             applied = known;
+            // A job whose end is applied has no event left: its record and
+            // facts go, its history stays in the state.
+            if folder.records().len() > forget_above {
+                folder.forget_ended(horizon - 1);
+                forget_above = (2 * folder.records().len()).max(REPLAY_CHUNK);
+            }
             let batch = jobs_batch(group.iter().map(|j| j.at_submit()))
                 .map_err(|e| PipelineError::Features(e.to_string()))?;
             let batch = conform(&batch, 0)?.batch;
-            batches.push(program.features(&batch, &state, &mut Overlay::default())?);
+            frame.append(&program.features(&batch, &state, &mut Overlay::default())?)?;
         }
-        let frame = FeatureFrame::from_batches(&batches)?;
         let row_of: HashMap<i64, usize> = frame
             .job_key
             .iter()
