@@ -231,6 +231,16 @@ impl<'a> JobColumns<'a> {
         })
     }
 
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.job_key.len()
+    }
+
+    /// Whether the batch has no row.
+    pub fn is_empty(&self) -> bool {
+        self.job_key.is_empty()
+    }
+
     /// Row `row`, borrowing its text.
     pub fn job(&self, row: usize) -> Job<&'a str> {
         fn value<T: ArrowPrimitiveType>(c: &PrimitiveArray<T>, row: usize) -> Option<T::Native> {

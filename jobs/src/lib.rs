@@ -17,6 +17,7 @@ pub mod rules;
 pub mod sacct;
 pub mod schema;
 pub mod slurm;
+pub mod table;
 pub mod units;
 pub mod values;
 
@@ -24,3 +25,4 @@ pub use batch::{BatchError, JobBatchBuilder, JobColumns, jobs_batch};
 pub use job::Job;
 pub use rules::{Problem, Problems, Purpose};
 pub use schema::{col, job_schema};
+pub use table::{JobRows, JobTable};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rtp_bundle::BundleStore;
 use rtp_bundle::manifest::{EvaluationSummary, ServingQuality};
-use rtp_jobs::Job;
+use rtp_jobs::JobTable;
 
 use crate::config::{PipelineConfig, RunInput, StateFilter};
 use crate::error::{PipelineError, Result};
@@ -165,6 +165,7 @@ pub async fn replay_stage(
         .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))?;
     let jobs = read_jobs(&prepared.ingest.output)?;
     let mut keys: Vec<i64> = jobs
+        .rows()
         .iter()
         .filter(|j| j.submit_time >= Some(test_from))
         .filter_map(|j| j.job_key)
@@ -214,7 +215,7 @@ pub struct TrainingData<'a> {
 impl Prepared {
     /// What the online state code replays: `jobs` (this data's job table,
     /// read once by the caller) and the state tables its features wrote.
-    pub fn replay_inputs<'a>(&'a self, jobs: &'a [Job], sql_dir: &'a Path) -> ReplayInputs<'a> {
+    pub fn replay_inputs<'a>(&'a self, jobs: &'a JobTable, sql_dir: &'a Path) -> ReplayInputs<'a> {
         ReplayInputs {
             jobs,
             history_state: &self.features.history_state,

@@ -59,7 +59,7 @@ async fn kth_replay_matches_published_easy_figures_and_suggests_from_the_past() 
     );
 
     let jobs = read_jobs(&prepared.ingest.output).unwrap();
-    let (all, _) = trace_jobs(&jobs, i64::MIN, 100, &HashMap::new());
+    let (all, _) = trace_jobs(&jobs.rows(), i64::MIN, 100, &HashMap::new());
     let perfect = &run_all(
         &all,
         &[Estimates::Perfect],

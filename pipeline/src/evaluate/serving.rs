@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use rtp_jobs::{Job, JobColumns, jobs_batch};
+use rtp_jobs::{Job, JobTable, jobs_batch};
 use rtp_scoring::Overlay;
 use rtp_scoring::feature_program::FeatureProgram;
 use rtp_scoring::job_input::conform;
@@ -113,7 +113,7 @@ pub fn parse_modes<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Serving>> {
 #[derive(Debug, Clone, Copy)]
 pub struct ReplayInputs<'a> {
     /// Every job of the job table ([`read_jobs`]).
-    pub jobs: &'a [Job],
+    pub jobs: &'a JobTable,
     /// A history state table written by the same SQL (for its columns).
     pub history_state: &'a Path,
     /// A queue state table written by the same SQL.
@@ -135,7 +135,7 @@ pub async fn served_features(
     let schema = StateSchema::read(inputs.history_state, inputs.queue_state)?;
     let files = crate::features::load_sql_files(inputs.sql_dir)?;
     let program = FeatureProgram::compile(&files, &schema).await?;
-    let jobs = inputs.jobs;
+    let jobs = inputs.jobs.rows();
     let tested: HashSet<i64> = test_keys.iter().copied().collect();
     let cut = jobs
         .iter()
@@ -144,29 +144,34 @@ pub async fn served_features(
         .min()
         .ok_or_else(|| PipelineError::NotEnoughData("no test job is in the job table".into()))?;
 
-    // Each event's record (the job as known then) is built only when it is
-    // applied: millions of jobs' records at once do not fit in memory.
-    let mut events: Vec<(i64, &Job)> = jobs
+    // Events name their job by row; each record (the job as known then) is
+    // built only when it is applied.
+    let mut events: Vec<(i64, usize)> = jobs
         .iter()
-        .flat_map(|j| event_times(j).into_iter().map(move |t| (t, j)))
+        .enumerate()
+        .flat_map(|(row, j)| event_times(&j).into_iter().map(move |t| (t, row)))
         .collect();
-    events.sort_by_key(|(t, j)| (*t, j.job_key));
-    // Seconds with a test submit, each with every job submitted then (in
-    // key order: a second's earlier submits count for later ones).
-    let mut seconds: Vec<(i64, Vec<&Job>)> = Vec::new();
-    let mut by_submit: Vec<&Job> = jobs.iter().filter(|j| j.submit_time >= Some(cut)).collect();
-    by_submit.sort_by_key(|j| (j.submit_time, j.job_key));
-    for job in by_submit {
-        let t = job.submit_time.expect("filtered on submit");
+    let key_of = |row: usize| jobs.job(row).job_key;
+    events.sort_by_cached_key(|&(t, row)| (t, key_of(row)));
+    // Seconds with a test submit, each with the rows of every job submitted
+    // then (in key order: a second's earlier submits count for later ones).
+    let mut seconds: Vec<(i64, Vec<usize>)> = Vec::new();
+    let mut by_submit: Vec<(i64, Option<i64>, usize)> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(row, j)| Some((j.submit_time.filter(|&t| t >= cut)?, j.job_key, row)))
+        .collect();
+    by_submit.sort_unstable();
+    for (t, _, row) in by_submit {
         match seconds.last_mut() {
-            Some((s, group)) if *s == t => group.push(job),
-            _ => seconds.push((t, vec![job])),
+            Some((s, group)) if *s == t => group.push(row),
+            _ => seconds.push((t, vec![row])),
         }
     }
     seconds.retain(|(_, group)| {
         group
             .iter()
-            .any(|j| j.job_key.is_some_and(|k| tested.contains(&k)))
+            .any(|&row| key_of(row).is_some_and(|k| tested.contains(&k)))
     });
 
     let mut frames = Vec::with_capacity(modes.len());
@@ -191,7 +196,7 @@ pub async fn served_features(
                 let end = (start + REPLAY_CHUNK).min(known);
                 let records: Vec<Job> = events[start..end]
                     .iter()
-                    .map(|&(t, j)| known_at(j, t))
+                    .map(|&(t, row)| known_at(&jobs.job(row), t))
                     .collect();
                 let report = folder.apply(
                     &program,
@@ -202,7 +207,7 @@ pub async fn served_features(
                 if let Some((i, problem)) = report.refused.first() {
                     return Err(PipelineError::Features(format!(
                         "replaying job {:?}: {problem}",
-                        events[start + i].1.job_key
+                        key_of(events[start + i].1)
                     )));
                 }
             }
@@ -213,7 +218,8 @@ pub async fn served_features(
                 folder.forget_ended(horizon - 1);
                 forget_above = (2 * folder.records().len()).max(REPLAY_CHUNK);
             }
-            let batch = jobs_batch(group.iter().map(|j| j.at_submit()))
+            let group: Vec<Job<&str>> = group.iter().map(|&row| jobs.job(row)).collect();
+            let batch = jobs_batch(group.iter().map(Job::at_submit))
                 .map_err(|e| PipelineError::Features(e.to_string()))?;
             let batch = conform(&batch, 0)?.batch;
             frame.append(&program.features(&batch, &state, &mut Overlay::default())?)?;
@@ -230,15 +236,10 @@ pub async fn served_features(
     Ok(frames)
 }
 
-/// Every job of a job table.
-pub fn read_jobs(path: &Path) -> Result<Vec<Job>> {
-    let mut jobs = Vec::new();
-    for batch in crate::job_table::read_job_table(path)? {
-        let columns =
-            JobColumns::new(&batch).map_err(|e| PipelineError::Features(e.to_string()))?;
-        jobs.extend((0..batch.num_rows()).map(|r| columns.job(r).to_owned_job()));
-    }
-    Ok(jobs)
+/// Every job of a job table, as columns.
+pub fn read_jobs(path: &Path) -> Result<JobTable> {
+    JobTable::new(crate::job_table::read_job_table(path)?)
+        .map_err(|e| PipelineError::Features(format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use report::render_replay;
 use rtp_bundle::manifest::SchedulingReplay;
-use rtp_jobs::Job;
+use rtp_jobs::{Job, JobRows, JobTable};
 pub use runs::{Estimates, TraceJob, peak_in_use, run_all, suggested_limit};
 pub use simulator::{Overrun, Policy};
 
@@ -71,7 +71,7 @@ impl Overrun {
 pub fn cluster_processors(
     given: Option<u32>,
     declared: Option<u32>,
-    jobs: &[Job],
+    jobs: &JobRows<'_>,
 ) -> Result<(u32, &'static str)> {
     let found = match (given, declared) {
         (Some(n), _) => (n, "given"),
@@ -79,7 +79,7 @@ pub fn cluster_processors(
         (None, None) => (
             peak_in_use(
                 jobs.iter()
-                    .filter_map(|j| Some((j.start_time?, j.end_time?, processors(j)?))),
+                    .filter_map(|j| Some((j.start_time?, j.end_time?, processors(&j)?))),
             ),
             "the log's peak use",
         ),
@@ -92,7 +92,7 @@ pub fn cluster_processors(
     Ok(found)
 }
 
-fn processors(job: &Job) -> Option<u32> {
+fn processors<S>(job: &Job<S>) -> Option<u32> {
     job.processors_req
         .filter(|&p| p > 0)
         .and_then(|p| u32::try_from(p).ok())
@@ -111,7 +111,7 @@ pub struct Predicted {
 /// them, with their suggestions and predictions from `predicted`; those it
 /// cannot simulate are counted by reason.
 pub fn trace_jobs(
-    jobs: &[Job],
+    jobs: &JobRows<'_>,
     from: i64,
     processors_total: u32,
     predicted: &HashMap<i64, Predicted>,
@@ -119,7 +119,7 @@ pub fn trace_jobs(
     let mut kept = Vec::new();
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut skip = |reason: &str| *skipped.entry(reason.to_owned()).or_default() += 1;
-    for job in jobs {
+    for job in jobs.iter() {
         let Some(submit) = job.submit_time.filter(|&s| s >= from) else {
             continue;
         };
@@ -127,7 +127,7 @@ pub fn trace_jobs(
             skip("runtime unknown");
             continue;
         };
-        let Some(procs) = processors(job) else {
+        let Some(procs) = processors(&job) else {
             skip("processors unknown");
             continue;
         };
@@ -155,20 +155,21 @@ pub fn trace_jobs(
 /// Replays the test period (jobs submitted from `test_from`, with the
 /// model's predictions of them) and the whole trace.
 pub fn replay(
-    jobs: &[Job],
+    jobs: &JobTable,
     test_from: i64,
     predicted: &HashMap<i64, Predicted>,
     declared: Option<u32>,
     options: ReplayOptions,
 ) -> Result<SchedulingReplay> {
-    let (processors, processors_from) = cluster_processors(options.processors, declared, jobs)?;
-    let (test, skipped) = trace_jobs(jobs, test_from, processors, predicted);
+    let jobs = jobs.rows();
+    let (processors, processors_from) = cluster_processors(options.processors, declared, &jobs)?;
+    let (test, skipped) = trace_jobs(&jobs, test_from, processors, predicted);
     if test.is_empty() {
         return Err(PipelineError::NotEnoughData(
             "no job of the test period can be simulated".into(),
         ));
     }
-    let (whole, _) = trace_jobs(jobs, i64::MIN, processors, &HashMap::new());
+    let (whole, _) = trace_jobs(&jobs, i64::MIN, processors, &HashMap::new());
     let all = [
         Estimates::Requests,
         Estimates::Suggestions,

@@ -133,11 +133,11 @@ pub fn merge(prev: Option<&Job>, event: Job) -> Result<Merged, Problem> {
 
 /// The job as it was known at `t`: later times unknown, the state
 /// PENDING or RUNNING until the job has ended.
-pub fn known_at(job: &Job, t: i64) -> Job {
+pub fn known_at<S: AsRef<str>>(job: &Job<S>, t: i64) -> Job {
     let start = job.start_time.filter(|&s| s <= t);
     let end = job.end_time.filter(|&e| e <= t);
     let state = match (start, end) {
-        (_, Some(_)) => job.state.clone(),
+        (_, Some(_)) => job.state.as_ref().map(|s| s.as_ref().to_owned()),
         (Some(_), None) => Some("RUNNING".to_owned()),
         (None, None) => Some("PENDING".to_owned()),
     };
@@ -146,7 +146,7 @@ pub fn known_at(job: &Job, t: i64) -> Job {
         end_time: end,
         run_time_s: end.and(job.run_time_s),
         state,
-        ..job.clone()
+        ..job.to_owned_job()
     }
 }
 
@@ -162,7 +162,7 @@ pub fn job_events(job: &Job) -> Vec<(i64, Job)> {
 
 /// The times of the job's events ([`job_events`] without the records, for
 /// callers that build each record only when they apply it).
-pub fn event_times(job: &Job) -> Vec<i64> {
+pub fn event_times<S>(job: &Job<S>) -> Vec<i64> {
     let mut times: Vec<i64> = [job.submit_time, job.start_time, job.end_time]
         .into_iter()
         .flatten()
