@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
@@ -279,7 +279,15 @@ impl FeatureProgram {
         state: &LiveState,
         overlay: &mut Overlay,
     ) -> Result<RecordBatch> {
-        let rows = jobs.num_rows();
+        let submitted = self.submitted(jobs)?;
+        let context = self.context(&submitted, state, overlay)?;
+        self.features_of_context(&context)
+    }
+
+    /// What the features read of `jobs` themselves, before any state: the
+    /// first of [`Self::features`]' three steps. Row-level, so it can be
+    /// computed for many jobs at once and sliced.
+    pub fn submitted(&self, jobs: &RecordBatch) -> Result<Submitted> {
         let base = self.job_base.evaluate(jobs)?;
         let keys = self.entity_keys.evaluate(jobs)?;
         let keys: Vec<StringArray> = keys
@@ -298,7 +306,20 @@ impl FeatureProgram {
                 message: "job_base has no `submit_s`".into(),
             })?;
         let submit = cast(submit, &DataType::Int64).map_err(ScoringError::arrow("submit_s"))?;
-        let submit = submit.as_primitive::<Int64Type>();
+        let submit = submit.as_primitive::<Int64Type>().clone();
+        Ok(Submitted { base, keys, submit })
+    }
+
+    /// The jobs' context rows (`job_context`): their own columns and their
+    /// entities' history and queues in `state`, the second step.
+    pub fn context(
+        &self,
+        submitted: &Submitted,
+        state: &LiveState,
+        overlay: &mut Overlay,
+    ) -> Result<RecordBatch> {
+        let Submitted { base, keys, submit } = submitted;
+        let rows = base.num_rows();
 
         // Each kind's entity and queue, for history and for queues.
         let entities: Vec<Vec<Option<&EntityHistory>>> = (0..self.kinds.len())
@@ -318,7 +339,7 @@ impl FeatureProgram {
             })
             .collect();
         let (last_submits, pendings) =
-            Self::apply_overlay(&keys, submit, &entities, &queues, overlay);
+            Self::apply_overlay(keys, submit, &entities, &queues, overlay);
 
         let mut names = Vec::with_capacity(self.context.len());
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.context.len());
@@ -352,15 +373,21 @@ impl FeatureProgram {
             names.push(name.as_str());
             columns.push(column);
         }
-        let context = batch_of(names.into_iter(), columns, rows, JOB_CONTEXT_VIEW)?;
-        self.features.evaluate(&context)
+        batch_of(names.into_iter(), columns, rows, JOB_CONTEXT_VIEW)
+    }
+
+    /// The feature rows of context rows, the last step: row-level, so
+    /// context rows from many calls of [`Self::context`] can be projected
+    /// at once.
+    pub fn features_of_context(&self, context: &RecordBatch) -> Result<RecordBatch> {
+        self.features.evaluate(context)
     }
 
     /// Per kind, the entity's previous submit and the jobs pending in its
     /// queue, counting the request's earlier jobs; records each job.
     fn apply_overlay(
         keys: &[StringArray],
-        submit: &datafusion::arrow::array::PrimitiveArray<Int64Type>,
+        submit: &PrimitiveArray<Int64Type>,
         entities: &[Vec<Option<&EntityHistory>>],
         queues: &[Vec<Option<&QueueCounts>>],
         overlay: &mut Overlay,
@@ -411,6 +438,35 @@ fn floats(values: impl Iterator<Item = Value>) -> ArrayRef {
         Value::Float(f) => Some(f),
         _ => None,
     })))
+}
+
+/// Jobs as the features read them before any state ([`FeatureProgram::submitted`]).
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    base: RecordBatch,
+    keys: Vec<StringArray>,
+    submit: PrimitiveArray<Int64Type>,
+}
+
+impl Submitted {
+    /// Jobs.
+    pub fn len(&self) -> usize {
+        self.base.num_rows()
+    }
+
+    /// Whether there is no job.
+    pub fn is_empty(&self) -> bool {
+        self.base.num_rows() == 0
+    }
+
+    /// Rows `offset..offset + len`, without copying.
+    pub fn slice(&self, offset: usize, len: usize) -> Self {
+        Self {
+            base: self.base.slice(offset, len),
+            keys: self.keys.iter().map(|k| k.slice(offset, len)).collect(),
+            submit: self.submit.slice(offset, len),
+        }
+    }
 }
 
 /// Splits `<kind>_<stat>` where `kind` is one of `kinds` and `stat` one of `stats`.

@@ -13,8 +13,11 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
-use rtp_jobs::{Job, JobTable, jobs_batch};
+use datafusion::arrow::compute::concat_batches;
+
+use rtp_jobs::{Job, JobRows, JobTable, jobs_batch};
 use rtp_scoring::Overlay;
 use rtp_scoring::feature_program::FeatureProgram;
 use rtp_scoring::job_input::conform;
@@ -125,6 +128,10 @@ pub struct ReplayInputs<'a> {
 /// Events whose records are built and applied at a time.
 const REPLAY_CHUNK: usize = 65_536;
 
+/// Jobs scored at a time: their rows are read once and their features
+/// projected at once, each from its own second's state.
+const SCORE_BLOCK: usize = 4_096;
+
 /// Per mode, the test jobs' features as served, one row per `test_keys`
 /// entry in that order.
 pub async fn served_features(
@@ -152,7 +159,17 @@ pub async fn served_features(
         .flat_map(|(row, j)| event_times(&j).into_iter().map(move |t| (t, row)))
         .collect();
     let key_of = |row: usize| jobs.job(row).job_key;
-    events.sort_by_cached_key(|&(t, row)| (t, key_of(row)));
+    // Ties in time are broken by job key through each row's rank in key
+    // order, which costs four bytes a job, not a sort key per event.
+    let mut by_key: Vec<u32> = (0..jobs.len() as u32).collect();
+    by_key.sort_by_cached_key(|&row| key_of(row as usize));
+    let mut rank = vec![0u32; jobs.len()];
+    for (r, &row) in by_key.iter().enumerate() {
+        rank[row as usize] = r as u32;
+    }
+    drop(by_key);
+    events.sort_unstable_by_key(|&(t, row)| (t, rank[row]));
+    drop(rank);
     // Seconds with a test submit, each with the rows of every job submitted
     // then (in key order: a second's earlier submits count for later ones).
     let mut seconds: Vec<(i64, Vec<usize>)> = Vec::new();
@@ -174,56 +191,72 @@ pub async fn served_features(
             .any(|&row| key_of(row).is_some_and(|k| tested.contains(&k)))
     });
 
+    // Every mode knows at least the events before the cut: that state is
+    // built once and each mode goes on from a copy.
+    let events = Events {
+        jobs: &jobs,
+        times: &events,
+        program: &program,
+    };
+    let mut at_cut = Replayer::new(&program);
+    at_cut.advance(&events, cut)?;
+    // Seconds are scored in blocks of about SCORE_BLOCK jobs.
+    let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut block_start = 0;
+    let mut block_rows = 0;
+    for (i, (_, group)) in seconds.iter().enumerate() {
+        block_rows += group.len();
+        if block_rows >= SCORE_BLOCK || i + 1 == seconds.len() {
+            blocks.push(block_start..i + 1);
+            block_start = i + 1;
+            block_rows = 0;
+        }
+    }
     let mut frames = Vec::with_capacity(modes.len());
     for &mode in modes {
-        let mut state = LiveState::empty(program.layout().clone());
-        let mut folder = EventFolder::default();
-        let mut applied = 0;
-        // Records are forgotten once their count doubles, so the scans stay
-        // linear overall.
-        let mut forget_above = REPLAY_CHUNK;
-        // Rows are appended a second at a time: a hundred thousand
-        // one-second batches kept until the end cost gigabytes of buffers.
+        let mut replayer = at_cut.clone();
         let mut frame = FeatureFrame::default();
-        for (t, group) in &seconds {
-            let horizon = mode.horizon(*t, cut);
-            let known = applied
-                + events[applied..]
-                    .iter()
-                    .take_while(|(u, _)| *u < horizon)
-                    .count();
-            for start in (applied..known).step_by(REPLAY_CHUNK) {
-                let end = (start + REPLAY_CHUNK).min(known);
-                let records: Vec<Job> = events[start..end]
-                    .iter()
-                    .map(|&(t, row)| known_at(&jobs.job(row), t))
-                    .collect();
-                let report = folder.apply(
-                    &program,
-                    &mut state,
-                    "",
-                    records.iter().map(Job::as_borrowed),
-                );
-                if let Some((i, problem)) = report.refused.first() {
-                    return Err(PipelineError::Features(format!(
-                        "replaying job {:?}: {problem}",
-                        key_of(events[start + i].1)
-                    )));
-                }
-            }
-            applied = known;
-            // A job whose end is applied has no event left: its record and
-            // facts go, its history stays in the state.
-            if folder.records().len() > forget_above {
-                folder.forget_ended(horizon - 1);
-                forget_above = (2 * folder.records().len()).max(REPLAY_CHUNK);
-            }
-            let group: Vec<Job<&str>> = group.iter().map(|&row| jobs.job(row)).collect();
-            let batch = jobs_batch(group.iter().map(Job::at_submit))
+        // Time applying events and scoring, for the log.
+        let mut spent = (Duration::ZERO, Duration::ZERO);
+        for block in &blocks {
+            let seconds = &seconds[block.clone()];
+            let block_jobs: Vec<Job<&str>> = seconds
+                .iter()
+                .flat_map(|(_, group)| group.iter().map(|&row| jobs.job(row)))
+                .collect();
+            let batch = jobs_batch(block_jobs.iter().map(Job::at_submit))
                 .map_err(|e| PipelineError::Features(e.to_string()))?;
-            let batch = conform(&batch, 0)?.batch;
-            frame.append(&program.features(&batch, &state, &mut Overlay::default())?)?;
+            let submitted = program.submitted(&conform(&batch, 0)?.batch)?;
+            let mut contexts = Vec::with_capacity(seconds.len());
+            let mut offset = 0;
+            for (t, group) in seconds {
+                let applying = Instant::now();
+                replayer.advance(&events, mode.horizon(*t, cut))?;
+                let scoring = Instant::now();
+                spent.0 += scoring - applying;
+                let jobs_then = submitted.slice(offset, group.len());
+                offset += group.len();
+                contexts.push(program.context(
+                    &jobs_then,
+                    &replayer.state,
+                    &mut Overlay::default(),
+                )?);
+                spent.1 += scoring.elapsed();
+            }
+            let scoring = Instant::now();
+            let context = concat_batches(&contexts[0].schema(), &contexts)
+                .map_err(PipelineError::arrow("served context rows"))?;
+            frame.append(&program.features_of_context(&context)?)?;
+            spent.1 += scoring.elapsed();
         }
+        tracing::debug!(
+            %mode,
+            applying_s = spent.0.as_secs_f64(),
+            scoring_s = spent.1.as_secs_f64(),
+            records_kept = replayer.folder.records().len(),
+            entities = replayer.state.entities(),
+            "replayed"
+        );
         let row_of: HashMap<i64, usize> = frame
             .job_key
             .iter()
@@ -234,6 +267,72 @@ pub async fn served_features(
         frames.push(frame.select(&rows));
     }
     Ok(frames)
+}
+
+/// The log's events in time order, each naming its job's row.
+struct Events<'a, 'j> {
+    jobs: &'a JobRows<'j>,
+    times: &'a [(i64, usize)],
+    program: &'a FeatureProgram,
+}
+
+/// The state a replay has reached: the events before some time applied.
+#[derive(Clone)]
+struct Replayer {
+    state: LiveState,
+    folder: EventFolder,
+    /// Events applied, a prefix of the log's.
+    applied: usize,
+    /// Records are forgotten once their count passes this, which doubles,
+    /// so the scans stay linear overall.
+    forget_above: usize,
+}
+
+impl Replayer {
+    fn new(program: &FeatureProgram) -> Self {
+        Self {
+            state: LiveState::empty(program.layout().clone()),
+            folder: EventFolder::default(),
+            applied: 0,
+            forget_above: REPLAY_CHUNK,
+        }
+    }
+
+    /// Applies every event before `horizon` not yet applied.
+    fn advance(&mut self, events: &Events<'_, '_>, horizon: i64) -> Result<()> {
+        let known = self.applied
+            + events.times[self.applied..]
+                .iter()
+                .take_while(|(u, _)| *u < horizon)
+                .count();
+        for start in (self.applied..known).step_by(REPLAY_CHUNK) {
+            let end = (start + REPLAY_CHUNK).min(known);
+            let records: Vec<Job> = events.times[start..end]
+                .iter()
+                .map(|&(t, row)| known_at(&events.jobs.job(row), t))
+                .collect();
+            let report = self.folder.apply(
+                events.program,
+                &mut self.state,
+                "",
+                records.iter().map(Job::as_borrowed),
+            );
+            if let Some((i, problem)) = report.refused.first() {
+                return Err(PipelineError::Features(format!(
+                    "replaying job {:?}: {problem}",
+                    records[*i].job_key
+                )));
+            }
+        }
+        self.applied = known;
+        // A job whose end is applied has no event left: its record and facts
+        // go, its history stays in the state.
+        if self.folder.records().len() > self.forget_above {
+            self.folder.forget_ended(horizon - 1);
+            self.forget_above = (2 * self.folder.records().len()).max(REPLAY_CHUNK);
+        }
+        Ok(())
+    }
 }
 
 /// Every job of a job table, as columns.
