@@ -110,10 +110,11 @@ pub fn evaluate_stage(
     Ok(evaluation)
 }
 
-/// Scores a holdout's test jobs again under each of `modes`, from state
-/// followed by job events (see [`crate::evaluate::serving`]), and adds the
-/// results to the evaluation. The rolling protocol trains one model per
-/// step, so it is not replayed.
+/// Scores every job of a holdout's test period again under each of
+/// `modes`, from state followed by job events (see
+/// [`crate::evaluate::serving`]), and adds the test jobs' quality to the
+/// evaluation; the live features stay with it for the schedule replay. The
+/// rolling protocol trains one model per step, so it is not replayed.
 pub async fn serving_stage(
     prepared: &Prepared,
     evaluation: &mut Evaluation,
@@ -126,22 +127,51 @@ pub async fn serving_stage(
         return Ok(());
     }
     let stage = stages::start("evaluate as served");
-    let test_keys: Vec<i64> = evaluation
+    let jobs = read_jobs(&prepared.ingest.output)?;
+    let period = test_period_keys(prepared, evaluation, &jobs)?;
+    let frames = served_features(prepared.replay_inputs(&jobs, sql_dir), &period, modes).await?;
+    let row_of: HashMap<i64, usize> = period.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+    let test_rows: Vec<usize> = evaluation
         .test_rows
         .iter()
-        .map(|&r| prepared.frame.job_key[r])
+        .map(|&r| row_of[&prepared.frame.job_key[r]])
         .collect();
-    let jobs = read_jobs(&prepared.ingest.output)?;
-    let frames = served_features(prepared.replay_inputs(&jobs, sql_dir), &test_keys, modes).await?;
-    for (mode, frame) in modes.iter().zip(&frames) {
-        let model = served_quality(&prepared.frame, evaluation, frame)?;
+    for (&mode, frame) in modes.iter().zip(frames) {
+        let model = served_quality(&prepared.frame, evaluation, &frame.select(&test_rows))?;
         evaluation.summary.serving.push(ServingQuality {
             mode: mode.to_string(),
             model,
         });
+        if mode == Serving::Live {
+            evaluation.served_live = Some(frame);
+        }
     }
-    stages_out.push(stage.finish(test_keys.len() as u64 * modes.len() as u64));
+    stages_out.push(stage.finish(test_rows.len() as u64 * modes.len() as u64));
     Ok(())
+}
+
+/// The keys of every job submitted in the test period (from the first test
+/// job's submit), in key order.
+fn test_period_keys(
+    prepared: &Prepared,
+    evaluation: &Evaluation,
+    jobs: &JobTable,
+) -> Result<Vec<i64>> {
+    let frame = &prepared.frame;
+    let test_from = evaluation
+        .test_rows
+        .iter()
+        .map(|&r| frame.submit_s[r])
+        .min()
+        .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))?;
+    let mut keys: Vec<i64> = jobs
+        .rows()
+        .iter()
+        .filter(|j| j.submit_time >= Some(test_from))
+        .filter_map(|j| j.job_key)
+        .collect();
+    keys.sort_unstable();
+    Ok(keys)
 }
 
 /// Schedules the holdout's test period again with the model's suggestions
@@ -164,23 +194,20 @@ pub async fn replay_stage(
         .min()
         .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))?;
     let jobs = read_jobs(&prepared.ingest.output)?;
-    let mut keys: Vec<i64> = jobs
-        .rows()
-        .iter()
-        .filter(|j| j.submit_time >= Some(test_from))
-        .filter_map(|j| j.job_key)
-        .collect();
-    keys.sort_unstable();
-    let served = served_features(
-        prepared.replay_inputs(&jobs, sql_dir),
-        &keys,
-        &[Serving::Live],
-    )
-    .await?;
-    let served = &served[0];
+    let served = match evaluation.served_live.take() {
+        Some(served) => served,
+        None => {
+            let keys = test_period_keys(prepared, evaluation, &jobs)?;
+            let inputs = prepared.replay_inputs(&jobs, sql_dir);
+            served_features(inputs, &keys, &[Serving::Live])
+                .await?
+                .remove(0)
+        }
+    };
     let rows: Vec<usize> = (0..served.len()).collect();
-    let predictions = evaluation.model.predict(served, &rows)?;
-    let predicted: HashMap<i64, Predicted> = keys
+    let predictions = evaluation.model.predict(&served, &rows)?;
+    let predicted: HashMap<i64, Predicted> = served
+        .job_key
         .iter()
         .zip(predictions.p50.iter().zip(&predictions.p90))
         .map(|(&key, (&p50, &p90))| (key, Predicted { p50, p90 }))

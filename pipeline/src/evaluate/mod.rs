@@ -112,6 +112,10 @@ pub struct Evaluation {
     pub model: TrainedModel,
     /// The test rows of the frame, in test order.
     pub test_rows: Vec<usize>,
+    /// Every job submitted in the test period, served live (see
+    /// [`serving`]), when the serving replay ran: the schedule replay
+    /// reuses it.
+    pub served_live: Option<FeatureFrame>,
 }
 
 /// Evaluates under `protocol` on the eligible jobs of `frame`.
@@ -172,6 +176,7 @@ pub fn evaluate(
         summary,
         model,
         test_rows,
+        served_live: None,
     })
 }
 

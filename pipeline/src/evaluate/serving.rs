@@ -323,14 +323,15 @@ impl Replayer {
                     records[*i].job_key
                 )));
             }
+            // A record that knows its end was made by the job's last event:
+            // it goes, and its history stays in the state. Checked per
+            // chunk, as the state at the cut is reached in one call.
+            if self.folder.records().len() > self.forget_above {
+                self.folder.forget_ended(events.times[end - 1].0);
+                self.forget_above = (2 * self.folder.records().len()).max(REPLAY_CHUNK);
+            }
         }
         self.applied = known;
-        // A job whose end is applied has no event left: its record and facts
-        // go, its history stays in the state.
-        if self.folder.records().len() > self.forget_above {
-            self.folder.forget_ended(horizon - 1);
-            self.forget_above = (2 * self.folder.records().len()).max(REPLAY_CHUNK);
-        }
         Ok(())
     }
 }
