@@ -150,20 +150,23 @@ pub async fn serving_stage(
     Ok(())
 }
 
-/// The keys of every job submitted in the test period (from the first test
-/// job's submit), in key order.
+/// Where the test period starts: the first test job's submit.
+fn test_from(prepared: &Prepared, evaluation: &Evaluation) -> Result<i64> {
+    evaluation
+        .test_rows
+        .iter()
+        .map(|&r| prepared.frame.submit_s[r])
+        .min()
+        .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))
+}
+
+/// The keys of every job submitted in the test period, in key order.
 fn test_period_keys(
     prepared: &Prepared,
     evaluation: &Evaluation,
     jobs: &JobTable,
 ) -> Result<Vec<i64>> {
-    let frame = &prepared.frame;
-    let test_from = evaluation
-        .test_rows
-        .iter()
-        .map(|&r| frame.submit_s[r])
-        .min()
-        .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))?;
+    let test_from = test_from(prepared, evaluation)?;
     let mut keys: Vec<i64> = jobs
         .rows()
         .iter()
@@ -186,13 +189,7 @@ pub async fn replay_stage(
     stages_out: &mut Vec<StageReport>,
 ) -> Result<()> {
     let stage = stages::start("replay the schedule");
-    let frame = &prepared.frame;
-    let test_from = evaluation
-        .test_rows
-        .iter()
-        .map(|&r| frame.submit_s[r])
-        .min()
-        .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))?;
+    let test_from = test_from(prepared, evaluation)?;
     let jobs = read_jobs(&prepared.ingest.output)?;
     let served = match evaluation.served_live.take() {
         Some(served) => served,
