@@ -348,6 +348,8 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         )
         .await?;
     }
+    // Only the schedule replay reads the served features, not training.
+    evaluation.served_live = None;
     let bundle = train_and_publish(
         prepared.training_data(&config.features.sql_dir),
         &states,

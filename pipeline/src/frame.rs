@@ -132,15 +132,6 @@ impl FeatureFrame {
         Ok(frame)
     }
 
-    /// A frame of feature rows in memory (the features query's columns).
-    pub fn from_batches(batches: &[RecordBatch]) -> Result<Self> {
-        let mut frame = FeatureFrame::default();
-        for batch in batches {
-            frame.append(batch)?;
-        }
-        Ok(frame)
-    }
-
     /// The frame of `rows`, in that order.
     pub fn select(&self, rows: &[usize]) -> Self {
         fn pick<T: Copy>(values: &[T], rows: &[usize]) -> Vec<T> {

@@ -449,16 +449,6 @@ pub struct Submitted {
 }
 
 impl Submitted {
-    /// Jobs.
-    pub fn len(&self) -> usize {
-        self.base.num_rows()
-    }
-
-    /// Whether there is no job.
-    pub fn is_empty(&self) -> bool {
-        self.base.num_rows() == 0
-    }
-
     /// Rows `offset..offset + len`, without copying.
     pub fn slice(&self, offset: usize, len: usize) -> Self {
         Self {
