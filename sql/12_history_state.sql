@@ -8,55 +8,38 @@
 -- them as new jobs end: the running sums behind the means, and the log
 -- runtimes of the entity's most recent ends in end order (the median's
 -- window of entity_end_stats, whose frame size servers read from that file).
-WITH last_seq AS (
-    SELECT entity_kind, entity_key, MAX(seq) AS n_ended
+-- The entity's latest end and its most recent ends are rows of
+-- entity_end_stats found by how many ends follow them, so nothing is sorted
+-- again.
+WITH latest_end AS (
+    SELECT
+        entity_kind,
+        entity_key,
+        MAX(seq) AS n_ended,
+        MAX(mean_log_rt) FILTER (WHERE later_ends = 0) AS mean_log_rt,
+        MAX(median_log_rt) FILTER (WHERE later_ends = 0) AS median_log_rt,
+        MAX(last_rt) FILTER (WHERE later_ends = 0) AS last_rt,
+        MAX(prev_rt) FILTER (WHERE later_ends = 0) AS prev_rt,
+        MAX(mean_ratio) FILTER (WHERE later_ends = 0) AS mean_ratio,
+        MAX(timeout_share) FILTER (WHERE later_ends = 0) AS timeout_share,
+        MAX(end_s) FILTER (WHERE later_ends = 0) AS last_end_s,
+        MAX(log_rt_sum) FILTER (WHERE later_ends = 0) AS log_rt_sum,
+        MAX(ratio_sum) FILTER (WHERE later_ends = 0) AS ratio_sum,
+        ARRAY_AGG(ln(1.0 + last_rt) ORDER BY seq) AS recent_log_rt
     FROM entity_end_stats
+    WHERE later_ends < 25
     GROUP BY entity_kind, entity_key
 ),
--- The entity's latest end by a grouping and a join, not a sort of its ends.
-latest_end AS (
-    SELECT
-        s.entity_kind,
-        s.entity_key,
-        s.seq AS n_ended,
-        s.mean_log_rt,
-        s.median_log_rt,
-        s.last_rt,
-        s.prev_rt,
-        s.mean_ratio,
-        s.timeout_share,
-        s.end_s AS last_end_s
-    FROM entity_end_stats s
-    JOIN last_seq l
-        ON l.entity_kind = s.entity_kind AND l.entity_key = s.entity_key AND s.seq = l.n_ended
-),
-ended AS (
+-- The counts behind the means (exact in any order), and the latest submit,
+-- in one grouping.
+membership_totals AS (
     SELECT
         entity_kind,
         entity_key,
-        log_rt,
-        run_req_ratio,
-        is_timeout,
-        ROW_NUMBER() OVER (
-            PARTITION BY entity_kind, entity_key ORDER BY end_s DESC, job_key DESC
-        ) AS recency
-    FROM entity_membership
-    WHERE ran
-),
-sums AS (
-    SELECT
-        entity_kind,
-        entity_key,
-        SUM(log_rt) AS log_rt_sum,
-        COUNT(run_req_ratio) AS ratio_n,
-        SUM(run_req_ratio) AS ratio_sum,
-        SUM(is_timeout) AS timeout_sum,
-        ARRAY_AGG(log_rt ORDER BY recency DESC) FILTER (WHERE recency <= 25) AS recent_log_rt
-    FROM ended
-    GROUP BY entity_kind, entity_key
-),
-latest_submit AS (
-    SELECT entity_kind, entity_key, MAX(submit_s) AS last_submit_s
+        MAX(submit_s) AS last_submit_s,
+        -- Null, not 0, for an entity none of whose jobs has ended.
+        CASE WHEN BOOL_OR(ran) THEN COUNT(run_req_ratio) FILTER (WHERE ran) END AS ratio_n,
+        SUM(is_timeout) FILTER (WHERE ran) AS timeout_sum
     FROM entity_membership
     GROUP BY entity_kind, entity_key
 )
@@ -72,13 +55,11 @@ SELECT
     e.timeout_share,
     e.last_end_s,
     s.last_submit_s,
-    u.log_rt_sum,
-    u.ratio_n,
-    u.ratio_sum,
-    u.timeout_sum,
-    u.recent_log_rt
-FROM latest_submit s
+    e.log_rt_sum,
+    s.ratio_n,
+    e.ratio_sum,
+    s.timeout_sum,
+    e.recent_log_rt
+FROM membership_totals s
 LEFT JOIN latest_end e
     ON e.entity_kind = s.entity_kind AND e.entity_key = s.entity_key
-LEFT JOIN sums u
-    ON u.entity_kind = s.entity_kind AND u.entity_key = s.entity_key

@@ -128,16 +128,17 @@ pub async fn serving_stage(
     }
     let stage = stages::start("evaluate as served");
     let jobs = read_jobs(&prepared.ingest.output)?;
-    let period = test_period_keys(prepared, evaluation, &jobs)?;
+    let period = test_period_keys(evaluation, &jobs)?;
     let frames = served_features(prepared.replay_inputs(&jobs, sql_dir), &period, modes).await?;
     let row_of: HashMap<i64, usize> = period.iter().enumerate().map(|(i, &k)| (k, i)).collect();
     let test_rows: Vec<usize> = evaluation
-        .test_rows
+        .test_jobs
+        .job_key
         .iter()
-        .map(|&r| row_of[&prepared.frame.job_key[r]])
+        .map(|key| row_of[key])
         .collect();
     for (&mode, frame) in modes.iter().zip(frames) {
-        let model = served_quality(&prepared.frame, evaluation, &frame.select(&test_rows))?;
+        let model = served_quality(evaluation, &frame.select(&test_rows))?;
         evaluation.summary.serving.push(ServingQuality {
             mode: mode.to_string(),
             model,
@@ -151,22 +152,16 @@ pub async fn serving_stage(
 }
 
 /// Where the test period starts: the first test job's submit.
-fn test_from(prepared: &Prepared, evaluation: &Evaluation) -> Result<i64> {
+fn test_from(evaluation: &Evaluation) -> Result<i64> {
     evaluation
-        .test_rows
-        .iter()
-        .map(|&r| prepared.frame.submit_s[r])
-        .min()
+        .test_jobs
+        .first_submit_s()
         .ok_or_else(|| PipelineError::NotEnoughData("the evaluation has no test job".into()))
 }
 
 /// The keys of every job submitted in the test period, in key order.
-fn test_period_keys(
-    prepared: &Prepared,
-    evaluation: &Evaluation,
-    jobs: &JobTable,
-) -> Result<Vec<i64>> {
-    let test_from = test_from(prepared, evaluation)?;
+fn test_period_keys(evaluation: &Evaluation, jobs: &JobTable) -> Result<Vec<i64>> {
+    let test_from = test_from(evaluation)?;
     let mut keys: Vec<i64> = jobs
         .rows()
         .iter()
@@ -189,12 +184,12 @@ pub async fn replay_stage(
     stages_out: &mut Vec<StageReport>,
 ) -> Result<()> {
     let stage = stages::start("replay the schedule");
-    let test_from = test_from(prepared, evaluation)?;
+    let test_from = test_from(evaluation)?;
     let jobs = read_jobs(&prepared.ingest.output)?;
     let served = match evaluation.served_live.take() {
         Some(served) => served,
         None => {
-            let keys = test_period_keys(prepared, evaluation, &jobs)?;
+            let keys = test_period_keys(evaluation, &jobs)?;
             let inputs = prepared.replay_inputs(&jobs, sql_dir);
             served_features(inputs, &keys, &[Serving::Live])
                 .await?
@@ -246,6 +241,22 @@ impl Prepared {
             queue_state: &self.features.queue_state,
             sql_dir,
         }
+    }
+
+    /// Lets the feature table in memory go while stages that do not read
+    /// it run (the replays hold their own state and features), and reads
+    /// it again before training: at 11M jobs it is 5 GiB.
+    pub fn release_frame(&mut self) {
+        self.frame = FeatureFrame::default();
+        stages::release_freed_memory();
+    }
+
+    /// Reads the feature table again after [`Prepared::release_frame`].
+    pub fn reload_frame(&mut self, stages_out: &mut Vec<StageReport>) -> Result<()> {
+        let stage = stages::start("reload features");
+        self.frame = FeatureFrame::read(&self.features.features)?;
+        stages_out.push(stage.finish(self.frame.len() as u64));
+        Ok(())
     }
 
     /// The prepared data as training input; `sql_dir` holds the SQL that
@@ -316,7 +327,7 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
             vec![path]
         }
     };
-    let prepared = prepare(
+    let mut prepared = prepare(
         &inputs,
         config.run.format,
         work_dir,
@@ -329,6 +340,10 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         test_frac: config.test_frac,
     };
     let mut evaluation = evaluate_stage(&prepared, &states, protocol, config, &mut stages_out)?;
+    let replays = !config.serving.is_empty() || config.replay;
+    if replays {
+        prepared.release_frame();
+    }
     serving_stage(
         &prepared,
         &mut evaluation,
@@ -350,6 +365,9 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
     }
     // Only the schedule replay reads the served features, not training.
     evaluation.served_live = None;
+    if replays {
+        prepared.reload_frame(&mut stages_out)?;
+    }
     let bundle = train_and_publish(
         prepared.training_data(&config.features.sql_dir),
         &states,

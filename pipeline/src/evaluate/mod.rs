@@ -112,10 +112,40 @@ pub struct Evaluation {
     pub model: TrainedModel,
     /// The test rows of the frame, in test order.
     pub test_rows: Vec<usize>,
+    /// The test jobs themselves, in test order: what the replays need of
+    /// them, so that the frame can be let go while they run.
+    pub test_jobs: TestJobs,
     /// Every job submitted in the test period, served live (see
     /// [`serving`]), when the serving replay ran: the schedule replay
     /// reuses it.
     pub served_live: Option<FeatureFrame>,
+}
+
+/// The identity, submit time and outcome of each test job.
+#[derive(Debug, Clone, Default)]
+pub struct TestJobs {
+    /// Job key per test job.
+    pub job_key: Vec<i64>,
+    /// Submit time, epoch seconds.
+    pub submit_s: Vec<i64>,
+    /// Runtime in seconds.
+    pub run_time_s: Vec<f64>,
+}
+
+impl TestJobs {
+    /// The jobs of `rows` of `frame`, in that order.
+    pub fn of(frame: &FeatureFrame, rows: &[usize]) -> Self {
+        Self {
+            job_key: rows.iter().map(|&r| frame.job_key[r]).collect(),
+            submit_s: rows.iter().map(|&r| frame.submit_s[r]).collect(),
+            run_time_s: rows.iter().map(|&r| frame.run_time_s[r]).collect(),
+        }
+    }
+
+    /// Where the test period starts: the first test job's submit.
+    pub fn first_submit_s(&self) -> Option<i64> {
+        self.submit_s.iter().copied().min()
+    }
 }
 
 /// Evaluates under `protocol` on the eligible jobs of `frame`.
@@ -175,6 +205,7 @@ pub fn evaluate(
     Ok(Evaluation {
         summary,
         model,
+        test_jobs: TestJobs::of(frame, &test_rows),
         test_rows,
         served_live: None,
     })
@@ -226,21 +257,13 @@ fn baselines(
     (kept, dropped)
 }
 
-/// The model's quality on the test rows of `frame` when their features
-/// are those of `served` (one row per test row, in order).
-pub fn served_quality(
-    frame: &FeatureFrame,
-    evaluation: &Evaluation,
-    served: &FeatureFrame,
-) -> Result<QualityMetrics> {
+/// The model's quality on the test jobs when their features are those of
+/// `served` (one row per test job, in order).
+pub fn served_quality(evaluation: &Evaluation, served: &FeatureFrame) -> Result<QualityMetrics> {
     let rows: Vec<usize> = (0..served.len()).collect();
     let p = evaluation.model.predict(served, &rows)?;
-    let actual: Vec<f64> = evaluation
-        .test_rows
-        .iter()
-        .map(|&r| frame.run_time_s[r])
-        .collect();
-    Ok(quality(&p.p50, &actual, Some((&p.p10, &p.p90))))
+    let actual = &evaluation.test_jobs.run_time_s;
+    Ok(quality(&p.p50, actual, Some((&p.p10, &p.p90))))
 }
 
 /// (train rows, test rows) per fold; `eligible` is sorted by submit time.
