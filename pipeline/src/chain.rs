@@ -79,9 +79,7 @@ pub async fn prepare(
     stages_out.push(stage.finish(tables.rows));
     stages::release_freed_memory();
 
-    let stage = stages::start("load features");
-    let frame = FeatureFrame::read(&tables.features)?;
-    stages_out.push(stage.finish(frame.len() as u64));
+    let frame = load_frame(&tables.features, "load features", stages_out)?;
 
     let formats: Vec<InputFormat> = summary.files.iter().map(|f| f.format).collect();
     let format = match formats.first() {
@@ -94,6 +92,14 @@ pub async fn prepare(
         frame,
         format,
     })
+}
+
+/// Reads the feature table at `path` as the stage `stage`.
+fn load_frame(path: &Path, stage: &str, stages_out: &mut Vec<StageReport>) -> Result<FeatureFrame> {
+    let stage = stages::start(stage);
+    let frame = FeatureFrame::read(path)?;
+    stages_out.push(stage.finish(frame.len() as u64));
+    Ok(frame)
 }
 
 /// Evaluates under `protocol` and records the stage.
@@ -253,9 +259,7 @@ impl Prepared {
 
     /// Reads the feature table again after [`Prepared::release_frame`].
     pub fn reload_frame(&mut self, stages_out: &mut Vec<StageReport>) -> Result<()> {
-        let stage = stages::start("reload features");
-        self.frame = FeatureFrame::read(&self.features.features)?;
-        stages_out.push(stage.finish(self.frame.len() as u64));
+        self.frame = load_frame(&self.features.features, "reload features", stages_out)?;
         Ok(())
     }
 
