@@ -16,6 +16,12 @@ use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::metadata::SortingColumn;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::display::DisplayableExecutionPlan;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, execute_stream};
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
@@ -159,7 +165,18 @@ fn local_session(options: &FeatureOptions) -> Result<SessionContext> {
         .set_bool(
             "datafusion.optimizer.prefer_hash_join",
             options.prefer_hash_join,
-        );
+        )
+        // Plain strings: a sort's memory accounting counts a string view's
+        // shared buffers once per batch, so view-typed keys look many times
+        // their size and make sorts spill early.
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        // Big sorts spill whatever the limit; compressed spill files write
+        // a third of the bytes, and writing them is most of a spill's cost.
+        .set_str("datafusion.execution.spill_compression", "lz4_frame");
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
         .with_disk_manager_builder(DiskManagerBuilder::default())
@@ -265,6 +282,10 @@ async fn register_parquet(ctx: &SessionContext, name: &str, path: &Path) -> Resu
 }
 
 /// Streams a query result into one Parquet file; returns rows written.
+///
+/// A result that comes out in one global order (a top-level `ORDER BY`) is
+/// written with that order in the file's metadata, so later files that read
+/// it group, join and window on it without sorting it again.
 async fn write_dataframe(
     df: datafusion::dataframe::DataFrame,
     path: &Path,
@@ -275,9 +296,15 @@ async fn write_dataframe(
         source: Box::new(e),
     };
     let schema = plain_strings(df.schema().as_arrow());
-    let mut stream = df.execute_stream().await.map_err(sql_error)?;
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await.map_err(sql_error)?;
+    let properties = table_properties(&schema)
+        .into_builder()
+        .set_sorting_columns(global_sort_order(plan.as_ref(), &schema))
+        .build();
+    let mut stream = execute_stream(Arc::clone(&plan), task).map_err(sql_error)?;
     let file = File::create(path).map_err(PipelineError::io(path))?;
-    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(parquet_properties()))
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties))
         .map_err(PipelineError::arrow(format!("writing {}", path.display())))?;
     let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
@@ -292,7 +319,56 @@ async fn write_dataframe(
     writer
         .close()
         .map_err(PipelineError::arrow(format!("closing {}", path.display())))?;
+    // Per-operator times, rows and spills: where a step's time goes.
+    tracing::debug!(
+        step = label,
+        plan = %DisplayableExecutionPlan::with_metrics(plan.as_ref()).indent(true),
+        "executed"
+    );
     Ok(rows)
+}
+
+/// The order `plan`'s single output stream is sorted in, as Parquet sorting
+/// columns of `schema`; none when the output is several unordered streams
+/// or is sorted on anything but plain top-level columns.
+fn global_sort_order(plan: &dyn ExecutionPlan, schema: &Schema) -> Option<Vec<SortingColumn>> {
+    if plan.output_partitioning().partition_count() != 1
+        || schema.fields().iter().any(|f| f.data_type().is_nested())
+    {
+        return None;
+    }
+    plan.properties()
+        .output_ordering()?
+        .iter()
+        .map(|sort| {
+            let column = sort.expr.downcast_ref::<Column>()?;
+            Some(SortingColumn {
+                column_idx: i32::try_from(column.index()).ok()?,
+                descending: sort.options.descending,
+                nulls_first: sort.options.nulls_first,
+            })
+        })
+        .collect()
+}
+
+/// The pipeline's Parquet properties with dictionary encoding kept for the
+/// string columns only: numeric columns (statistics, times) rarely repeat, and
+/// hashing every value into a dictionary that is then abandoned is much of
+/// what writing the big intermediate tables costs.
+fn table_properties(schema: &Schema) -> WriterProperties {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
+        .fold(
+            parquet_properties()
+                .into_builder()
+                .set_dictionary_enabled(false),
+            |builder, f| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true)
+            },
+        )
+        .build()
 }
 
 /// `schema` with string and binary views as plain arrays: the engine's
