@@ -199,7 +199,7 @@ pub async fn served_features(
         program: &program,
     };
     let mut at_cut = Replayer::new(&program);
-    at_cut.advance(&events, cut)?;
+    at_cut.fold_until(&events, cut)?;
     // Seconds are scored in blocks of about SCORE_BLOCK jobs.
     let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
     let mut block_start = 0;
@@ -305,9 +305,44 @@ impl Replayer {
                 .iter()
                 .take_while(|(u, _)| *u < horizon)
                 .count();
-        for start in (self.applied..known).step_by(REPLAY_CHUNK) {
-            let end = (start + REPLAY_CHUNK).min(known);
-            let records: Vec<Job> = events.times[start..end]
+        self.apply(events, &events.times[self.applied..known])?;
+        self.applied = known;
+        Ok(())
+    }
+
+    /// Brings a new replayer to `horizon` as a restarted server folds its
+    /// stored records: each job once, as known at its last event before the
+    /// horizon, at that event's place in the log. The state is the one every
+    /// event would give (ends still enter in end order, which the running
+    /// sums depend on; the rest are counts and maxima), for a third of the
+    /// events.
+    fn fold_until(&mut self, events: &Events<'_, '_>, horizon: i64) -> Result<()> {
+        debug_assert_eq!(
+            self.applied, 0,
+            "a replayer folds from the start of the log"
+        );
+        let known = events.times.partition_point(|(t, _)| *t < horizon);
+        let mut last_event = vec![usize::MAX; events.jobs.len()];
+        for (i, &(_, row)) in events.times[..known].iter().enumerate() {
+            last_event[row] = i;
+        }
+        let finals: Vec<(i64, usize)> = events.times[..known]
+            .iter()
+            .enumerate()
+            .filter(|&(i, &(_, row))| last_event[row] == i)
+            .map(|(_, &event)| event)
+            .collect();
+        drop(last_event);
+        self.apply(events, &finals)?;
+        self.applied = known;
+        Ok(())
+    }
+
+    /// Applies `times` (a run of the log, in its order), each job as known
+    /// at its event's time.
+    fn apply(&mut self, events: &Events<'_, '_>, times: &[(i64, usize)]) -> Result<()> {
+        for chunk in times.chunks(REPLAY_CHUNK) {
+            let records: Vec<Job> = chunk
                 .iter()
                 .map(|&(t, row)| known_at(&events.jobs.job(row), t))
                 .collect();
@@ -327,11 +362,11 @@ impl Replayer {
             // it goes, and its history stays in the state. Checked per
             // chunk, as the state at the cut is reached in one call.
             if self.folder.records().len() > self.forget_above {
-                self.folder.forget_ended(events.times[end - 1].0);
+                let until = chunk.last().map_or(i64::MIN, |&(t, _)| t);
+                self.folder.forget_ended(until);
                 self.forget_above = (2 * self.folder.records().len()).max(REPLAY_CHUNK);
             }
         }
-        self.applied = known;
         Ok(())
     }
 }
