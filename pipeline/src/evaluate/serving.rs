@@ -15,7 +15,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 
 use rtp_jobs::{Job, JobRows, JobTable, jobs_batch};
 use rtp_scoring::Overlay;
@@ -246,6 +247,14 @@ pub async fn served_features(
             let scoring = Instant::now();
             let context = concat_batches(&contexts[0].schema(), &contexts)
                 .map_err(PipelineError::arrow("served context rows"))?;
+            // Every job of a second shapes the context of the others; only
+            // the tested ones are scored and kept.
+            let is_tested: BooleanArray = block_jobs
+                .iter()
+                .map(|j| Some(j.job_key.is_some_and(|k| tested.contains(&k))))
+                .collect();
+            let context = filter_record_batch(&context, &is_tested)
+                .map_err(PipelineError::arrow("served context rows"))?;
             frame.append(&program.features_of_context(&context)?)?;
             spent.1 += scoring.elapsed();
         }
@@ -257,6 +266,12 @@ pub async fn served_features(
             entities = replayer.state.entities(),
             "replayed"
         );
+        // Scored in submit order; reordered (a copy) only if the test keys
+        // come in another.
+        if frame.job_key == test_keys {
+            frames.push(frame);
+            continue;
+        }
         let row_of: HashMap<i64, usize> = frame
             .job_key
             .iter()
@@ -305,7 +320,7 @@ impl Replayer {
                 .iter()
                 .take_while(|(u, _)| *u < horizon)
                 .count();
-        self.apply(events, &events.times[self.applied..known])?;
+        self.apply(events, events.times[self.applied..known].iter().copied())?;
         self.applied = known;
         Ok(())
     }
@@ -322,26 +337,34 @@ impl Replayer {
             "a replayer folds from the start of the log"
         );
         let known = events.times.partition_point(|(t, _)| *t < horizon);
-        let mut last_event = vec![usize::MAX; events.jobs.len()];
-        for (i, &(_, row)) in events.times[..known].iter().enumerate() {
-            last_event[row] = i;
+        // A job's last event is the first of its events met walking back
+        // from the horizon.
+        let mut seen = vec![false; events.jobs.len()];
+        let mut is_last = vec![false; known];
+        for (i, &(_, row)) in events.times[..known].iter().enumerate().rev() {
+            is_last[i] = !std::mem::replace(&mut seen[row], true);
         }
-        let finals: Vec<(i64, usize)> = events.times[..known]
+        drop(seen);
+        let last_events = events.times[..known]
             .iter()
-            .enumerate()
-            .filter(|&(i, &(_, row))| last_event[row] == i)
-            .map(|(_, &event)| event)
-            .collect();
-        drop(last_event);
-        self.apply(events, &finals)?;
+            .zip(&is_last)
+            .filter(|&(_, &last)| last)
+            .map(|(&event, _)| event);
+        self.apply(events, last_events)?;
         self.applied = known;
         Ok(())
     }
 
     /// Applies `times` (a run of the log, in its order), each job as known
     /// at its event's time.
-    fn apply(&mut self, events: &Events<'_, '_>, times: &[(i64, usize)]) -> Result<()> {
-        for chunk in times.chunks(REPLAY_CHUNK) {
+    fn apply(
+        &mut self,
+        events: &Events<'_, '_>,
+        times: impl IntoIterator<Item = (i64, usize)>,
+    ) -> Result<()> {
+        let mut times = times.into_iter().peekable();
+        while times.peek().is_some() {
+            let chunk: Vec<(i64, usize)> = times.by_ref().take(REPLAY_CHUNK).collect();
             let records: Vec<Job> = chunk
                 .iter()
                 .map(|&(t, row)| known_at(&events.jobs.job(row), t))
