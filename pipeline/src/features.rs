@@ -298,10 +298,7 @@ async fn write_dataframe(
     let schema = plain_strings(df.schema().as_arrow());
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await.map_err(sql_error)?;
-    let properties = table_properties(&schema)
-        .into_builder()
-        .set_sorting_columns(global_sort_order(plan.as_ref(), &schema))
-        .build();
+    let properties = table_properties(&schema, global_sort_order(plan.as_ref(), &schema));
     let mut stream = execute_stream(Arc::clone(&plan), task).map_err(sql_error)?;
     let file = File::create(path).map_err(PipelineError::io(path))?;
     let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties))
@@ -351,11 +348,12 @@ fn global_sort_order(plan: &dyn ExecutionPlan, schema: &Schema) -> Option<Vec<So
         .collect()
 }
 
-/// The pipeline's Parquet properties with dictionary encoding kept for the
-/// string columns only: numeric columns (statistics, times) rarely repeat, and
-/// hashing every value into a dictionary that is then abandoned is much of
-/// what writing the big intermediate tables costs.
-fn table_properties(schema: &Schema) -> WriterProperties {
+/// The pipeline's Parquet properties for a table the SQL writes, with its
+/// sort order, and with dictionary encoding kept for the string columns
+/// only: numeric columns (statistics, times) rarely repeat, and hashing every
+/// value into a dictionary that is then abandoned is much of what writing the
+/// big intermediate tables costs.
+fn table_properties(schema: &Schema, sorted_by: Option<Vec<SortingColumn>>) -> WriterProperties {
     schema
         .fields()
         .iter()
@@ -363,6 +361,7 @@ fn table_properties(schema: &Schema) -> WriterProperties {
         .fold(
             parquet_properties()
                 .into_builder()
+                .set_sorting_columns(sorted_by)
                 .set_dictionary_enabled(false),
             |builder, f| {
                 builder.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true)

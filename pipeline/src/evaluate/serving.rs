@@ -385,8 +385,8 @@ impl Replayer {
             // it goes, and its history stays in the state. Checked per
             // chunk, as the state at the cut is reached in one call.
             if self.folder.records().len() > self.forget_above {
-                let until = chunk.last().map_or(i64::MIN, |&(t, _)| t);
-                self.folder.forget_ended(until);
+                // The chunk is never empty: the loop stops when none is left.
+                self.folder.forget_ended(chunk[chunk.len() - 1].0);
                 self.forget_above = (2 * self.folder.records().len()).max(REPLAY_CHUNK);
             }
         }
