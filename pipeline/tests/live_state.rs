@@ -247,6 +247,29 @@ async fn parity(jobs_path: &Path, dir: &Path, base_share: f64) {
     assert!(report.refused.is_empty(), "{:?}", report.refused);
     assert!(report.duplicated as usize >= events.len() / 10);
     assert_same_state(&again, &whole.state, "shuffled with repeats vs SQL");
+
+    // Each later job once, as last known (a restarted server's fold, the
+    // evaluation's fold to its cut), keeping only unfinished records.
+    let last_known: Vec<Job> = jobs
+        .iter()
+        .filter_map(|j| job_events(j).pop().filter(|(t, _)| *t > cut))
+        .map(|(_, j)| j)
+        .collect();
+    let unfinished = last_known.iter().filter(|j| j.end_time.is_none()).count();
+    let mut folded = base_state.clone();
+    let mut keeping = EventFolder::default();
+    let report = keeping.apply_keeping_unfinished(&program, &mut folded, "test", last_known);
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(
+        keeping.records().len(),
+        unfinished,
+        "only unfinished jobs kept"
+    );
+    assert_same_state(
+        &folded,
+        &whole.state,
+        "folded once, unfinished kept, vs SQL",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

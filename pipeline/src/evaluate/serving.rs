@@ -291,6 +291,16 @@ struct Events<'a, 'j> {
     program: &'a FeatureProgram,
 }
 
+/// Which job records a replay keeps as it applies events.
+#[derive(Debug, Clone, Copy)]
+enum Records {
+    /// Every record, as a server following the events does.
+    KeepAll,
+    /// Only those of jobs not yet finished: for a run of the log that
+    /// names each job once, as a restarted server folds its stored records.
+    KeepUnfinished,
+}
+
 /// The state a replay has reached: the events before some time applied.
 #[derive(Clone)]
 struct Replayer {
@@ -320,7 +330,11 @@ impl Replayer {
                 .iter()
                 .take_while(|(u, _)| *u < horizon)
                 .count();
-        self.apply(events, events.times[self.applied..known].iter().copied())?;
+        self.apply(
+            events,
+            events.times[self.applied..known].iter().copied(),
+            Records::KeepAll,
+        )?;
         self.applied = known;
         Ok(())
     }
@@ -350,7 +364,8 @@ impl Replayer {
             .zip(&is_last)
             .filter(|&(_, &last)| last)
             .map(|(&event, _)| event);
-        self.apply(events, last_events)?;
+        // Each job comes once, so the finished ones need no record.
+        self.apply(events, last_events, Records::KeepUnfinished)?;
         self.applied = known;
         Ok(())
     }
@@ -361,24 +376,33 @@ impl Replayer {
         &mut self,
         events: &Events<'_, '_>,
         times: impl IntoIterator<Item = (i64, usize)>,
+        records: Records,
     ) -> Result<()> {
         let mut times = times.into_iter().peekable();
         while times.peek().is_some() {
             let chunk: Vec<(i64, usize)> = times.by_ref().take(REPLAY_CHUNK).collect();
-            let records: Vec<Job> = chunk
+            let known = chunk
                 .iter()
-                .map(|&(t, row)| known_at(&events.jobs.job(row), t))
-                .collect();
-            let report = self.folder.apply(
-                events.program,
-                &mut self.state,
-                "",
-                records.iter().map(Job::as_borrowed),
-            );
+                .map(|&(t, row)| known_at(&events.jobs.job(row), t));
+            let report = match records {
+                Records::KeepAll => {
+                    let known: Vec<Job> = known.collect();
+                    self.folder.apply(
+                        events.program,
+                        &mut self.state,
+                        "",
+                        known.iter().map(Job::as_borrowed),
+                    )
+                }
+                Records::KeepUnfinished => {
+                    self.folder
+                        .apply_keeping_unfinished(events.program, &mut self.state, "", known)
+                }
+            };
             if let Some((i, problem)) = report.refused.first() {
                 return Err(PipelineError::Features(format!(
                     "replaying job {:?}: {problem}",
-                    records[*i].job_key
+                    events.jobs.job(chunk[*i].1).job_key
                 )));
             }
             // A record that knows its end was made by the job's last event:

@@ -89,6 +89,47 @@ impl EventFolder {
         self.commit(program, state, prepared)
     }
 
+    /// Applies `events` as [`EventFolder::apply`] does, except that the
+    /// event of a job the folder does not know which already knows the
+    /// job's end is folded into `state` and its record not kept: such a
+    /// record says everything the job will say, and [`forget_ended`] would
+    /// drop it anyway. Folding a log job by job, as known at its last
+    /// event, this keeps only the jobs still queued or running.
+    ///
+    /// [`forget_ended`]: EventFolder::forget_ended
+    pub fn apply_keeping_unfinished(
+        &mut self,
+        program: &FeatureProgram,
+        state: &mut LiveState,
+        cluster: &str,
+        events: impl IntoIterator<Item = Job>,
+    ) -> EventReport {
+        let mut report = EventReport::default();
+        for (i, event) in events.into_iter().enumerate() {
+            let key = EventKey::of(cluster, &event);
+            let finished_and_new = event.end_time.is_some()
+                && self.records.get(&key).is_none()
+                && !self.facts.contains_key(&key);
+            if !finished_and_new {
+                let one = self.apply(program, state, cluster, [event.as_borrowed()]);
+                report.absorb(one, i);
+                continue;
+            }
+            let folded = check_event(event).and_then(|job| {
+                let job_key = job.job_key.unwrap_or_else(|| key.derived_job_key());
+                facts(program, &job, job_key, None)
+            });
+            match folded {
+                Ok(after) => {
+                    state.apply(None, &after);
+                    report.applied += 1;
+                }
+                Err(problem) => report.refused.push((i, problem)),
+            }
+        }
+        report
+    }
+
     /// Checks and merges `events` of `cluster` against the records so far
     /// (and each other), changing nothing.
     pub fn prepare<'a>(
