@@ -106,20 +106,22 @@ impl EventFolder {
     ) -> EventReport {
         let mut report = EventReport::default();
         for (i, event) in events.into_iter().enumerate() {
-            let key = EventKey::of(cluster, &event);
-            let finished_and_new = event.end_time.is_some()
-                && self.records.get(&key).is_none()
-                && !self.facts.contains_key(&key);
-            if !finished_and_new {
-                let one = self.apply(program, state, cluster, [event.as_borrowed()]);
+            // Checked first, as `prepare` does: the key and the end are
+            // read from the job as checked.
+            let job = match check_event(event) {
+                Ok(job) => job,
+                Err(problem) => {
+                    report.refused.push((i, problem));
+                    continue;
+                }
+            };
+            let key = EventKey::of(cluster, &job);
+            if job.end_time.is_none() || self.records.get(&key).is_some() {
+                let one = self.apply(program, state, cluster, [job.as_borrowed()]);
                 report.absorb(one, i);
                 continue;
             }
-            let folded = check_event(event).and_then(|job| {
-                let job_key = job.job_key.unwrap_or_else(|| key.derived_job_key());
-                facts(program, &job, job_key, None)
-            });
-            match folded {
+            match record_facts(program, &key, &job) {
                 Ok(after) => {
                     state.apply(None, &after);
                     report.applied += 1;
@@ -193,10 +195,10 @@ impl EventFolder {
         for change in prepared.changes {
             let before = match self.facts.remove(&change.key) {
                 Some(cached) => Some(cached),
-                None => self.records.get(&change.key).and_then(|prev| {
-                    let job_key = prev.job_key.unwrap_or_else(|| change.key.derived_job_key());
-                    facts(program, prev, job_key, None).ok()
-                }),
+                None => self
+                    .records
+                    .get(&change.key)
+                    .and_then(|prev| record_facts(program, &change.key, prev).ok()),
             };
             state.apply(before.as_ref(), &change.after);
             self.facts.insert(change.key.clone(), change.after);
@@ -216,8 +218,7 @@ impl EventFolder {
         let mut refused = Vec::new();
         self.facts.clear();
         for (key, record) in self.records.iter() {
-            let job_key = record.job_key.unwrap_or_else(|| key.derived_job_key());
-            match facts(program, record, job_key, None) {
+            match record_facts(program, key, record) {
                 Ok(after) => {
                     state.apply(None, &after);
                     self.facts.insert(key.clone(), after);
@@ -239,6 +240,16 @@ impl EventFolder {
         }
         gone
     }
+}
+
+/// The facts of a whole record of job `key`, computed afresh.
+fn record_facts(
+    program: &FeatureProgram,
+    key: &EventKey,
+    record: &Job,
+) -> Result<JobFacts, Problem> {
+    let job_key = record.job_key.unwrap_or_else(|| key.derived_job_key());
+    facts(program, record, job_key, None)
 }
 
 /// The facts of `job`; `earlier` are those of an earlier record of it.
