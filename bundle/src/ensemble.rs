@@ -28,6 +28,8 @@ pub struct LoadedMember {
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     quantiles: Vec<f64>,
+    /// Where p10, p50 and p90 are among `quantiles`.
+    interval_positions: [usize; 3],
     num_features: usize,
     members: Vec<LoadedMember>,
     /// `weights[q][m]`: weight of member `m` for quantile `q`.
@@ -47,6 +49,12 @@ impl Ensemble {
         if weights.len() != quantiles.len() || weights.iter().any(|w| w.len() != members.len()) {
             return inconsistent("blend weights do not match quantiles × members".into());
         }
+        if quantiles.windows(2).any(|w| w[0] >= w[1]) {
+            return inconsistent(format!("quantiles {quantiles:?} are not increasing"));
+        }
+        let Some(interval_positions) = crate::interval::interval_positions(&quantiles) else {
+            return inconsistent(format!("quantiles {quantiles:?} have no median"));
+        };
         for member in &members {
             if member.forests.len() != quantiles.len() {
                 return inconsistent(format!(
@@ -77,6 +85,7 @@ impl Ensemble {
         }
         Ok(Self {
             quantiles,
+            interval_positions,
             num_features,
             members,
             weights,
@@ -147,6 +156,11 @@ impl Ensemble {
     /// The quantiles predicted, in order.
     pub fn quantiles(&self) -> &[f64] {
         &self.quantiles
+    }
+
+    /// Where p10, p50 and p90 are among [`Ensemble::quantiles`].
+    pub fn interval_positions(&self) -> [usize; 3] {
+        self.interval_positions
     }
 
     /// The members.

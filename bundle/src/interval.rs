@@ -1,5 +1,6 @@
 //! From the ensemble's log-scale quantiles to the seconds a user sees.
 
+use crate::likely::LikelyRule;
 use crate::target::Target;
 
 pub use crate::request_cap::KILL_GRACE_S;
@@ -17,6 +18,42 @@ pub fn to_seconds(target: Target, log_q: [f64; 3], margin: f64, cap_s: f64) -> [
     [p10, p50, p90]
 }
 
+/// Where p10, p50 and p90 are among a bundle's quantile `levels`
+/// (increasing): the outermost two and the median. `None` without a median.
+pub fn interval_positions(levels: &[f64]) -> Option<[usize; 3]> {
+    let median = levels.iter().position(|&q| (q - 0.5).abs() < 1e-9)?;
+    Some([0, median, levels.len() - 1])
+}
+
+/// The p10, p50 and p90 of `log_q` (one value per level).
+pub fn interval_of(positions: [usize; 3], log_q: &[f64]) -> [f64; 3] {
+    positions.map(|i| log_q[i])
+}
+
+/// The likely runtime in seconds (see [`crate::likely`]): the p50 when the
+/// bundle has no rule; otherwise the rule's point, kept inside the
+/// calibrated, capped interval `seconds` (p10, p50, p90) it goes with.
+pub fn likely_seconds(
+    target: Target,
+    rule: Option<&LikelyRule>,
+    levels: &[f64],
+    log_q: &[f64],
+    seconds: [f64; 3],
+) -> f64 {
+    let [p10, p50, p90] = seconds;
+    match rule {
+        None => p50,
+        Some(rule) => {
+            let point = target.seconds(rule.log_point(levels, log_q));
+            if point.is_nan() {
+                p50
+            } else {
+                point.clamp(p10, p90)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +65,23 @@ mod tests {
         assert_eq!(p90, 1860.0);
         let [_, p50, _] = to_seconds(Target::Log1pRunTime, [1.0, 2.0, 3.0], 0.1, f64::INFINITY);
         assert!((p50 - 2f64.exp_m1()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_likely_runtime_stays_inside_the_capped_interval() {
+        let levels = [0.1, 0.3, 0.5, 0.7, 0.9];
+        let log_q = [1.0, 2.0, 6.0, 10.0, 10.2];
+        let positions = interval_positions(&levels).unwrap();
+        assert_eq!(positions, [0, 2, 4]);
+        let target = Target::Log1pRunTime;
+        let capped = to_seconds(target, interval_of(positions, &log_q), 0.0, 3600.0);
+        let rule = LikelyRule::default();
+        let likely = likely_seconds(target, Some(&rule), &levels, &log_q, capped);
+        assert!(likely <= 3600.0 && likely >= capped[0], "{likely}");
+        assert_eq!(
+            likely_seconds(target, None, &levels, &log_q, capped),
+            capped[1]
+        );
+        assert!(interval_positions(&[0.1, 0.9]).is_none());
     }
 }

@@ -12,6 +12,7 @@ pub mod feature_sql;
 pub mod integrity;
 pub mod interval;
 pub mod layout;
+pub mod likely;
 pub mod manifest;
 pub mod parity;
 pub mod request_cap;

@@ -51,6 +51,10 @@ pub struct Manifest {
     pub blend: Vec<BlendWeights>,
     /// Calibration applied to the p10–p90 interval.
     pub interval: IntervalCalibration,
+    /// How the likely runtime is read off the quantiles; absent in bundles
+    /// of three quantiles, whose likely runtime is their p50.
+    #[serde(default)]
+    pub likely: Option<crate::likely::LikelyRule>,
     /// How far past its request a job can run, learned from the training
     /// jobs with the evidence: caps predictions and suggestions.
     #[serde(default)]
@@ -223,8 +227,12 @@ pub struct EvaluationSummary {
     pub protocol: String,
     /// Number of test jobs.
     pub n_test: u64,
-    /// The blended model's quality.
+    /// The blended model's quality (its p50 and interval).
     pub model: QualityMetrics,
+    /// The blend's likely runtime ([`crate::likely`]) on the same jobs,
+    /// with the same interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likely: Option<QualityMetrics>,
     /// Each member alone (its own interval calibration), by name.
     #[serde(default)]
     pub members: BTreeMap<String, QualityMetrics>,

@@ -306,6 +306,7 @@ mod tests {
                 raw_validation_coverage: 0.7,
             },
             request_cap: Default::default(),
+            likely: None,
             categories_file: "categories.json".into(),
             history_file: "history_state.parquet".into(),
             queue_file: "queue_state.parquet".into(),

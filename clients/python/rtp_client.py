@@ -122,7 +122,8 @@ def score(
     jobs: pd.DataFrame | pa.Table,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> pd.DataFrame:
-    """The jobs' keys with ``pred_p10``, ``pred_p50``, ``pred_p90`` (seconds),
+    """The jobs' keys with ``pred_p10``, ``pred_p50``, ``pred_p90``,
+    ``pred_likely`` (the value most likely within 2x of the actual; seconds),
     ``suggested_wallclock``, ``overestimated``, ``model_version`` and
     ``error`` (set on rows that could not be scored)."""
     schema, batches = _batches(jobs, batch_rows)

@@ -30,6 +30,8 @@ pub struct ResultRow {
     pub wallclock_req_s: f64,
     /// Predicted p10, p50, p90, seconds; `None` when not scored.
     pub quantiles: Option<[f64; 3]>,
+    /// The likely runtime (most likely within 2× of the actual), seconds.
+    pub likely_s: Option<f64>,
     /// Suggested wallclock request, seconds.
     pub suggested_s: Option<f64>,
     /// The request is above the alert factor times the p90.
@@ -82,6 +84,7 @@ fn floats<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a arrow_array::Flo
 #[derive(Debug)]
 struct Prediction {
     quantiles: Option<[f64; 3]>,
+    likely_s: Option<f64>,
     suggested_s: Option<f64>,
     error: Option<String>,
 }
@@ -119,15 +122,15 @@ impl ScoredUpload {
                 .column_by_name("job_key")
                 .and_then(|c| c.as_primitive_opt::<Int64Type>())
                 .ok_or_else(|| malformed("job_key"))?;
-            let [p10, p50, p90, suggested] =
-                ["pred_p10", "pred_p50", "pred_p90", "suggested_wallclock"]
-                    .map(|n| floats(batch, n));
-            let (p10, p50, p90, suggested) = (
-                p10.ok_or_else(|| malformed("pred_p10"))?,
-                p50.ok_or_else(|| malformed("pred_p50"))?,
-                p90.ok_or_else(|| malformed("pred_p90"))?,
-                suggested.ok_or_else(|| malformed("suggested_wallclock"))?,
-            );
+            let [p10, p50, p90, likely, suggested] = [
+                "pred_p10",
+                "pred_p50",
+                "pred_p90",
+                "pred_likely",
+                "suggested_wallclock",
+            ]
+            .map(|n| floats(batch, n).ok_or_else(|| malformed(n)));
+            let (p10, p50, p90, likely, suggested) = (p10?, p50?, p90?, likely?, suggested?);
             let errors = batch
                 .column_by_name("error")
                 .and_then(|c| c.as_string_opt::<i32>());
@@ -147,6 +150,7 @@ impl ScoredUpload {
                     keys.value(i) as usize,
                     Prediction {
                         quantiles,
+                        likely_s: quantiles.and(likely.is_valid(i).then(|| likely.value(i))),
                         suggested_s: suggestion,
                         error,
                     },
@@ -157,10 +161,12 @@ impl ScoredUpload {
         for job in &parsed.jobs {
             let Prediction {
                 quantiles,
+                likely_s,
                 suggested_s,
                 error,
             } = by_line.remove(&job.line).unwrap_or(Prediction {
                 quantiles: None,
+                likely_s: None,
                 suggested_s: None,
                 error: Some("the Flight server returned no prediction".into()),
             });
@@ -173,6 +179,7 @@ impl ScoredUpload {
                 wallclock_req_s: job.wallclock_req_s(),
                 overestimated: quantiles.is_some_and(|q| job.wallclock_req_s() > factor * q[2]),
                 quantiles,
+                likely_s,
                 suggested_s,
                 error,
             });
@@ -186,6 +193,7 @@ impl ScoredUpload {
                 nodes: 0,
                 wallclock_req_s: f64::NAN,
                 quantiles: None,
+                likely_s: None,
                 suggested_s: None,
                 overestimated: false,
                 error: Some(bad.message.clone()),
@@ -231,7 +239,7 @@ impl ScoredUpload {
     /// Every row as CSV, for download.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "line,job_id,user,partition,nodes_req,wallclock_req_s,pred_p10_s,pred_p50_s,pred_p90_s,suggested_wallclock_s,overestimated,error\n",
+            "line,job_id,user,partition,nodes_req,wallclock_req_s,pred_p10_s,pred_p50_s,pred_p90_s,pred_likely_s,suggested_wallclock_s,overestimated,error\n",
         );
         let number = |v: Option<f64>| {
             v.filter(|v| v.is_finite())
@@ -241,7 +249,7 @@ impl ScoredUpload {
             let q = |i: usize| number(r.quantiles.map(|q| q[i]));
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.line,
                 csv_field(&r.job_id),
                 csv_field(&r.user),
@@ -255,6 +263,7 @@ impl ScoredUpload {
                 q(0),
                 q(1),
                 q(2),
+                number(r.likely_s),
                 number(r.suggested_s),
                 if r.quantiles.is_some() {
                     r.overestimated.to_string()
@@ -339,6 +348,7 @@ mod tests {
             f("pred_p10"),
             f("pred_p50"),
             f("pred_p90"),
+            f("pred_likely"),
             f("suggested_wallclock"),
             Field::new("overestimated", DataType::Boolean, true),
             Field::new("error", DataType::Utf8, true),
@@ -355,6 +365,7 @@ mod tests {
                 p(0.5),
                 p(1.0),
                 p(2.0),
+                p(0.9),
                 p(2.0),
                 Arc::new(BooleanArray::from(vec![false; lines.len()])),
                 Arc::new(StringArray::from(errors.to_vec())),
@@ -397,7 +408,7 @@ mod tests {
         assert_eq!(csv.lines().count(), 5);
         assert!(csv.contains("\n5,'=cmd,"), "{csv}");
         assert!(
-            csv.contains("\n3,b,,,,,,,,,,nodes_req: must be at least 1 (got 0)\n"),
+            csv.contains("\n3,b,,,,,,,,,,,nodes_req: must be at least 1 (got 0)\n"),
             "{csv}"
         );
     }

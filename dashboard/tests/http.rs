@@ -123,6 +123,7 @@ async fn predictions_need_the_page_token_and_escape_input() {
     let ok = request(addr, "POST", "/predict", &headers, form.as_bytes()).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert!(ok.body.contains("id=\"p50\""));
+    assert!(ok.body.contains("id=\"likely\""));
     assert!(
         ok.body.contains("overestimation-alert"),
         "a 10-day request is flagged"
@@ -223,7 +224,21 @@ async fn uploads_score_good_rows_report_bad_ones_and_respect_the_limit() {
         lines[4].starts_with("5,bad3,")
             && lines[4].ends_with("nodes_req: must be at least 1 (got 0)")
     );
-    assert_eq!(lines[1].split(',').count(), 12);
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(header.len(), 13);
+    assert_eq!(lines[1].split(',').count(), 13);
+    let likely = header.iter().position(|&c| c == "pred_likely_s").unwrap();
+    assert!(
+        lines[1]
+            .split(',')
+            .nth(likely)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            > 0.0,
+        "{}",
+        lines[1]
+    );
 
     // paging is an htmx fragment; a plain GET goes back to the page
     let page_url = csv_url.replace("scored.csv", "page/3");

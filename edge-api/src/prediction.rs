@@ -89,6 +89,7 @@ pub fn response(score: &JobScore, context: &ResponseContext<'_>) -> PredictRespo
         p10_seconds: p10,
         p50_seconds: p50,
         p90_seconds: p90,
+        likely_seconds: score.likely,
         suggested_wallclock_seconds: score.suggested_wallclock,
         overestimated: score.overestimated,
         ..Default::default()

@@ -47,6 +47,8 @@ async fn predict_returns_the_calibrated_interval_category_and_contributions() {
         let (p10, p50, p90) = (answer.p10_seconds, answer.p50_seconds, answer.p90_seconds);
         assert!(0.0 < p10 && p10 <= p50 && p50 <= p90, "{p10} {p50} {p90}");
         assert_eq!(answer.predicted_runtime_seconds, p50);
+        let likely = answer.likely_seconds;
+        assert!(p10 <= likely && likely <= p90, "{p10} {likely} {p90}");
         assert_eq!(answer.confidence_lower, p10 as f32);
         assert_eq!(answer.confidence_upper, p90 as f32);
         assert_eq!(answer.runtime_category, runtime_category(p50));

@@ -48,6 +48,7 @@ async fn suggests_a_time_from_options_and_from_a_script() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let number = |key: &str| answer[key].as_f64().unwrap();
     assert!(number("p10_s") <= number("p50_s") && number("p50_s") <= number("p90_s"));
+    assert!(number("p10_s") <= number("likely_s") && number("likely_s") <= number("p90_s"));
     assert_eq!(number("requested_s"), 14_400.0);
     assert!(number("suggested_s") > 0.0 && number("suggested_s") <= 14_400.0);
     let time = answer["suggested_time"].as_str().unwrap();
@@ -66,7 +67,7 @@ async fn suggests_a_time_from_options_and_from_a_script() {
     let out = suggest(args(&address, &[script.to_str().unwrap()])).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let printed = text(&out.stdout);
-    assert!(printed.contains("predicted runtime "), "{printed}");
+    assert!(printed.contains("likely runtime "), "{printed}");
     assert!(printed.contains("suggested --time="), "{printed}");
     assert!(printed.contains("(requested 1-00:00:00"), "{printed}");
 

@@ -74,6 +74,8 @@ pub struct RawTrain {
     pub validation_frac: f64,
     /// Interval coverage target.
     pub interval_coverage: f64,
+    /// The likely runtime's weight on extra absolute error.
+    pub likely_error_weight: f64,
     /// Max boosting rounds.
     pub num_iterations: u32,
     /// Early stopping patience.
@@ -229,6 +231,9 @@ pub struct TrainOptions {
     pub validation_frac: f64,
     /// Interval coverage target in (0, 1).
     pub interval_coverage: f64,
+    /// How the likely runtime trades the chance of being within 2× against
+    /// absolute error ([`rtp_bundle::likely::LikelyRule::error_weight`]).
+    pub likely_error_weight: f64,
     /// Max boosting rounds.
     pub num_iterations: u32,
     /// Early stopping patience.
@@ -479,6 +484,14 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 swf_states: t.swf_states.try_into()?,
                 validation_frac: fraction("train.validation_frac", t.validation_frac, 0.5)?,
                 interval_coverage: fraction("train.interval_coverage", t.interval_coverage, 0.999)?,
+                likely_error_weight: match t.likely_error_weight {
+                    w if w >= 0.0 && w.is_finite() => w,
+                    w => {
+                        return Err(PipelineError::Config(format!(
+                            "train.likely_error_weight must be a finite number ≥ 0, got {w}"
+                        )));
+                    }
+                },
                 num_iterations: t.num_iterations.max(1),
                 early_stopping_rounds: t.early_stopping_rounds.max(1),
                 max_train_rows: t.max_train_rows.max(100),

@@ -165,6 +165,7 @@ pub fn publish(store: &BundleStore, sources: BundleSources<'_>) -> Result<PathBu
         blend,
         interval: model.interval.clone(),
         request_cap: model.request_cap.clone(),
+        likely: Some(model.likely),
         categories_file: CATEGORIES_FILE.into(),
         history_file: HISTORY_FILE.into(),
         queue_file: QUEUE_FILE.into(),

@@ -29,8 +29,9 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
     let m = &loaded.manifest;
     let kinds: Vec<MemberKind> = m.members.iter().map(|s| s.kind).collect();
     assert_eq!(kinds, MemberKind::ALL);
+    assert!(m.likely.is_some(), "the likely runtime's rule is recorded");
     for member in &m.members {
-        assert_eq!(member.models.len(), 3);
+        assert_eq!(member.models.len(), 5);
         for model in &member.models {
             assert!(loaded.dir.join(&model.file).is_file());
             assert!(model.best_iteration >= 1);
@@ -47,7 +48,7 @@ async fn run_publishes_a_complete_bundle_and_failures_publish_nothing() {
             .any(|i| i == "cat_user" || i == "cat_account")
     );
     assert!(xgboost.inputs.iter().any(|i| i == "cat_partition"));
-    assert_eq!(m.blend.len(), 3);
+    assert_eq!(m.blend.len(), 5);
     for blend in &m.blend {
         let total: f64 = blend.weights.values().sum();
         assert!((total - 1.0).abs() < 1e-9, "{blend:?}");

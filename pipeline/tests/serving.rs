@@ -239,6 +239,7 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
         ("pred_p10", &expected.p10),
         ("pred_p50", &expected.p50),
         ("pred_p90", &expected.p90),
+        ("pred_likely", &expected.likely),
     ] {
         let got = scored
             .batch
@@ -278,6 +279,7 @@ async fn served_features_and_predictions_equal_the_batch_pipeline() {
             ("pred_p10", one.p10, batched.p10),
             ("pred_p50", one.p50, batched.p50),
             ("pred_p90", one.p90, batched.p90),
+            ("pred_likely", one.likely, batched.likely),
             (
                 "suggested_wallclock",
                 one.suggested_wallclock,

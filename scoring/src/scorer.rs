@@ -13,7 +13,7 @@ use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use rtp_bundle::feature_sql::{FEATURES_TABLE, load_sql_files};
-use rtp_bundle::interval::to_seconds;
+use rtp_bundle::interval::{interval_of, likely_seconds, to_seconds};
 use rtp_bundle::request_cap::PARTITION_FEATURE;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
 use rtp_jobs::Purpose;
@@ -37,6 +37,9 @@ pub const PRED_P10: &str = "pred_p10";
 pub const PRED_P50: &str = "pred_p50";
 /// Output column: p90 in seconds.
 pub const PRED_P90: &str = "pred_p90";
+/// Output column: the likely runtime in seconds, the one value to tell a
+/// user ([`rtp_bundle::likely`]).
+pub const PRED_LIKELY: &str = "pred_likely";
 /// Output column: suggested wallclock request in seconds.
 pub const SUGGESTED_WALLCLOCK: &str = "suggested_wallclock";
 /// Output column: whether the request exceeds the factor × p90.
@@ -69,6 +72,8 @@ pub struct Scorer {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Bounded {
     quantiles: [f64; 3],
+    /// The likely runtime ([`rtp_bundle::likely`]), seconds.
+    likely: f64,
     suggestion_ceiling_s: f64,
 }
 
@@ -81,6 +86,8 @@ pub struct JobScore {
     pub p50: f64,
     /// Calibrated p90, seconds.
     pub p90: f64,
+    /// The likely runtime, seconds: most likely within 2× of the actual.
+    pub likely: f64,
     /// Suggested wallclock request, seconds.
     pub suggested_wallclock: f64,
     /// Whether the request exceeds the factor × p90.
@@ -119,6 +126,7 @@ impl Scored {
             p10: value(PRED_P10),
             p50: value(PRED_P50),
             p90: value(PRED_P90),
+            likely: value(PRED_LIKELY),
             suggested_wallclock: value(SUGGESTED_WALLCLOCK),
             overestimated: over.is_valid(row) && over.value(row),
             contributions: self.contributions.get(row).cloned().unwrap_or_default(),
@@ -251,6 +259,7 @@ impl Scorer {
             Field::new(PRED_P10, DataType::Float64, true),
             Field::new(PRED_P50, DataType::Float64, true),
             Field::new(PRED_P90, DataType::Float64, true),
+            Field::new(PRED_LIKELY, DataType::Float64, true),
             Field::new(SUGGESTED_WALLCLOCK, DataType::Float64, true),
             Field::new(OVERESTIMATED, DataType::Boolean, true),
             // One value per batch: a dictionary keeps it one string.
@@ -309,14 +318,23 @@ impl Scorer {
 
     /// Seconds from log quantiles for a job of `partition` with
     /// `request_s`: capped where the bundle learned the job's limit holds.
-    fn bounded(&self, log_q: [f64; 3], partition: Option<&str>, request_s: f64) -> Bounded {
+    fn bounded(&self, log_q: &[f64], partition: Option<&str>, request_s: f64) -> Bounded {
         let cap = &self.manifest.request_cap;
+        let target = self.manifest.target;
+        let quantiles = to_seconds(
+            target,
+            interval_of(self.ensemble.interval_positions(), log_q),
+            self.manifest.interval.margin,
+            cap.cap_s(partition, request_s),
+        );
         Bounded {
-            quantiles: to_seconds(
-                self.manifest.target,
+            quantiles,
+            likely: likely_seconds(
+                target,
+                self.manifest.likely.as_ref(),
+                self.ensemble.quantiles(),
                 log_q,
-                self.manifest.interval.margin,
-                cap.cap_s(partition, request_s),
+                quantiles,
             ),
             suggestion_ceiling_s: cap.suggestion_ceiling_s(partition, request_s),
         }
@@ -346,13 +364,17 @@ impl Scorer {
             .transpose()
             .map_err(ScoringError::arrow(PARTITION_FEATURE))?;
         let partition = partition.as_ref().map(|p| p.as_string::<i32>());
+        let mut row_q = vec![0.0; log_q.len()];
         Ok((0..features.num_rows())
             .map(|i| {
                 let req = request
                     .filter(|r| r.is_valid(i))
                     .map_or(f64::NAN, |r| r.value(i));
                 let partition = partition.filter(|p| p.is_valid(i)).map(|p| p.value(i));
-                self.bounded([log_q[0][i], log_q[1][i], log_q[2][i]], partition, req)
+                for (v, q) in row_q.iter_mut().zip(&log_q) {
+                    *v = q[i];
+                }
+                self.bounded(&row_q, partition, req)
             })
             .collect())
     }
@@ -392,7 +414,7 @@ impl Scorer {
             Value::Str(p) => Some(p.as_ref()),
             _ => None,
         });
-        let bounded = self.bounded([log_q[0], log_q[1], log_q[2]], partition, request);
+        let bounded = self.bounded(&log_q, partition, request);
         let [p10, p50, p90] = bounded.quantiles;
         let contributions = match (&self.explainer, top) {
             (Some(explainer), 1..) => explainer.top_of_row(&inputs, top)?,
@@ -403,6 +425,7 @@ impl Scorer {
             p10,
             p50,
             p90,
+            likely: bounded.likely,
             suggested_wallclock: self
                 .advice
                 .suggested_wallclock(p90, bounded.suggestion_ceiling_s),
@@ -508,6 +531,7 @@ impl Scorer {
         let mut p10 = Vec::with_capacity(n);
         let mut p50 = Vec::with_capacity(n);
         let mut p90 = Vec::with_capacity(n);
+        let mut likely = Vec::with_capacity(n);
         let mut suggested = Vec::with_capacity(n);
         let mut over = Vec::with_capacity(n);
         let mut contributions = Vec::with_capacity(if top > 0 { n } else { 0 });
@@ -530,6 +554,7 @@ impl Scorer {
             p10.push(p.map(|p| p.quantiles[0]));
             p50.push(p.map(|p| p.quantiles[1]));
             p90.push(p.map(|p| p.quantiles[2]));
+            likely.push(p.map(|p| p.likely));
             suggested.push(p.map(|p| {
                 self.advice
                     .suggested_wallclock(p.quantiles[2], p.suggestion_ceiling_s)
@@ -553,6 +578,7 @@ impl Scorer {
             Arc::new(Float64Array::from(p10)) as ArrayRef,
             Arc::new(Float64Array::from(p50)),
             Arc::new(Float64Array::from(p90)),
+            Arc::new(Float64Array::from(likely)),
             Arc::new(Float64Array::from(suggested)),
             Arc::new(BooleanArray::from(over)),
             Arc::new(DictionaryArray::new(

@@ -61,9 +61,10 @@ def main() -> None:
     check(len(scored) == len(frame), "do_exchange returns every row")
     check((scored["job_key"].to_numpy() == frame["job_key"].to_numpy()).all(), "rows keep their order")
     check(list(scored["job_id"][:3]) == ["j0", "j1", "j2"], "job_id is returned")
-    for column in ["pred_p10", "pred_p50", "pred_p90", "suggested_wallclock"]:
+    for column in ["pred_p10", "pred_p50", "pred_p90", "pred_likely", "suggested_wallclock"]:
         check(scored[column].notna().all() and (scored[column] >= 0).all(), f"{column} is set")
     check(((scored.pred_p10 <= scored.pred_p50) & (scored.pred_p50 <= scored.pred_p90)).all(), "quantiles are ordered")
+    check(((scored.pred_p10 <= scored.pred_likely) & (scored.pred_likely <= scored.pred_p90)).all(), "the likely runtime is inside the interval")
     check((scored.suggested_wallclock <= frame.wallclock_req_s).all(), "suggestions never exceed the request")
     check(scored["error"].isna().all(), "no row errors on valid input")
     check((scored.model_version == info["version"]).all(), "model_version names the bundle")

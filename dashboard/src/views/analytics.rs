@@ -204,6 +204,10 @@ impl AnalyticsView {
         );
         view.predictors
             .push(predictor("ensemble", "model", &evaluation.model));
+        if let Some(likely) = &evaluation.likely {
+            view.predictors
+                .push(predictor("ensemble likely", "model", likely));
+        }
         for (name, m) in &evaluation.members {
             view.predictors.push(predictor(name, "member", m));
         }

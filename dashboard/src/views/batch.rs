@@ -115,6 +115,8 @@ pub struct RowView {
     pub nodes: String,
     /// Request.
     pub requested: String,
+    /// The likely runtime.
+    pub likely: String,
     /// p50.
     pub p50: String,
     /// p10–p90.
@@ -145,6 +147,7 @@ impl RowView {
             } else {
                 String::new()
             },
+            likely: row.likely_s.map_or(String::new(), duration),
             p50: q.map_or(String::new(), |q| duration(q[1])),
             interval: q.map_or(String::new(), |q| {
                 format!("{} – {}", duration(q[0]), duration(q[2]))

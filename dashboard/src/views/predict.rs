@@ -180,6 +180,8 @@ pub struct PredictPartial {
 /// A prediction, ready to show.
 #[derive(Debug, Clone)]
 pub struct PredictView {
+    /// The likely runtime as a duration.
+    pub likely: String,
     /// p50 as a duration.
     pub p50: String,
     /// p10 as a duration.
@@ -254,6 +256,7 @@ impl PredictView {
             ),
         });
         Self {
+            likely: duration(response.likely_seconds),
             p50: duration(p50),
             p10: duration(p10),
             p90: duration(p90),

@@ -116,6 +116,8 @@ def predict(driver: webdriver.Chrome) -> None:
     result = wait.until(EC.presence_of_element_located((By.ID, "prediction-result")))
     p50 = result.find_element(By.ID, "p50").text
     check(any(unit in p50 for unit in ("s", "min", "h", "d")), f"predict: p50 shown ({p50})")
+    likely = result.find_element(By.ID, "likely").text
+    check(any(unit in likely for unit in ("s", "min", "h", "d")), f"predict: the likely runtime shown ({likely})")
     check(" – " in result.find_element(By.ID, "interval").text, "predict: p10–p90 interval shown")
     check(":" in result.find_element(By.ID, "suggested").text, "predict: suggested wallclock shown")
     alert = result.find_elements(By.ID, "overestimation-alert")

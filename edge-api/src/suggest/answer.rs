@@ -13,6 +13,8 @@ pub struct Suggestion {
     pub p50_s: f64,
     /// p90, seconds.
     pub p90_s: f64,
+    /// The likely runtime (most likely within 2× of the actual), seconds.
+    pub likely_s: f64,
     /// The suggested limit (the p90 rounded up, never above the request), seconds.
     pub suggested_s: f64,
     /// The suggested limit as `--time` takes it.
@@ -32,6 +34,7 @@ impl Suggestion {
             p10_s: response.p10_seconds,
             p50_s: response.p50_seconds,
             p90_s: response.p90_seconds,
+            likely_s: response.likely_seconds,
             suggested_s: response.suggested_wallclock_seconds,
             suggested_time: format_duration(response.suggested_wallclock_seconds),
             requested_s,
@@ -51,7 +54,8 @@ impl Suggestion {
             String::new()
         };
         format!(
-            "predicted runtime {} (p50), 80 % interval {} – {}\nsuggested --time={} (requested {}{ratio})\nmodel {}\n",
+            "likely runtime {} (median {}), 80 % interval {} – {}\nsuggested --time={} (requested {}{ratio})\nmodel {}\n",
+            format_duration(self.likely_s),
             format_duration(self.p50_s),
             format_duration(self.p10_s),
             format_duration(self.p90_s),

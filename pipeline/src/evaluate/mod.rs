@@ -182,6 +182,11 @@ pub fn evaluate(
         protocol: protocol.to_string(),
         n_test: test_rows.len() as u64,
         model: quality(&blend.p50, &actual, Some((&blend.p10, &blend.p90))),
+        likely: Some(quality(
+            &blend.likely,
+            &actual,
+            Some((&blend.p10, &blend.p90)),
+        )),
         members: members
             .into_iter()
             .map(|(name, p)| (name, quality(&p.p50, &actual, Some((&p.p10, &p.p90)))))

@@ -55,6 +55,9 @@ pub fn render_table(summary: &EvaluationSummary) -> String {
         out.push_str(&row(name, m));
     }
     out.push_str(&row("blend", &summary.model));
+    if let Some(likely) = &summary.likely {
+        out.push_str(&row("blend likely", likely));
+    }
     for (name, m) in &summary.baselines {
         out.push_str(&row(name, m));
     }

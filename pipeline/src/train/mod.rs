@@ -29,8 +29,14 @@ use crate::error::{PipelineError, Result};
 use crate::frame::FeatureFrame;
 use crate::lgbm::ColumnMajor;
 
-/// The quantiles every bundle predicts.
-pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
+/// The quantiles every bundle predicts: p10 and p90 bound the interval,
+/// p50 is the median, and with p30 and p70 they describe the predicted
+/// distribution well enough to read the likely runtime off it
+/// ([`rtp_bundle::likely`]).
+pub const QUANTILES: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
+
+/// Where p10, p50 and p90 are in [`QUANTILES`].
+const INTERVAL: [usize; 3] = [0, 2, 4];
 
 /// The name of quantile `q` in file and column names: `p10`, `p50`, `p90`.
 pub fn quantile_tag(q: f64) -> String {
@@ -39,6 +45,8 @@ pub fn quantile_tag(q: f64) -> String {
 
 use rtp_bundle::RequestCap;
 pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
+use rtp_bundle::interval::{interval_of, likely_seconds};
+use rtp_bundle::likely::LikelyRule;
 use rtp_bundle::manifest::IntervalCalibration;
 use rtp_bundle::request_cap::EndedJob;
 
@@ -80,6 +88,8 @@ pub struct TrainedModel {
     /// How far past their request the training jobs ran: the cap on
     /// predictions.
     pub request_cap: RequestCap,
+    /// How the likely runtime is read off the quantiles.
+    pub likely: LikelyRule,
     /// Rows the trees were fit on.
     pub train_rows: usize,
     /// Rows of the validation slice.
@@ -102,6 +112,8 @@ pub struct Predictions {
     pub p50: Vec<f64>,
     /// Upper end of the calibrated interval.
     pub p90: Vec<f64>,
+    /// The likely runtime: the value most likely within 2× of the actual.
+    pub likely: Vec<f64>,
     /// The most a suggested request may be (the request where limits hold,
     /// the learned cap where not): what servers round the p90 up to.
     pub suggestion_ceiling_s: Vec<f64>,
@@ -223,8 +235,8 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
     for fit in fits {
         let (forests, parity_max_rel_diff) = load_and_check(&fit, x, input.parity_rows)?;
         let (margin, _) = conformal_margin(
-            &fit.validation[0],
-            &fit.validation[2],
+            &fit.validation[INTERVAL[0]],
+            &fit.validation[INTERVAL[2]],
             valid_y,
             options.interval_coverage,
         );
@@ -255,15 +267,28 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         weights.push(w);
         blended.push(out);
     }
-    let (margin, raw_validation_coverage) =
-        conformal_margin(&blended[0], &blended[2], valid_y, options.interval_coverage);
+    let (margin, raw_validation_coverage) = conformal_margin(
+        &blended[INTERVAL[0]],
+        &blended[INTERVAL[2]],
+        valid_y,
+        options.interval_coverage,
+    );
     let interval = IntervalCalibration {
         nominal_coverage: options.interval_coverage,
         margin,
         raw_validation_coverage,
     };
     let request_cap = learn_request_cap(frame, rows);
-    let validation = validation_quality(frame, &rows[n_fit..], &blended, &interval, &request_cap);
+    let likely = LikelyRule {
+        error_weight: options.likely_error_weight,
+        ..LikelyRule::default()
+    };
+    let calibration = Calibration {
+        interval: &interval,
+        cap: &request_cap,
+        likely: &likely,
+    };
+    let validation = validation_quality(frame, &rows[n_fit..], &blended, &calibration);
     let ensemble = Ensemble::new(QUANTILES.to_vec(), x.cols, loaded, weights)?;
     Ok(TrainedModel {
         feature_names: feature_names.clone(),
@@ -274,6 +299,7 @@ pub fn train(frame: &FeatureFrame, rows: &[usize], options: &TrainOptions) -> Re
         feature_importance,
         interval,
         request_cap,
+        likely,
         train_rows: if options.refit_with_validation {
             rows.len()
         } else {
@@ -349,10 +375,9 @@ fn validation_quality(
     frame: &FeatureFrame,
     valid_rows: &[usize],
     blended: &[Vec<f64>],
-    interval: &IntervalCalibration,
-    cap: &RequestCap,
+    calibration: &Calibration,
 ) -> QualityMetrics {
-    let p = seconds(frame, valid_rows, blended, interval, cap);
+    let p = seconds(frame, valid_rows, blended, calibration);
     let actual: Vec<f64> = valid_rows.iter().map(|&r| frame.run_time_s[r]).collect();
     crate::evaluate::quality(&p.p50, &actual, Some((&p.p10, &p.p90)))
 }
@@ -435,8 +460,7 @@ impl TrainedModel {
             frame,
             rows,
             &raw,
-            &self.interval,
-            &self.request_cap,
+            &self.calibration(&self.interval),
         ))
     }
 
@@ -453,7 +477,15 @@ impl TrainedModel {
             margin: self.members[m].margin,
             ..self.interval.clone()
         };
-        Ok(seconds(frame, rows, &raw, &interval, &self.request_cap))
+        Ok(seconds(frame, rows, &raw, &self.calibration(&interval)))
+    }
+
+    fn calibration<'a>(&'a self, interval: &'a IntervalCalibration) -> Calibration<'a> {
+        Calibration {
+            interval,
+            cap: &self.request_cap,
+            likely: &self.likely,
+        }
     }
 }
 
@@ -463,29 +495,49 @@ impl Predictions {
         self.p10.extend(other.p10);
         self.p50.extend(other.p50);
         self.p90.extend(other.p90);
+        self.likely.extend(other.likely);
         self.suggestion_ceiling_s.extend(other.suggestion_ceiling_s);
     }
+}
+
+/// What turns the blend's raw quantiles into the seconds a user sees.
+struct Calibration<'a> {
+    interval: &'a IntervalCalibration,
+    cap: &'a RequestCap,
+    likely: &'a LikelyRule,
 }
 
 fn seconds(
     frame: &FeatureFrame,
     rows: &[usize],
     raw: &[Vec<f64>],
-    interval: &IntervalCalibration,
-    cap: &RequestCap,
+    calibration: &Calibration,
 ) -> Predictions {
+    let cap = calibration.cap;
     let mut out = Predictions::default();
+    let mut row_q = vec![0.0; raw.len()];
     for (i, &r) in rows.iter().enumerate() {
         let (partition, request) = (frame.partition_of(r), frame.wallclock_req_s[r]);
-        let [p10, p50, p90] = to_seconds(
+        for (v, q) in row_q.iter_mut().zip(raw) {
+            *v = q[i];
+        }
+        let interval = to_seconds(
             TARGET,
-            [raw[0][i], raw[1][i], raw[2][i]],
-            interval.margin,
+            interval_of(INTERVAL, &row_q),
+            calibration.interval.margin,
             cap.cap_s(partition, request),
         );
+        let [p10, p50, p90] = interval;
         out.p10.push(p10);
         out.p50.push(p50);
         out.p90.push(p90);
+        out.likely.push(likely_seconds(
+            TARGET,
+            Some(calibration.likely),
+            &QUANTILES,
+            &row_q,
+            interval,
+        ));
         out.suggestion_ceiling_s
             .push(cap.suggestion_ceiling_s(partition, request));
     }
