@@ -54,6 +54,23 @@ pub fn likely_seconds(
     }
 }
 
+/// A job's calibrated, capped p10/p50/p90 and its likely runtime, seconds,
+/// from the raw quantiles `log_q` of a bundle with quantile `levels`: what
+/// the batch evaluation and the servers both compute.
+pub fn calibrated_seconds(
+    target: Target,
+    levels: &[f64],
+    positions: [usize; 3],
+    log_q: &[f64],
+    margin: f64,
+    cap_s: f64,
+    rule: Option<&LikelyRule>,
+) -> ([f64; 3], f64) {
+    let quantiles = to_seconds(target, interval_of(positions, log_q), margin, cap_s);
+    let likely = likely_seconds(target, rule, levels, log_q, quantiles);
+    (quantiles, likely)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use rtp_bundle::feature_sql::{FEATURES_TABLE, load_sql_files};
-use rtp_bundle::interval::{interval_of, likely_seconds, to_seconds};
+use rtp_bundle::interval::calibrated_seconds;
 use rtp_bundle::request_cap::PARTITION_FEATURE;
 use rtp_bundle::{BundleStore, CategoryCodes, Ensemble, LoadedBundle, Manifest};
 use rtp_jobs::Purpose;
@@ -320,22 +320,18 @@ impl Scorer {
     /// `request_s`: capped where the bundle learned the job's limit holds.
     fn bounded(&self, log_q: &[f64], partition: Option<&str>, request_s: f64) -> Bounded {
         let cap = &self.manifest.request_cap;
-        let target = self.manifest.target;
-        let quantiles = to_seconds(
-            target,
-            interval_of(self.ensemble.interval_positions(), log_q),
+        let (quantiles, likely) = calibrated_seconds(
+            self.manifest.target,
+            self.ensemble.quantiles(),
+            self.ensemble.interval_positions(),
+            log_q,
             self.manifest.interval.margin,
             cap.cap_s(partition, request_s),
+            self.manifest.likely.as_ref(),
         );
         Bounded {
             quantiles,
-            likely: likely_seconds(
-                target,
-                self.manifest.likely.as_ref(),
-                self.ensemble.quantiles(),
-                log_q,
-                quantiles,
-            ),
+            likely,
             suggestion_ceiling_s: cap.suggestion_ceiling_s(partition, request_s),
         }
     }

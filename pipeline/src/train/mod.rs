@@ -44,8 +44,8 @@ pub fn quantile_tag(q: f64) -> String {
 }
 
 use rtp_bundle::RequestCap;
+use rtp_bundle::interval::calibrated_seconds;
 pub use rtp_bundle::interval::{KILL_GRACE_S, to_seconds};
-use rtp_bundle::interval::{interval_of, likely_seconds};
 use rtp_bundle::likely::LikelyRule;
 use rtp_bundle::manifest::IntervalCalibration;
 use rtp_bundle::request_cap::EndedJob;
@@ -521,23 +521,19 @@ fn seconds(
         for (v, q) in row_q.iter_mut().zip(raw) {
             *v = q[i];
         }
-        let interval = to_seconds(
+        let ([p10, p50, p90], likely) = calibrated_seconds(
             TARGET,
-            interval_of(INTERVAL, &row_q),
+            &QUANTILES,
+            INTERVAL,
+            &row_q,
             calibration.interval.margin,
             cap.cap_s(partition, request),
+            Some(calibration.likely),
         );
-        let [p10, p50, p90] = interval;
         out.p10.push(p10);
         out.p50.push(p50);
         out.p90.push(p90);
-        out.likely.push(likely_seconds(
-            TARGET,
-            Some(calibration.likely),
-            &QUANTILES,
-            &row_q,
-            interval,
-        ));
+        out.likely.push(likely);
         out.suggestion_ceiling_s
             .push(cap.suggestion_ceiling_s(partition, request));
     }
