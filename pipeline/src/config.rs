@@ -47,6 +47,8 @@ pub struct RawFeatures {
     pub memory_limit_mib: usize,
     /// Hash joins (faster, in memory) or sort-merge joins (spill).
     pub prefer_hash_join: bool,
+    /// Window functions computed by folds (see `window_folds`).
+    pub fold_windows: bool,
     /// `""` (local), `standalone`, or a Ballista scheduler `df://HOST:PORT`.
     #[serde(default)]
     pub ballista: String,
@@ -477,6 +479,7 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 batch_size: f.batch_size,
                 memory_limit: f.memory_limit_mib << 20,
                 prefer_hash_join: f.prefer_hash_join,
+                fold_windows: f.fold_windows,
                 engine: SqlEngine::parse(&f.ballista)?,
             },
             train: TrainOptions {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -28,6 +29,7 @@ use futures::StreamExt;
 use crate::error::{PipelineError, Result};
 use crate::ingest::cast_to_schema;
 use crate::ingest::parquet_properties;
+use crate::window_folds::FoldWindows;
 
 pub use rtp_bundle::feature_sql::{
     FEATURES_TABLE, HISTORY_STATE_TABLE, JOBS_TABLE, QUEUE_STATE_TABLE, STATE_TABLES, SqlFile,
@@ -49,6 +51,9 @@ pub struct FeatureOptions {
     /// Hash joins are faster but hold their build side in memory; sort-merge
     /// joins spill, so memory stays bounded at any table size.
     pub prefer_hash_join: bool,
+    /// Window functions computed by folds ([`crate::window_folds`]) when the
+    /// SQL runs in this process; false leaves them to DataFusion.
+    pub fold_windows: bool,
     /// Where the SQL runs.
     pub engine: SqlEngine,
 }
@@ -141,7 +146,10 @@ pub fn built_in_sql_files() -> Vec<SqlFile> {
 /// A DataFusion session configured by `options`, local or on Ballista.
 pub async fn session(options: &FeatureOptions) -> Result<SessionContext> {
     use ballista::prelude::SessionContextExt;
-    let local = local_session(options)?;
+    // Ballista plans on its scheduler and ships plans to executors, which
+    // know DataFusion's own window expressions only.
+    let fold_windows = options.fold_windows && options.engine == SqlEngine::Local;
+    let local = local_session(options, fold_windows)?;
     let remote = |e: datafusion::error::DataFusionError| {
         PipelineError::Config(format!("connecting to Ballista: {e}"))
     };
@@ -157,7 +165,7 @@ pub async fn session(options: &FeatureOptions) -> Result<SessionContext> {
 }
 
 /// A local DataFusion session configured by `options`.
-fn local_session(options: &FeatureOptions) -> Result<SessionContext> {
+fn local_session(options: &FeatureOptions, fold_windows: bool) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_target_partitions(options.target_partitions.max(1))
         .with_batch_size(options.batch_size.max(1024))
@@ -182,7 +190,14 @@ fn local_session(options: &FeatureOptions) -> Result<SessionContext> {
         .with_disk_manager_builder(DiskManagerBuilder::default())
         .build_arc()
         .map_err(PipelineError::arrow("creating the DataFusion runtime"))?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features();
+    if fold_windows {
+        state = state.with_physical_optimizer_rule(Arc::new(FoldWindows));
+    }
+    Ok(SessionContext::new_with_state(state.build()))
 }
 
 /// Path of a state table written beside a feature table:

@@ -18,5 +18,6 @@ pub mod publish;
 pub mod replay;
 pub mod stages;
 pub mod train;
+pub mod window_folds;
 
 pub use error::{PipelineError, Result};

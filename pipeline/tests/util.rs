@@ -25,6 +25,7 @@ pub fn feature_options(target_partitions: usize, batch_size: usize) -> FeatureOp
         batch_size,
         memory_limit: 2 << 30,
         prefer_hash_join: false,
+        fold_windows: true,
         engine: Default::default(),
     }
 }

@@ -1,0 +1,146 @@
+//! Which window expressions have a fold, read from DataFusion's physical
+//! window expressions: the function, its arguments and types, and the frame.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{WindowFrame, WindowFrameBound, WindowFrameUnits};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::window::{
+    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, WindowExpr,
+};
+
+/// A window aggregate with a closed form over a partition's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Fold {
+    /// An aggregate over `ROWS BETWEEN UNBOUNDED PRECEDING AND <lag>
+    /// PRECEDING` (`lag` 0 is `CURRENT ROW`).
+    Running { aggregate: Running, lag: usize },
+    /// `MEDIAN(x)` over `ROWS BETWEEN <preceding> PRECEDING AND CURRENT ROW`.
+    Median { preceding: usize },
+    /// `COUNT(*)` over `ROWS BETWEEN <from> FOLLOWING AND <to> FOLLOWING`.
+    CountFollowing { from: usize, to: usize },
+}
+
+/// The running aggregates, by argument type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Running {
+    SumFloat,
+    SumInt,
+    AvgFloat,
+    Count,
+    MaxInt,
+    MinInt,
+}
+
+/// The fold of `expr` and the arguments it reads, when it has one.
+/// DataFusion's own functions (ROW_NUMBER, LAG) already cost little a row;
+/// the aggregates are what a fold replaces.
+pub(super) fn recognise(
+    expr: &Arc<dyn WindowExpr>,
+    input: &Schema,
+) -> Option<(Fold, Vec<Arc<dyn PhysicalExpr>>)> {
+    // A FILTER clause is part of the expression's display name; no fold
+    // applies one.
+    if expr.name().contains("FILTER (WHERE") {
+        return None;
+    }
+    let frame = expr.get_window_frame();
+    let output = expr.field().ok()?.data_type().clone();
+    if let Some(plain) = expr.as_any().downcast_ref::<PlainAggregateWindowExpr>() {
+        return aggregate(plain.get_aggregate_expr(), frame, input, &output);
+    }
+    let sliding = expr.as_any().downcast_ref::<SlidingAggregateWindowExpr>()?;
+    aggregate(sliding.get_aggregate_expr(), frame, input, &output)
+}
+
+fn aggregate(
+    agg: &AggregateFunctionExpr,
+    frame: &WindowFrame,
+    input: &Schema,
+    output: &DataType,
+) -> Option<(Fold, Vec<Arc<dyn PhysicalExpr>>)> {
+    if agg.is_distinct() || agg.name().contains("FILTER (WHERE") {
+        return None;
+    }
+    let args = agg.expressions();
+    let [arg] = args.as_slice() else {
+        return None;
+    };
+    let arg_type = arg.data_type(input).ok()?;
+    let name = agg.fun().name();
+    let (start, end) = rows_frame(frame)?;
+    let fold = match (name, start, end) {
+        ("count", Bound::Following(from), Bound::Following(to))
+            if from <= to && is_non_null_literal(arg) && *output == DataType::Int64 =>
+        {
+            return Some((Fold::CountFollowing { from, to }, vec![]));
+        }
+        ("median", Bound::Preceding(preceding), Bound::Preceding(0))
+            if arg_type == DataType::Float64 && *output == DataType::Float64 =>
+        {
+            Fold::Median { preceding }
+        }
+        (_, Bound::Unbounded, Bound::Preceding(lag)) => {
+            let aggregate = match (name, &arg_type, output) {
+                ("sum", DataType::Float64, DataType::Float64) => Running::SumFloat,
+                ("sum", DataType::Int64, DataType::Int64) => Running::SumInt,
+                ("avg", DataType::Float64, DataType::Float64) => Running::AvgFloat,
+                ("count", _, DataType::Int64) => Running::Count,
+                ("max", DataType::Int64, DataType::Int64) => Running::MaxInt,
+                ("min", DataType::Int64, DataType::Int64) => Running::MinInt,
+                _ => return None,
+            };
+            Fold::Running { aggregate, lag }
+        }
+        _ => return None,
+    };
+    Some((fold, args))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Unbounded,
+    /// n rows before the current one; 0 is the current row.
+    Preceding(usize),
+    Following(usize),
+}
+
+fn rows_frame(frame: &WindowFrame) -> Option<(Bound, Bound)> {
+    if frame.units != WindowFrameUnits::Rows {
+        return None;
+    }
+    Some((bound(&frame.start_bound)?, bound(&frame.end_bound)?))
+}
+
+fn bound(bound: &WindowFrameBound) -> Option<Bound> {
+    match bound {
+        WindowFrameBound::CurrentRow => Some(Bound::Preceding(0)),
+        WindowFrameBound::Preceding(n) => match rows(n)? {
+            None => Some(Bound::Unbounded),
+            Some(n) => Some(Bound::Preceding(n)),
+        },
+        WindowFrameBound::Following(n) => Some(Bound::Following(rows(n)??)),
+    }
+}
+
+/// A frame offset: `None` for UNBOUNDED.
+fn rows(value: &ScalarValue) -> Option<Option<usize>> {
+    match value {
+        ScalarValue::UInt64(None) | ScalarValue::Int64(None) => Some(None),
+        ScalarValue::UInt64(Some(n)) => usize::try_from(*n).ok().map(Some),
+        ScalarValue::Int64(Some(n)) if *n >= 0 => usize::try_from(*n).ok().map(Some),
+        _ => None,
+    }
+}
+
+fn literal(expr: &Arc<dyn PhysicalExpr>) -> Option<&ScalarValue> {
+    expr.downcast_ref::<Literal>().map(|l| l.value())
+}
+
+fn is_non_null_literal(expr: &Arc<dyn PhysicalExpr>) -> bool {
+    literal(expr).is_some_and(|v| !v.is_null())
+}

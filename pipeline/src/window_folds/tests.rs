@@ -1,0 +1,177 @@
+//! Every fold against DataFusion's own evaluators on the same rows, with
+//! small batches so partitions arrive in pieces and buffered rows are
+//! dropped between them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::MemTable;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::windows::BoundedWindowAggExec;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::FoldWindows;
+use super::expr::is_folded;
+
+/// Rows of a few partitions of very different sizes, with ties in the
+/// order column, nulls in every value column and negative values.
+fn table(rows: usize, seed: u64) -> RecordBatch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let keys = ["a", "b", "c", "d", "e"];
+    let mut key = Vec::new();
+    let (mut t, mut id, mut x, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..rows {
+        // Skewed: most rows in "a", a handful in "e".
+        let k = (rng.random_range(0.0f64..1.0).powi(3) * keys.len() as f64) as usize;
+        key.push(keys[k.min(keys.len() - 1)]);
+        t.push(rng.random_range(0..rows as i64 / 4 + 1));
+        id.push(i as i64);
+        x.push(
+            rng.random_bool(0.8)
+                .then(|| rng.random_range(-5.0..20.0f64).exp()),
+        );
+        n.push(rng.random_bool(0.85).then(|| rng.random_range(-3..10i64)));
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("t", DataType::Int64, false),
+        Field::new("id", DataType::Int64, false),
+        Field::new("x", DataType::Float64, true),
+        Field::new("n", DataType::Int64, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(key)),
+            Arc::new(Int64Array::from(t)),
+            Arc::new(Int64Array::from(id)),
+            Arc::new(Float64Array::from(x)),
+            Arc::new(Int64Array::from(n)),
+        ],
+    )
+    .unwrap()
+}
+
+fn context(fold: bool, batch: &RecordBatch) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_target_partitions(2)
+        .with_batch_size(7);
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features();
+    if fold {
+        state = state.with_physical_optimizer_rule(Arc::new(FoldWindows));
+    }
+    let ctx = SessionContext::new_with_state(state.build());
+    // Several input batches, so each partition spans batches.
+    let pieces: Vec<RecordBatch> = (0..batch.num_rows())
+        .step_by(13)
+        .map(|s| batch.slice(s, 13.min(batch.num_rows() - s)))
+        .collect();
+    let table = MemTable::try_new(batch.schema(), vec![pieces]).unwrap();
+    ctx.register_table("rows", Arc::new(table)).unwrap();
+    ctx
+}
+
+fn folded_exprs(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    let mut folded = 0;
+    plan.apply(|node| {
+        if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+            folded += w.window_expr().iter().filter(|e| is_folded(e)).count();
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    folded
+}
+
+async fn run(ctx: &SessionContext, sql: &str) -> (String, usize) {
+    let df = ctx.sql(sql).await.unwrap();
+    let plan = df.clone().create_physical_plan().await.unwrap();
+    let batches = df.collect().await.unwrap();
+    (
+        pretty_format_batches(&batches).unwrap().to_string(),
+        folded_exprs(&plan),
+    )
+}
+
+/// `select` over `rows` gives the same table with and without folds, and
+/// `expect_folded` of its windows are folded.
+async fn same_as_datafusion(select: &str, expect_folded: usize) {
+    for (rows, seed) in [(1, 1), (40, 2), (700, 3)] {
+        let batch = table(rows, seed);
+        let sql = format!("SELECT id, {select} FROM rows ORDER BY id");
+        let (plain, none) = run(&context(false, &batch), &sql).await;
+        let (folded, count) = run(&context(true, &batch), &sql).await;
+        assert_eq!(none, 0);
+        assert_eq!(count, expect_folded, "{select}");
+        assert_eq!(folded, plain, "{select} over {rows} rows");
+    }
+}
+
+const W: &str = "PARTITION BY k ORDER BY t, id";
+
+#[tokio::test]
+async fn running_aggregates_match() {
+    for f in [
+        "SUM(x)", "SUM(n)", "AVG(x)", "COUNT(x)", "COUNT(*)", "MAX(n)", "MIN(n)",
+    ] {
+        for end in ["CURRENT ROW", "1 PRECEDING", "3 PRECEDING"] {
+            let select = format!("{f} OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND {end}) AS v");
+            same_as_datafusion(&select, 1).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn medians_match() {
+    for preceding in [0, 1, 4, 24] {
+        let select =
+            format!("MEDIAN(x) OVER ({W} ROWS BETWEEN {preceding} PRECEDING AND CURRENT ROW) AS v");
+        same_as_datafusion(&select, 1).await;
+    }
+}
+
+#[tokio::test]
+async fn counts_of_following_rows_match() {
+    for (from, to) in [(1, 25), (0, 2), (2, 3)] {
+        let select =
+            format!("COUNT(*) OVER ({W} ROWS BETWEEN {from} FOLLOWING AND {to} FOLLOWING) AS v");
+        same_as_datafusion(&select, 1).await;
+    }
+}
+
+#[tokio::test]
+async fn several_windows_in_one_operator_match() {
+    let all = format!("{W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW");
+    let select = format!(
+        "ROW_NUMBER() OVER ({all}) AS a, SUM(x) OVER ({all}) AS b, AVG(x) OVER ({all}) AS c, \
+         MEDIAN(x) OVER ({W} ROWS BETWEEN 24 PRECEDING AND CURRENT ROW) AS d, \
+         LAG(x) OVER ({W}) AS e, \
+         COUNT(*) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 25 FOLLOWING) AS f"
+    );
+    same_as_datafusion(&select, 4).await;
+}
+
+#[tokio::test]
+async fn windows_without_a_fold_are_left_to_datafusion() {
+    for select in [
+        format!(
+            "SUM(x) FILTER (WHERE n > 0) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"
+        ),
+        format!("SUM(x) OVER ({W} ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS v"),
+        format!("SUM(x) OVER ({W} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"),
+        format!("MAX(x) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"),
+        format!("COUNT(x) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING) AS v"),
+        format!("LAG(x) OVER ({W}) AS v"),
+        format!("ROW_NUMBER() OVER ({W}) AS v"),
+    ] {
+        same_as_datafusion(&select, 0).await;
+    }
+}
