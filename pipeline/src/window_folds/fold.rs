@@ -23,7 +23,7 @@ pub(super) struct FoldEvaluator {
     float: Option<f64>,
     int: Option<i64>,
     count: u64,
-    /// A median's frame, reused from row to row.
+    /// A median's frame: its non-null values in total order.
     frame: Vec<f64>,
 }
 
@@ -76,23 +76,36 @@ impl FoldEvaluator {
 
     /// The median of the frame's non-null values as DataFusion's MEDIAN
     /// takes it: the middle value in total order, or the mean of the two
-    /// middle values.
-    fn median(&mut self, values: &ArrayRef, frame: &Range<usize>) -> ScalarValue {
+    /// middle values. The frame's values are kept sorted: each row adds the
+    /// row entering the frame and drops the one leaving it.
+    fn median(&mut self, values: &ArrayRef, frame: &Range<usize>) -> Result<ScalarValue> {
         let values = values.as_primitive::<Float64Type>();
-        self.frame.clear();
-        self.frame.extend(
-            frame
-                .clone()
-                .filter(|&i| values.is_valid(i))
-                .map(|i| values.value(i)),
-        );
-        self.frame.sort_unstable_by(f64::total_cmp);
-        let n = self.frame.len();
-        ScalarValue::Float64(match n {
+        let sorted = &mut self.frame;
+        let position = |sorted: &[f64], v: f64| sorted.partition_point(|x| x.total_cmp(&v).is_lt());
+        // The row before the frame was the previous frame's first: it stays
+        // buffered, so a frame starting at 0 is the partition's first rows.
+        if let Some(leaving) = frame.start.checked_sub(1)
+            && values.is_valid(leaving)
+        {
+            let v = values.value(leaving);
+            let at = position(sorted, v);
+            if sorted.get(at).is_none_or(|x| x.to_bits() != v.to_bits()) {
+                return internal_err!("MEDIAN: the row leaving the frame is not in it");
+            }
+            sorted.remove(at);
+        }
+        let entering = frame.end - 1;
+        if values.is_valid(entering) {
+            let v = values.value(entering);
+            let at = position(sorted, v);
+            sorted.insert(at, v);
+        }
+        let n = sorted.len();
+        Ok(ScalarValue::Float64(match n {
             0 => None,
-            _ if n % 2 == 1 => Some(self.frame[n / 2]),
-            _ => Some((self.frame[n / 2 - 1] + self.frame[n / 2]) / 2.0),
-        })
+            _ if n % 2 == 1 => Some(sorted[n / 2]),
+            _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+        }))
     }
 }
 
@@ -138,7 +151,7 @@ impl PartitionEvaluator for FoldEvaluator {
                 let Some(values) = values.first() else {
                     return internal_err!("MEDIAN without an argument");
                 };
-                Ok(self.median(values, range))
+                self.median(values, range)
             }
             Fold::CountFollowing { .. } => Ok(ScalarValue::Int64(Some(
                 range.end.saturating_sub(range.start) as i64,
