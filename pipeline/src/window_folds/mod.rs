@@ -1,4 +1,4 @@
-//! Window functions folded over a partition's buffered rows in one pass.
+//! Window aggregates computed by folds instead of DataFusion's accumulators.
 //!
 //! DataFusion evaluates an aggregate window function row by row: each row
 //! slices its arguments, updates an accumulator and yields a scalar, which
@@ -12,8 +12,8 @@
 //! (which still partitions, buffers and prunes, and calls it row by row).
 //!
 //! The SQL is untouched and stays the definition: a window the rule does not
-//! recognise exactly (another function, frame, type, `FILTER`, `DISTINCT` or
-//! `IGNORE NULLS`) is left to DataFusion. The values are the same bit for
+//! recognise exactly (another function, frame, argument or result type,
+//! `FILTER` or `DISTINCT`) is left to DataFusion. The values are the same bit for
 //! bit: sums add the same values in the same order from the same zero, and
 //! the median takes the same order statistics.
 
