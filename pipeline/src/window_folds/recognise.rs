@@ -43,11 +43,6 @@ pub(super) fn recognise(
     expr: &Arc<dyn WindowExpr>,
     input: &Schema,
 ) -> Option<(Fold, Vec<Arc<dyn PhysicalExpr>>)> {
-    // A FILTER clause is part of the expression's display name; no fold
-    // applies one.
-    if expr.name().contains("FILTER (WHERE") {
-        return None;
-    }
     let frame = expr.get_window_frame();
     let output = expr.field().ok()?.data_type().clone();
     if let Some(plain) = expr.as_any().downcast_ref::<PlainAggregateWindowExpr>() {
@@ -63,6 +58,8 @@ fn aggregate(
     input: &Schema,
     output: &DataType,
 ) -> Option<(Fold, Vec<Arc<dyn PhysicalExpr>>)> {
+    // A FILTER clause shows only in the aggregate's display name; no fold
+    // applies one.
     if agg.is_distinct() || agg.name().contains("FILTER (WHERE") {
         return None;
     }
