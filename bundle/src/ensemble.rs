@@ -219,8 +219,45 @@ impl Ensemble {
                     continue;
                 }
                 forest.predict_columns(&inputs, &mut scratch)?;
-                for (b, s) in blended[q].iter_mut().zip(&scratch) {
-                    *b += w * s;
+                add_weighted(&mut blended[q], w, &scratch);
+            }
+        }
+        Ok(blended)
+    }
+
+    /// The blend of predictions the members have already made, one
+    /// [`Ensemble::member_log_quantiles`] result per member, in member
+    /// order: the same values as [`Ensemble::log_quantiles`] on the same
+    /// rows, bit for bit (the same sums in the same order), without
+    /// evaluating any forest again.
+    pub fn blend_member_outputs(
+        &self,
+        outputs: &[Vec<Vec<f64>>],
+    ) -> Result<Vec<Vec<f64>>, BundleError> {
+        let shape_error = |what: String| Err(BundleError::Inconsistent(what));
+        if outputs.len() != self.members.len() {
+            return shape_error(format!(
+                "{} members' predictions given, the ensemble has {} members",
+                outputs.len(),
+                self.members.len()
+            ));
+        }
+        let rows = outputs.first().and_then(|o| o.first()).map_or(0, Vec::len);
+        for (member, output) in self.members.iter().zip(outputs) {
+            if output.len() != self.quantiles.len() || output.iter().any(|q| q.len() != rows) {
+                return shape_error(format!(
+                    "{}'s predictions are not {} quantiles × {rows} rows",
+                    member.kind,
+                    self.quantiles.len()
+                ));
+            }
+        }
+        let mut blended = vec![vec![0.0; rows]; self.quantiles.len()];
+        for (m, output) in outputs.iter().enumerate() {
+            for (q, values) in output.iter().enumerate() {
+                let w = self.weights[q][m];
+                if w != 0.0 {
+                    add_weighted(&mut blended[q], w, values);
                 }
             }
         }
@@ -253,5 +290,91 @@ impl Ensemble {
             }
         }
         Ok(out)
+    }
+}
+
+/// `blended += w × values`, element by element. Every blend adds through
+/// here, so blends computed in one pass or from the members' outputs agree.
+fn add_weighted(blended: &mut [f64], w: f64, values: &[f64]) {
+    for (b, v) in blended.iter_mut().zip(values) {
+        *b += w * v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One tree: `x <= threshold ? left : right`, missing values left.
+    fn stump(threshold: f64, left: f64, right: f64) -> Forest {
+        let text = format!(
+            "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\n\
+             max_feature_idx=0\nobjective=quantile\nfeature_names=a\n\n\
+             Tree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=0\nthreshold={threshold}\n\
+             decision_type=2\nleft_child=-1\nright_child=-2\nleaf_value={left} {right}\n\
+             shrinkage=1\n\nend of trees\n"
+        );
+        Forest::from_lightgbm_text(&text).unwrap()
+    }
+
+    /// Two members over two features, each reading one; the second member
+    /// has no weight for the median.
+    fn two_members() -> Ensemble {
+        let member = |kind, input, offset: f64| LoadedMember {
+            kind,
+            inputs: vec![input],
+            forests: [0.1, 0.5, 0.9]
+                .iter()
+                .map(|q| stump(0.5 + q, 1.0 / 3.0 + q + offset, 2.7 * q - offset))
+                .collect(),
+        };
+        Ensemble::new(
+            vec![0.1, 0.5, 0.9],
+            2,
+            vec![
+                member(MemberKind::Lightgbm, 0, 0.0),
+                member(MemberKind::Xgboost, 1, 0.7),
+            ],
+            vec![vec![0.3, 0.7], vec![1.0, 0.0], vec![0.55, 0.45]],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn blending_the_members_outputs_equals_the_blend() {
+        let ensemble = two_members();
+        let a: Vec<f32> = vec![0.0, 0.7, 1.2, f32::NAN, 2.0, 0.61];
+        let b: Vec<f32> = vec![1.5, f32::NAN, 0.2, 0.9, 1.0, 1.39];
+        let columns = [a.as_slice(), b.as_slice()];
+        let outputs: Vec<Vec<Vec<f64>>> = (0..2)
+            .map(|m| ensemble.member_log_quantiles(m, &columns).unwrap())
+            .collect();
+        let blended = ensemble.blend_member_outputs(&outputs).unwrap();
+        let direct = ensemble.log_quantiles(&columns).unwrap();
+        let bits = |v: &Vec<Vec<f64>>| -> Vec<Vec<u64>> {
+            v.iter()
+                .map(|q| q.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(&blended), bits(&direct));
+        // The median is the first member's alone; the others mix both.
+        assert_eq!(blended[1], outputs[0][1]);
+        assert_ne!(blended[0], outputs[0][0]);
+    }
+
+    #[test]
+    fn outputs_of_the_wrong_shape_are_refused() {
+        let ensemble = two_members();
+        let a = [0.0f32, 1.0];
+        let columns = [&a[..], &a[..]];
+        let one = ensemble.member_log_quantiles(0, &columns).unwrap();
+        let err = ensemble
+            .blend_member_outputs(std::slice::from_ref(&one))
+            .unwrap_err();
+        assert!(err.to_string().contains("1 members' predictions"), "{err}");
+        let mut short = one.clone();
+        short[2].pop();
+        let err = ensemble.blend_member_outputs(&[one, short]).unwrap_err();
+        assert!(err.to_string().contains("3 quantiles × 2 rows"), "{err}");
     }
 }

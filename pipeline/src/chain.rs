@@ -12,7 +12,9 @@ use rtp_jobs::JobTable;
 use crate::config::{PipelineConfig, RunInput, StateFilter};
 use crate::error::{PipelineError, Result};
 use crate::evaluate::serving::{ReplayInputs, Serving, read_jobs, served_features};
-use crate::evaluate::{Evaluation, Protocol, eligible_rows, evaluate, served_quality};
+use crate::evaluate::{
+    Evaluation, Protocol, ServedLive, eligible_rows, evaluate, served_quality, tested_quality,
+};
 use crate::features::{FeatureTables, build_features};
 use crate::frame::FeatureFrame;
 use crate::generate::{GenerateOptions, generate};
@@ -119,13 +121,16 @@ pub fn evaluate_stage(
 /// Scores every job of a holdout's test period again under each of
 /// `modes`, from state followed by job events (see
 /// [`crate::evaluate::serving`]), and adds the test jobs' quality to the
-/// evaluation; the live features stay with it for the schedule replay. The
-/// rolling protocol trains one model per step, so it is not replayed.
+/// evaluation. With `for_replay`, the live predictions of every job of the
+/// period stay with it for the schedule replay, which then scores nothing
+/// again. The rolling protocol trains one model per step, so it is not
+/// replayed.
 pub async fn serving_stage(
     prepared: &Prepared,
     evaluation: &mut Evaluation,
     protocol: Protocol,
     modes: &[Serving],
+    for_replay: bool,
     sql_dir: &Path,
     stages_out: &mut Vec<StageReport>,
 ) -> Result<()> {
@@ -144,14 +149,25 @@ pub async fn serving_stage(
         .map(|key| row_of[key])
         .collect();
     for (&mode, frame) in modes.iter().zip(frames) {
-        let model = served_quality(evaluation, &frame.select(&test_rows))?;
+        let model = if for_replay && mode == Serving::Live {
+            // Every job of the period is scored once: the test jobs'
+            // predictions are among them (a job's prediction depends on its
+            // row alone).
+            let all: Vec<usize> = (0..frame.len()).collect();
+            let predictions = evaluation.model.predict(&frame, &all)?;
+            let model = tested_quality(evaluation, &predictions.select(&test_rows));
+            evaluation.served_live = Some(ServedLive {
+                job_key: frame.job_key,
+                predictions,
+            });
+            model
+        } else {
+            served_quality(evaluation, &frame.select(&test_rows))?
+        };
         evaluation.summary.serving.push(ServingQuality {
             mode: mode.to_string(),
             model,
         });
-        if mode == Serving::Live {
-            evaluation.served_live = Some(frame);
-        }
     }
     stages_out.push(stage.finish(test_rows.len() as u64 * modes.len() as u64));
     Ok(())
@@ -197,17 +213,21 @@ pub async fn replay_stage(
         None => {
             let keys = test_period_keys(evaluation, &jobs)?;
             let inputs = prepared.replay_inputs(&jobs, sql_dir);
-            served_features(inputs, &keys, &[Serving::Live])
+            let frame = served_features(inputs, &keys, &[Serving::Live])
                 .await?
-                .remove(0)
+                .remove(0);
+            let rows: Vec<usize> = (0..frame.len()).collect();
+            let predictions = evaluation.model.predict(&frame, &rows)?;
+            ServedLive {
+                job_key: frame.job_key,
+                predictions,
+            }
         }
     };
-    let rows: Vec<usize> = (0..served.len()).collect();
-    let predictions = evaluation.model.predict(&served, &rows)?;
     let predicted: HashMap<i64, Predicted> = served
         .job_key
         .iter()
-        .zip(predictions.p50.iter().zip(&predictions.p90))
+        .zip(served.predictions.p50.iter().zip(&served.predictions.p90))
         .map(|(&key, (&p50, &p90))| (key, Predicted { p50, p90 }))
         .collect();
     let declared = match prepared.ingest.files.first() {
@@ -353,6 +373,7 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         &mut evaluation,
         protocol,
         &config.serving,
+        config.replay,
         &config.features.sql_dir,
         &mut stages_out,
     )

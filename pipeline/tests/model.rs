@@ -3,6 +3,7 @@
 //! and is as good as its best member.
 
 use rtp_pipeline::ingest::InputFormat;
+use rtp_pipeline::train::Predictions;
 
 use crate::util::{config, ensemble_config};
 
@@ -101,6 +102,26 @@ async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
             .sum::<f64>()
             / rows.len() as f64
     };
+    // The evaluation evaluates each forest once for the blend and the
+    // members' own predictions: the same values as predicting each apart.
+    let bits = |p: &Predictions| -> Vec<Vec<u64>> {
+        [&p.p10, &p.p50, &p.p90, &p.likely, &p.suggestion_ceiling_s]
+            .iter()
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .collect()
+    };
+    let (together, by_member) = evaluation.model.predict_with_members(frame, rows).unwrap();
+    assert_eq!(
+        bits(&together),
+        bits(&evaluation.model.predict(frame, rows).unwrap())
+    );
+    assert_eq!(by_member.len(), s.members.len());
+    for (m, alone) in by_member.iter().enumerate() {
+        assert_eq!(
+            bits(alone),
+            bits(&evaluation.model.predict_member(m, frame, rows).unwrap())
+        );
+    }
     let blend = log_error(&evaluation.model.predict(frame, rows).unwrap().p50);
     let best = (0..s.members.len())
         .map(|m| log_error(&evaluation.model.predict_member(m, frame, rows).unwrap().p50))

@@ -115,10 +115,19 @@ pub struct Evaluation {
     /// The test jobs themselves, in test order: what the replays need of
     /// them, so that the frame can be let go while they run.
     pub test_jobs: TestJobs,
-    /// Every job submitted in the test period, served live (see
-    /// [`serving`]), when the serving replay ran: the schedule replay
-    /// reuses it.
-    pub served_live: Option<FeatureFrame>,
+    /// The model's predictions for every job submitted in the test period
+    /// as served live (see [`serving`]), when the serving replay ran for a
+    /// schedule replay to follow: that replay reuses them.
+    pub served_live: Option<ServedLive>,
+}
+
+/// Predictions for the jobs of the test period as served live.
+#[derive(Debug, Clone, Default)]
+pub struct ServedLive {
+    /// Job key per job, in the order of `predictions`.
+    pub job_key: Vec<i64>,
+    /// The model's predictions.
+    pub predictions: Predictions,
 }
 
 /// The identity, submit time and outcome of each test job.
@@ -163,12 +172,13 @@ pub fn evaluate(
     let mut last_model = None;
     for (train_rows, fold_test) in folds(frame, &eligible, protocol)? {
         let model = train(frame, &train_rows, options)?;
-        blend.extend(model.predict(frame, &fold_test)?);
-        for (m, member) in model.members.iter().enumerate() {
+        let (blended, by_member) = model.predict_with_members(frame, &fold_test)?;
+        blend.extend(blended);
+        for (member, predicted) in model.members.iter().zip(by_member) {
             members
                 .entry(member.fit.kind.name().to_owned())
                 .or_default()
-                .extend(model.predict_member(m, frame, &fold_test)?);
+                .extend(predicted);
         }
         test_rows.extend_from_slice(&fold_test);
         last_model = Some(model);
@@ -267,8 +277,18 @@ fn baselines(
 pub fn served_quality(evaluation: &Evaluation, served: &FeatureFrame) -> Result<QualityMetrics> {
     let rows: Vec<usize> = (0..served.len()).collect();
     let p = evaluation.model.predict(served, &rows)?;
+    Ok(tested_quality(evaluation, &p))
+}
+
+/// The model's quality on the test jobs given its predictions for them
+/// (one per test job, in order).
+pub fn tested_quality(evaluation: &Evaluation, predicted: &Predictions) -> QualityMetrics {
     let actual = &evaluation.test_jobs.run_time_s;
-    Ok(quality(&p.p50, actual, Some((&p.p10, &p.p90))))
+    quality(
+        &predicted.p50,
+        actual,
+        Some((&predicted.p10, &predicted.p90)),
+    )
 }
 
 /// (train rows, test rows) per fold; `eligible` is sorted by submit time.

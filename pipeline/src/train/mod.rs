@@ -464,6 +464,35 @@ impl TrainedModel {
         ))
     }
 
+    /// Calibrated blended predictions and each member's own, in seconds, for
+    /// `rows`: every forest is evaluated once, and the blend is the one
+    /// [`TrainedModel::predict`] gives, bit for bit.
+    pub fn predict_with_members(
+        &self,
+        frame: &FeatureFrame,
+        rows: &[usize],
+    ) -> Result<(Predictions, Vec<Predictions>)> {
+        let x = self.inputs(frame, rows)?;
+        let columns = x.columns();
+        let raw: Vec<Vec<Vec<f64>>> = (0..self.members.len())
+            .map(|m| self.ensemble.member_log_quantiles(m, &columns))
+            .collect::<std::result::Result<_, _>>()?;
+        let blended = self.ensemble.blend_member_outputs(&raw)?;
+        let blend = seconds(frame, rows, &blended, &self.calibration(&self.interval));
+        let members = raw
+            .iter()
+            .enumerate()
+            .map(|(m, member_raw)| {
+                let interval = IntervalCalibration {
+                    margin: self.members[m].margin,
+                    ..self.interval.clone()
+                };
+                seconds(frame, rows, member_raw, &self.calibration(&interval))
+            })
+            .collect();
+        Ok((blend, members))
+    }
+
     /// Calibrated predictions of member `m` alone, in seconds.
     pub fn predict_member(
         &self,
@@ -490,6 +519,18 @@ impl TrainedModel {
 }
 
 impl Predictions {
+    /// The predictions of `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Predictions {
+        let pick = |v: &[f64]| rows.iter().map(|&r| v[r]).collect();
+        Predictions {
+            p10: pick(&self.p10),
+            p50: pick(&self.p50),
+            p90: pick(&self.p90),
+            likely: pick(&self.likely),
+            suggestion_ceiling_s: pick(&self.suggestion_ceiling_s),
+        }
+    }
+
     /// Appends `other`'s rows.
     pub fn extend(&mut self, other: Predictions) {
         self.p10.extend(other.p10);

@@ -199,6 +199,7 @@ fn evaluate(
             &mut evaluation,
             protocol,
             &modes,
+            false,
             &config.features.sql_dir,
             &mut stages,
         ))
