@@ -26,8 +26,10 @@ pub fn max_ratio_baseline(frame: &FeatureFrame, rows: &[usize]) -> Vec<f64> {
         let req = frame.wallclock_req_s[r];
         (req.is_finite() && req > 0.0).then_some(req)
     };
-    // Jobs that ended with a runtime and a request, by end time.
-    let mut ended: Vec<(i64, usize)> = match users {
+    // Jobs that ended with a runtime and a request, by end time; jobs that
+    // ended in the same second by job key, so that which of them are a
+    // user's last five does not depend on the frame's row order.
+    let mut ended: Vec<(i64, i64, usize)> = match users {
         Some(users) => (0..frame.len())
             .filter(|&r| {
                 frame.end_s[r] != i64::MAX
@@ -36,7 +38,7 @@ pub fn max_ratio_baseline(frame: &FeatureFrame, rows: &[usize]) -> Vec<f64> {
                     && frame.run_time_s[r] >= 0.0
                     && request(r).is_some()
             })
-            .map(|r| (frame.end_s[r], r))
+            .map(|r| (frame.end_s[r], frame.job_key[r], r))
             .collect(),
         None => Vec::new(),
     };
@@ -50,7 +52,7 @@ pub fn max_ratio_baseline(frame: &FeatureFrame, rows: &[usize]) -> Vec<f64> {
         let row = rows[i];
         let submit = frame.submit_s[row];
         while next < ended.len() && ended[next].0 < submit {
-            let r = ended[next].1;
+            let r = ended[next].2;
             let user = users.expect("ended jobs need users")[r];
             let ratios = recent.entry(user).or_default();
             ratios.push_back(frame.run_time_s[r] / frame.wallclock_req_s[r]);
@@ -119,5 +121,20 @@ mod tests {
         // Within the last five, an overrun is capped at the request.
         let f = frame(&[("ann", 0, 10, 200.0, 100.0), ("ann", 50, 60, 1.0, 100.0)]);
         assert_eq!(max_ratio_baseline(&f, &[1]), [100.0]);
+    }
+
+    #[test]
+    fn jobs_ending_in_the_same_second_count_in_job_key_order_whatever_the_row_order() {
+        // Six jobs end at once: job 0's overrun comes first by key, so it is
+        // not among the last five, in whichever order the rows are stored.
+        let mut jobs = vec![("ann", 0, 100, 200.0, 100.0)];
+        jobs.extend((1..=5).map(|i| ("ann", i, 100, 10.0, 100.0)));
+        jobs.push(("ann", 1000, 2000, 1.0, 100.0));
+        let f = frame(&jobs);
+        assert_eq!(max_ratio_baseline(&f, &[6]), [10.0]);
+        jobs.reverse();
+        let mut reversed = frame(&jobs);
+        reversed.job_key.reverse();
+        assert_eq!(max_ratio_baseline(&reversed, &[0]), [10.0]);
     }
 }
