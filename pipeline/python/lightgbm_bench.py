@@ -17,6 +17,7 @@ DIR/validation_predictions.parquet (`pNN` columns).
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -41,6 +42,37 @@ def load(matrix_path):
     y = table.column("label").to_numpy().astype(np.float32)
     valid = table.column("is_valid").to_numpy(zero_copy_only=False).astype(bool)
     return x, y, valid
+
+
+class EarlyStopping:
+    """rtp's early stopping as a LightGBM callback: a round improves when it
+    takes at least `min_gain` of the best validation loss so far off it (and
+    more than rounding); training stops `rounds` rounds after the last
+    improvement, whose round count is `best_rounds`."""
+
+    order = 30
+
+    def __init__(self, rounds, min_gain):
+        self.rounds = rounds
+        self.min_gain = min_gain
+        self.best = math.inf
+        self.best_rounds = 0
+
+    def __call__(self, env):
+        score = env.evaluation_result_list[0][2]
+        rounds = env.iteration + 1
+        if self.improves(score):
+            self.best = score
+            self.best_rounds = rounds
+        elif rounds - self.best_rounds >= self.rounds:
+            raise lgb.callback.EarlyStopException(
+                self.best_rounds - 1, env.evaluation_result_list
+            )
+
+    def improves(self, score):
+        if not math.isfinite(self.best):
+            return score < self.best
+        return score < self.best - max(self.min_gain * abs(self.best), 1e-12)
 
 
 def status_kib(field):
@@ -87,14 +119,17 @@ def main():
         tag = quantile_tag(q)
         model_params = dict(params, alpha=q)
         started = time.perf_counter()
+        stopping = EarlyStopping(
+            spec["early_stopping_rounds"], spec["early_stopping_min_gain"]
+        )
         booster = lgb.train(
             model_params,
             fit_set,
             num_boost_round=spec["num_iterations"],
             valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(spec["early_stopping_rounds"], verbose=False)],
+            callbacks=[stopping],
         )
-        best_iteration = max(booster.best_iteration, 1)
+        best_iteration = max(stopping.best_rounds, 1)
         validation[tag] = booster.predict(valid_x, num_iteration=best_iteration)
         phases.append([f"{tag} fit", time.perf_counter() - started])
         started = time.perf_counter()

@@ -82,6 +82,9 @@ pub struct RawTrain {
     pub num_iterations: u32,
     /// Early stopping patience.
     pub early_stopping_rounds: u32,
+    /// Least share of the validation loss a LightGBM round must take off the
+    /// best so far to count as an improvement.
+    pub early_stopping_min_gain: f64,
     /// Most recent eligible jobs used for training, at most.
     pub max_train_rows: usize,
     /// Refit on training + validation rows after early stopping.
@@ -240,6 +243,10 @@ pub struct TrainOptions {
     pub num_iterations: u32,
     /// Early stopping patience.
     pub early_stopping_rounds: u32,
+    /// Least share of the validation loss a LightGBM round must take off the
+    /// best so far to count as an improvement: rounds that buy less than
+    /// that are not kept (0 keeps every improvement).
+    pub early_stopping_min_gain: f64,
     /// Most recent eligible jobs used for training, at most.
     pub max_train_rows: usize,
     /// Refit on training + validation rows after early stopping.
@@ -497,6 +504,14 @@ impl TryFrom<RawConfig> for PipelineConfig {
                 },
                 num_iterations: t.num_iterations.max(1),
                 early_stopping_rounds: t.early_stopping_rounds.max(1),
+                early_stopping_min_gain: match t.early_stopping_min_gain {
+                    g if (0.0..1.0).contains(&g) => g,
+                    g => {
+                        return Err(PipelineError::Config(format!(
+                            "train.early_stopping_min_gain must be a share in [0, 1), got {g}"
+                        )));
+                    }
+                },
                 max_train_rows: t.max_train_rows.max(100),
                 refit_with_validation: t.refit_with_validation,
                 members: parse_members(&t.members)?,
@@ -598,6 +613,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("evaluate.test_frac"), "{err}");
+        for gain in ["-0.1", "1.0", "nan"] {
+            let err = over_defaults(&format!("[train]\nearly_stopping_min_gain = {gain}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("train.early_stopping_min_gain"), "{err}");
+        }
+        let c = over_defaults("[train]\nearly_stopping_min_gain = 0.001\n").unwrap();
+        assert_eq!(c.train.early_stopping_min_gain, 0.001);
         let err = over_defaults("[train]\nstates = [\"DONE\"]\n")
             .unwrap_err()
             .to_string();

@@ -134,13 +134,19 @@ pub fn fit_lightgbm(m: &ModelInput, options: &TrainOptions) -> Result<LightgbmFi
     })
 }
 
+/// Boosts until `early_stopping_rounds` rounds in a row have not improved
+/// the validation loss, and returns the round of the last improvement. A
+/// round improves when it lowers the best loss so far by at least
+/// `early_stopping_min_gain` of it: the long tail of rounds that each take
+/// a sliver off the loss costs training and prediction time and buys
+/// nothing measurable on later jobs.
 fn boost_with_early_stopping(booster: &mut Booster, options: &TrainOptions) -> Result<u32> {
     let mut best = f64::INFINITY;
     let mut best_iteration = 0u32;
     for iteration in 1..=options.num_iterations {
         let finished = booster.update()?;
         let score = booster.eval(1)?;
-        if score < best - 1e-12 {
+        if improves(score, best, options.early_stopping_min_gain) {
             best = score;
             best_iteration = iteration;
         } else if iteration - best_iteration >= options.early_stopping_rounds {
@@ -151,4 +157,31 @@ fn boost_with_early_stopping(booster: &mut Booster, options: &TrainOptions) -> R
         }
     }
     Ok(best_iteration.max(1))
+}
+
+/// Whether a validation loss of `score` improves on `best` by at least
+/// `min_gain` of it (and by more than rounding either way).
+fn improves(score: f64, best: f64, min_gain: f64) -> bool {
+    if !best.is_finite() {
+        return score < best;
+    }
+    score < best - (min_gain * best.abs()).max(1e-12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::improves;
+
+    #[test]
+    fn a_round_improves_by_the_least_share_of_the_best_loss() {
+        assert!(improves(0.5, f64::INFINITY, 0.001));
+        assert!(!improves(f64::NAN, f64::INFINITY, 0.001));
+        // 0.1 % of 0.2 is 0.0002.
+        assert!(improves(0.2 - 0.000_21, 0.2, 0.001));
+        assert!(!improves(0.2 - 0.000_19, 0.2, 0.001));
+        // Without a least share, any gain above rounding counts.
+        assert!(improves(0.2 - 1e-9, 0.2, 0.0));
+        assert!(!improves(0.2 - 1e-13, 0.2, 0.0));
+        assert!(!improves(0.3, 0.2, 0.0));
+    }
 }

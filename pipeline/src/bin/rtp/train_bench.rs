@@ -114,6 +114,7 @@ fn run_both(
         "quantiles": QUANTILES,
         "num_iterations": config.train.num_iterations,
         "early_stopping_rounds": config.train.early_stopping_rounds,
+        "early_stopping_min_gain": config.train.early_stopping_min_gain,
         "refit": config.train.refit_with_validation,
         "parity_rows": input.parity_rows,
     });
