@@ -13,7 +13,7 @@ use crate::config::{PipelineConfig, RunInput, StateFilter};
 use crate::error::{PipelineError, Result};
 use crate::evaluate::serving::{ReplayInputs, Serving, read_jobs, served_features};
 use crate::evaluate::{
-    Evaluation, Protocol, ServedLive, eligible_rows, evaluate, served_quality, tested_quality,
+    Evaluation, Protocol, ServedLive, eligible_rows, evaluate, served_predictions, tested_quality,
 };
 use crate::features::{FeatureTables, build_features};
 use crate::frame::FeatureFrame;
@@ -148,13 +148,20 @@ pub async fn serving_stage(
         .iter()
         .map(|key| row_of[key])
         .collect();
+    let mut test_of_row: Vec<Option<usize>> = vec![None; period.len()];
+    for (i, &row) in test_rows.iter().enumerate() {
+        test_of_row[row] = Some(i);
+    }
     for (&mode, frame) in modes.iter().zip(frames) {
+        // A job's prediction depends on its row alone: test jobs served with
+        // the inputs they were tested with (live, all of them when the state
+        // follows the SQL) keep their test outputs.
         let model = if for_replay && mode == Serving::Live {
             // Every job of the period is scored once: the test jobs'
-            // predictions are among them (a job's prediction depends on its
-            // row alone).
+            // predictions are among them.
             let all: Vec<usize> = (0..frame.len()).collect();
-            let predictions = evaluation.model.predict(&frame, &all)?;
+            let (predictions, reused) = served_predictions(evaluation, &frame, &all, &test_of_row)?;
+            tracing::debug!(%mode, jobs = all.len(), reused, "served predictions");
             let model = tested_quality(evaluation, &predictions.select(&test_rows));
             evaluation.served_live = Some(ServedLive {
                 job_key: frame.job_key,
@@ -162,7 +169,11 @@ pub async fn serving_stage(
             });
             model
         } else {
-            served_quality(evaluation, &frame.select(&test_rows))?
+            let in_test_order: Vec<Option<usize>> = (0..test_rows.len()).map(Some).collect();
+            let (predictions, reused) =
+                served_predictions(evaluation, &frame, &test_rows, &in_test_order)?;
+            tracing::debug!(%mode, jobs = test_rows.len(), reused, "served predictions");
+            tested_quality(evaluation, &predictions)
         };
         evaluation.summary.serving.push(ServingQuality {
             mode: mode.to_string(),

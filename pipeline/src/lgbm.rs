@@ -68,6 +68,20 @@ impl ColumnMajor {
         }
     }
 
+    /// Rows `rows` of every column, in that order, as a new matrix.
+    pub fn select_rows(&self, rows: &[usize]) -> ColumnMajor {
+        let mut values = Vec::with_capacity(rows.len() * self.cols);
+        for j in 0..self.cols {
+            let column = self.column(j);
+            values.extend(rows.iter().map(|&r| column[r]));
+        }
+        ColumnMajor {
+            values,
+            rows: rows.len(),
+            cols: self.cols,
+        }
+    }
+
     fn dims(&self) -> Result<(i32, i32)> {
         let rows = i32::try_from(self.rows)
             .map_err(|_| PipelineError::LightGbm(format!("{} rows exceed i32", self.rows)))?;

@@ -110,7 +110,7 @@ async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
             .map(|v| v.iter().map(|x| x.to_bits()).collect())
             .collect()
     };
-    let (together, by_member) = evaluation.model.predict_with_members(frame, rows).unwrap();
+    let (together, by_member, _) = evaluation.model.predict_with_members(frame, rows).unwrap();
     assert_eq!(
         bits(&together),
         bits(&evaluation.model.predict(frame, rows).unwrap())

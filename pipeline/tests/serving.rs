@@ -17,10 +17,10 @@ use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::parquet::arrow::ArrowWriter;
 use rtp_bundle::BundleStore;
 use rtp_pipeline::chain::{self, TrainingData};
-use rtp_pipeline::evaluate::eligible_rows;
+use rtp_pipeline::evaluate::{eligible_rows, served_predictions};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::publish::{BundleSources, publish};
-use rtp_pipeline::train::train;
+use rtp_pipeline::train::{Predictions, train};
 use rtp_scoring::job_input::conform;
 use rtp_scoring::{AdviceOptions, Job, Overlay, Scorer};
 
@@ -456,5 +456,44 @@ async fn the_evaluation_replay_serves_live_the_features_the_sql_computed() {
     assert!(
         frozen.iter().any(|c| c == "f_user_n"),
         "frozen state differs in history: {frozen:?}"
+    );
+
+    // Served predictions reuse the test outputs of jobs whose model inputs
+    // are unchanged and score the rest: the same values as scoring all.
+    let bits = |p: &Predictions| -> Vec<Vec<u64>> {
+        [&p.p10, &p.p50, &p.p90, &p.likely, &p.suggestion_ceiling_s]
+            .iter()
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .collect()
+    };
+    let all: Vec<usize> = (0..keys.len()).collect();
+    let in_test_order: Vec<Option<usize>> = all.iter().copied().map(Some).collect();
+    let mut reused_by_mode = Vec::new();
+    for frame in &served {
+        let (reusing, reused) =
+            served_predictions(&evaluation, frame, &all, &in_test_order).unwrap();
+        assert_eq!(
+            bits(&reusing),
+            bits(&evaluation.model.predict(frame, &all).unwrap())
+        );
+        reused_by_mode.push(reused);
+    }
+    eprintln!(
+        "reused (live, frozen) of {}: {reused_by_mode:?}",
+        keys.len()
+    );
+    let [live, frozen] = reused_by_mode[..] else {
+        unreachable!()
+    };
+    assert!(live * 10 >= keys.len() * 9, "live reused {live}");
+    assert!(frozen < live, "frozen reused {frozen}, live {live}");
+    // Named as another test job, a job keeps that job's outputs only where
+    // their model inputs are the same.
+    let shifted: Vec<Option<usize>> = all.iter().map(|&i| Some((i + 1) % all.len())).collect();
+    let (reusing, reused) = served_predictions(&evaluation, &served[0], &all, &shifted).unwrap();
+    eprintln!("reused as the next job: {reused}");
+    assert_eq!(
+        bits(&reusing),
+        bits(&evaluation.model.predict(&served[0], &all).unwrap())
     );
 }

@@ -23,7 +23,7 @@ use rtp_bundle::manifest::EvaluationSummary;
 use crate::config::{StateFilter, TrainOptions};
 use crate::error::{PipelineError, Result};
 use crate::frame::FeatureFrame;
-use crate::train::{Predictions, TrainedModel, train};
+use crate::train::{Predictions, ScoredRows, TrainedModel, train};
 
 /// How train and test jobs are chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,6 +119,10 @@ pub struct Evaluation {
     /// as served live (see [`serving`]), when the serving replay ran for a
     /// schedule replay to follow: that replay reuses them.
     pub served_live: Option<ServedLive>,
+    /// The blend's raw outputs for the test jobs, in test order, when one
+    /// model scored them all (the holdout): the serving replays reuse them
+    /// for jobs served with the same model inputs.
+    pub test_scored: Option<ScoredRows>,
 }
 
 /// Predictions for the jobs of the test period as served live.
@@ -170,9 +174,13 @@ pub fn evaluate(
     let mut blend = Predictions::default();
     let mut members: BTreeMap<String, Predictions> = BTreeMap::new();
     let mut last_model = None;
-    for (train_rows, fold_test) in folds(frame, &eligible, protocol)? {
+    let folds = folds(frame, &eligible, protocol)?;
+    let one_model = folds.len() == 1;
+    let mut test_scored = None;
+    for (train_rows, fold_test) in folds {
         let model = train(frame, &train_rows, options)?;
-        let (blended, by_member) = model.predict_with_members(frame, &fold_test)?;
+        let (blended, by_member, scored) = model.predict_with_members(frame, &fold_test)?;
+        test_scored = one_model.then_some(scored);
         blend.extend(blended);
         for (member, predicted) in model.members.iter().zip(by_member) {
             members
@@ -223,6 +231,7 @@ pub fn evaluate(
         test_jobs: TestJobs::of(frame, &test_rows),
         test_rows,
         served_live: None,
+        test_scored,
     })
 }
 
@@ -272,12 +281,21 @@ fn baselines(
     (kept, dropped)
 }
 
-/// The model's quality on the test jobs when their features are those of
-/// `served` (one row per test job, in order).
-pub fn served_quality(evaluation: &Evaluation, served: &FeatureFrame) -> Result<QualityMetrics> {
-    let rows: Vec<usize> = (0..served.len()).collect();
-    let p = evaluation.model.predict(served, &rows)?;
-    Ok(tested_quality(evaluation, &p))
+/// The model's predictions for `rows` of `served`, where `test_of_row[i]`
+/// names the test job (in test order) `rows[i]` is, if it is one: a test
+/// job served with the model inputs it was tested with keeps its test
+/// outputs instead of being scored again. Also returns how many did.
+pub fn served_predictions(
+    evaluation: &Evaluation,
+    served: &FeatureFrame,
+    rows: &[usize],
+    test_of_row: &[Option<usize>],
+) -> Result<(Predictions, usize)> {
+    let none = ScoredRows::default();
+    let scored = evaluation.test_scored.as_ref().unwrap_or(&none);
+    evaluation
+        .model
+        .predict_reusing(served, rows, scored, test_of_row)
 }
 
 /// The model's quality on the test jobs given its predictions for them

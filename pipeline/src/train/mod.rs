@@ -11,6 +11,7 @@ mod lightgbm_member;
 mod member;
 mod python_env;
 mod python_members;
+mod scored;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ pub use member::{FittedModel, MemberFit};
 pub use python_members::{read_predictions, write_matrix};
 pub use rtp_bundle::parity::max_rel_diff;
 use rtp_bundle::parity::{self, ParitySample, QuantileParity};
+pub use scored::{ScoredRows, row_fingerprints};
 
 use crate::config::TrainOptions;
 use crate::error::{PipelineError, Result};
@@ -464,14 +466,61 @@ impl TrainedModel {
         ))
     }
 
+    /// Calibrated predictions for `rows`, the same as [`TrainedModel::predict`]
+    /// gives, bit for bit. Row `i` takes the outputs of scored row
+    /// `scored_row[i]` when its model inputs have that row's fingerprint;
+    /// only the others go through the forests. Also returns how many rows
+    /// were reused.
+    pub fn predict_reusing(
+        &self,
+        frame: &FeatureFrame,
+        rows: &[usize],
+        scored: &ScoredRows,
+        scored_row: &[Option<usize>],
+    ) -> Result<(Predictions, usize)> {
+        debug_assert_eq!(rows.len(), scored_row.len());
+        let x = self.inputs(frame, rows)?;
+        let reused: Vec<Option<usize>> = row_fingerprints(&x)
+            .into_iter()
+            .zip(scored_row)
+            .map(|(fingerprint, k)| k.filter(|&k| scored.matches(k, fingerprint)))
+            .collect();
+        let fresh_rows: Vec<usize> = (0..rows.len()).filter(|&i| reused[i].is_none()).collect();
+        let fresh = if fresh_rows.is_empty() {
+            // Every row is reused, so the scored rows have every quantile.
+            vec![Vec::new(); scored.raw.len()]
+        } else {
+            let x = x.select_rows(&fresh_rows);
+            self.ensemble.log_quantiles(&x.columns())?
+        };
+        drop(x);
+        let raw: Vec<Vec<f64>> = fresh
+            .iter()
+            .enumerate()
+            .map(|(q, fresh)| {
+                let mut fresh = fresh.iter();
+                reused
+                    .iter()
+                    .map(|k| match k {
+                        Some(k) => scored.raw[q][*k],
+                        None => *fresh.next().expect("one fresh output per fresh row"),
+                    })
+                    .collect()
+            })
+            .collect();
+        let predictions = seconds(frame, rows, &raw, &self.calibration(&self.interval));
+        Ok((predictions, rows.len() - fresh_rows.len()))
+    }
+
     /// Calibrated blended predictions and each member's own, in seconds, for
     /// `rows`: every forest is evaluated once, and the blend is the one
-    /// [`TrainedModel::predict`] gives, bit for bit.
+    /// [`TrainedModel::predict`] gives, bit for bit. The blend's raw outputs
+    /// come too, for [`TrainedModel::predict_reusing`].
     pub fn predict_with_members(
         &self,
         frame: &FeatureFrame,
         rows: &[usize],
-    ) -> Result<(Predictions, Vec<Predictions>)> {
+    ) -> Result<(Predictions, Vec<Predictions>, ScoredRows)> {
         let x = self.inputs(frame, rows)?;
         let columns = x.columns();
         let raw: Vec<Vec<Vec<f64>>> = (0..self.members.len())
@@ -490,7 +539,11 @@ impl TrainedModel {
                 seconds(frame, rows, member_raw, &self.calibration(&interval))
             })
             .collect();
-        Ok((blend, members))
+        let scored = ScoredRows {
+            fingerprints: row_fingerprints(&x),
+            raw: blended,
+        };
+        Ok((blend, members, scored))
     }
 
     /// Calibrated predictions of member `m` alone, in seconds.
