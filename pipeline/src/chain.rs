@@ -389,6 +389,8 @@ pub async fn run(config: &PipelineConfig) -> Result<ChainReport> {
         &mut stages_out,
     )
     .await?;
+    // Only the serving replays reuse the test outputs.
+    evaluation.test_scored = None;
     if config.replay {
         replay_stage(
             &prepared,
