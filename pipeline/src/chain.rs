@@ -153,15 +153,20 @@ pub async fn serving_stage(
         test_of_row[row] = Some(i);
     }
     for (&mode, frame) in modes.iter().zip(frames) {
+        // With the schedule replay to follow, every job of the period is
+        // scored once, live: the test jobs' predictions are among them.
+        let keep_for_replay = for_replay && mode == Serving::Live;
+        let rows: Vec<usize> = if keep_for_replay {
+            (0..frame.len()).collect()
+        } else {
+            test_rows.clone()
+        };
         // A job's prediction depends on its row alone: test jobs served with
         // the inputs they were tested with (live, all of them when the state
         // follows the SQL) keep their test outputs.
-        let model = if for_replay && mode == Serving::Live {
-            // Every job of the period is scored once: the test jobs'
-            // predictions are among them.
-            let all: Vec<usize> = (0..frame.len()).collect();
-            let (predictions, reused) = served_predictions(evaluation, &frame, &all, &test_of_row)?;
-            tracing::debug!(%mode, jobs = all.len(), reused, "served predictions");
+        let (predictions, reused) = served_predictions(evaluation, &frame, &rows, &test_of_row)?;
+        tracing::debug!(%mode, jobs = rows.len(), reused, "served predictions");
+        let model = if keep_for_replay {
             let model = tested_quality(evaluation, &predictions.select(&test_rows));
             evaluation.served_live = Some(ServedLive {
                 job_key: frame.job_key,
@@ -169,10 +174,6 @@ pub async fn serving_stage(
             });
             model
         } else {
-            let in_test_order: Vec<Option<usize>> = (0..test_rows.len()).map(Some).collect();
-            let (predictions, reused) =
-                served_predictions(evaluation, &frame, &test_rows, &in_test_order)?;
-            tracing::debug!(%mode, jobs = test_rows.len(), reused, "served predictions");
             tested_quality(evaluation, &predictions)
         };
         evaluation.summary.serving.push(ServingQuality {

@@ -3,7 +3,6 @@
 //! and is as good as its best member.
 
 use rtp_pipeline::ingest::InputFormat;
-use rtp_pipeline::train::Predictions;
 
 use crate::util::{config, ensemble_config};
 
@@ -104,12 +103,7 @@ async fn kth_ensemble_beats_baselines_and_matches_its_best_member() {
     };
     // The evaluation evaluates each forest once for the blend and the
     // members' own predictions: the same values as predicting each apart.
-    let bits = |p: &Predictions| -> Vec<Vec<u64>> {
-        [&p.p10, &p.p50, &p.p90, &p.likely, &p.suggestion_ceiling_s]
-            .iter()
-            .map(|v| v.iter().map(|x| x.to_bits()).collect())
-            .collect()
-    };
+    let bits = crate::util::prediction_bits;
     let (together, by_member, _) = evaluation.model.predict_with_members(frame, rows).unwrap();
     assert_eq!(
         bits(&together),

@@ -20,7 +20,7 @@ use rtp_pipeline::chain::{self, TrainingData};
 use rtp_pipeline::evaluate::{eligible_rows, served_predictions};
 use rtp_pipeline::frame::FeatureFrame;
 use rtp_pipeline::publish::{BundleSources, publish};
-use rtp_pipeline::train::{Predictions, train};
+use rtp_pipeline::train::train;
 use rtp_scoring::job_input::conform;
 use rtp_scoring::{AdviceOptions, Job, Overlay, Scorer};
 
@@ -460,12 +460,7 @@ async fn the_evaluation_replay_serves_live_the_features_the_sql_computed() {
 
     // Served predictions reuse the test outputs of jobs whose model inputs
     // are unchanged and score the rest: the same values as scoring all.
-    let bits = |p: &Predictions| -> Vec<Vec<u64>> {
-        [&p.p10, &p.p50, &p.p90, &p.likely, &p.suggestion_ceiling_s]
-            .iter()
-            .map(|v| v.iter().map(|x| x.to_bits()).collect())
-            .collect()
-    };
+    let bits = crate::util::prediction_bits;
     let all: Vec<usize> = (0..keys.len()).collect();
     let in_test_order: Vec<Option<usize>> = all.iter().copied().map(Some).collect();
     let mut reused_by_mode = Vec::new();

@@ -261,3 +261,11 @@ pub fn rewrite_swf(
     out.flush().unwrap();
     jobs
 }
+
+/// Every value of `p` as its bits, to compare predictions exactly.
+pub fn prediction_bits(p: &rtp_pipeline::train::Predictions) -> Vec<Vec<u64>> {
+    [&p.p10, &p.p50, &p.p90, &p.likely, &p.suggestion_ceiling_s]
+        .iter()
+        .map(|v| v.iter().map(|x| x.to_bits()).collect())
+        .collect()
+}

@@ -281,10 +281,10 @@ fn baselines(
     (kept, dropped)
 }
 
-/// The model's predictions for `rows` of `served`, where `test_of_row[i]`
-/// names the test job (in test order) `rows[i]` is, if it is one: a test
-/// job served with the model inputs it was tested with keeps its test
-/// outputs instead of being scored again. Also returns how many did.
+/// The model's predictions for `rows` of `served`, where `test_of_row[r]`
+/// names the test job (in test order) row `r` is, if it is one: a test job
+/// served with the model inputs it was tested with keeps its test outputs
+/// instead of being scored again. Also returns how many did.
 pub fn served_predictions(
     evaluation: &Evaluation,
     served: &FeatureFrame,

@@ -467,8 +467,8 @@ impl TrainedModel {
     }
 
     /// Calibrated predictions for `rows`, the same as [`TrainedModel::predict`]
-    /// gives, bit for bit. Row `i` takes the outputs of scored row
-    /// `scored_row[i]` when its model inputs have that row's fingerprint;
+    /// gives, bit for bit. Frame row `r` takes the outputs of scored row
+    /// `scored_of_row[r]` when its model inputs have that row's fingerprint;
     /// only the others go through the forests. Also returns how many rows
     /// were reused.
     pub fn predict_reusing(
@@ -476,14 +476,14 @@ impl TrainedModel {
         frame: &FeatureFrame,
         rows: &[usize],
         scored: &ScoredRows,
-        scored_row: &[Option<usize>],
+        scored_of_row: &[Option<usize>],
     ) -> Result<(Predictions, usize)> {
-        debug_assert_eq!(rows.len(), scored_row.len());
+        debug_assert_eq!(frame.len(), scored_of_row.len());
         let x = self.inputs(frame, rows)?;
         let reused: Vec<Option<usize>> = row_fingerprints(&x)
             .into_iter()
-            .zip(scored_row)
-            .map(|(fingerprint, k)| k.filter(|&k| scored.matches(k, fingerprint)))
+            .zip(rows)
+            .map(|(fingerprint, &r)| scored_of_row[r].filter(|&k| scored.matches(k, fingerprint)))
             .collect();
         let fresh_rows: Vec<usize> = (0..rows.len()).filter(|&i| reused[i].is_none()).collect();
         let fresh = if fresh_rows.is_empty() {
