@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::BooleanArray;
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 
+use rtp_jobs::rules::Problem;
 use rtp_jobs::{Job, JobRows, JobTable, jobs_batch};
 use rtp_scoring::Overlay;
 use rtp_scoring::feature_program::FeatureProgram;
 use rtp_scoring::job_input::conform;
-use rtp_scoring::live::{EventFolder, LiveState, StateSchema, event_times, known_at};
+use rtp_scoring::live::{CheckedEvent, EventFolder, LiveState, StateSchema, event_times, known_at};
 
 use crate::error::{PipelineError, Result};
 use crate::evaluate::parse_span;
@@ -140,6 +141,7 @@ pub async fn served_features(
     test_keys: &[i64],
     modes: &[Serving],
 ) -> Result<Vec<FeatureFrame>> {
+    let started = Instant::now();
     let schema = StateSchema::read(inputs.history_state, inputs.queue_state)?;
     let files = crate::features::load_sql_files(inputs.sql_dir)?;
     let program = FeatureProgram::compile(&files, &schema).await?;
@@ -199,8 +201,15 @@ pub async fn served_features(
         times: &events,
         program: &program,
     };
+    let folding = Instant::now();
     let mut at_cut = Replayer::new(&program);
     at_cut.fold_until(&events, cut)?;
+    tracing::debug!(
+        events_s = (folding - started).as_secs_f64(),
+        fold_s = folding.elapsed().as_secs_f64(),
+        events = events.times.len(),
+        "state at the cut"
+    );
     // Seconds are scored in blocks of about SCORE_BLOCK jobs.
     let mut blocks: Vec<std::ops::Range<usize>> = Vec::new();
     let mut block_start = 0;
@@ -213,75 +222,115 @@ pub async fn served_features(
             block_rows = 0;
         }
     }
-    let mut frames = Vec::with_capacity(modes.len());
-    for &mode in modes {
-        let mut replayer = at_cut.clone();
-        let mut frame = FeatureFrame::default();
-        // Time applying events and scoring, for the log.
-        let mut spent = (Duration::ZERO, Duration::ZERO);
-        for block in &blocks {
-            let seconds = &seconds[block.clone()];
-            let block_jobs: Vec<Job<&str>> = seconds
-                .iter()
-                .flat_map(|(_, group)| group.iter().map(|&row| jobs.job(row)))
-                .collect();
-            let batch = jobs_batch(block_jobs.iter().map(Job::at_submit))
-                .map_err(|e| PipelineError::Features(e.to_string()))?;
-            let submitted = program.submitted(&conform(&batch, 0)?.batch)?;
-            let mut contexts = Vec::with_capacity(seconds.len());
-            let mut offset = 0;
-            for (t, group) in seconds {
-                let applying = Instant::now();
-                replayer.advance(&events, mode.horizon(*t, cut))?;
-                let scoring = Instant::now();
-                spent.0 += scoring - applying;
-                let jobs_then = submitted.slice(offset, group.len());
-                offset += group.len();
-                contexts.push(program.context(
-                    &jobs_then,
-                    &replayer.state,
-                    &mut Overlay::default(),
-                )?);
-                spent.1 += scoring.elapsed();
-            }
+    let plan = ScoringPlan {
+        seconds: &seconds,
+        blocks: &blocks,
+        cut,
+        tested: &tested,
+    };
+    // The modes share nothing but what they read: each runs on its own
+    // thread from its own copy of the state at the cut.
+    let frames: Vec<Result<FeatureFrame>> = std::thread::scope(|scope| {
+        let replays: Vec<_> = modes
+            .iter()
+            .map(|&mode| {
+                let (events, plan, at_cut) = (&events, &plan, &at_cut);
+                scope.spawn(move || replay_mode(events, plan, at_cut.clone(), mode))
+            })
+            .collect();
+        replays
+            .into_iter()
+            .map(|replay| replay.join().expect("a serving replay panicked"))
+            .collect()
+    });
+    frames
+        .into_iter()
+        .map(|frame| in_key_order(frame?, test_keys))
+        .collect()
+}
+
+/// The seconds a replay scores, in blocks, and which jobs are tested.
+struct ScoringPlan<'a> {
+    /// Seconds with a test submit, each with every job submitted then.
+    seconds: &'a [(i64, Vec<usize>)],
+    /// Runs of seconds scored at a time.
+    blocks: &'a [std::ops::Range<usize>],
+    /// The training cut.
+    cut: i64,
+    tested: &'a HashSet<i64>,
+}
+
+/// The tested jobs' features served in `mode`, in submit order.
+fn replay_mode(
+    events: &Events<'_, '_>,
+    plan: &ScoringPlan<'_>,
+    mut replayer: Replayer,
+    mode: Serving,
+) -> Result<FeatureFrame> {
+    let (jobs, program) = (events.jobs, events.program);
+    let mut frame = FeatureFrame::default();
+    // Time applying events and scoring, for the log.
+    let mut spent = (Duration::ZERO, Duration::ZERO);
+    for block in plan.blocks {
+        let seconds = &plan.seconds[block.clone()];
+        let block_jobs: Vec<Job<&str>> = seconds
+            .iter()
+            .flat_map(|(_, group)| group.iter().map(|&row| jobs.job(row)))
+            .collect();
+        let batch = jobs_batch(block_jobs.iter().map(Job::at_submit))
+            .map_err(|e| PipelineError::Features(e.to_string()))?;
+        let submitted = program.submitted(&conform(&batch, 0)?.batch)?;
+        let mut contexts = Vec::with_capacity(seconds.len());
+        let mut offset = 0;
+        for (t, group) in seconds {
+            let applying = Instant::now();
+            replayer.advance(events, mode.horizon(*t, plan.cut))?;
             let scoring = Instant::now();
-            let context = concat_batches(&contexts[0].schema(), &contexts)
-                .map_err(PipelineError::arrow("served context rows"))?;
-            // Every job of a second shapes the context of the others; only
-            // the tested ones are scored and kept.
-            let is_tested: BooleanArray = block_jobs
-                .iter()
-                .map(|j| Some(j.job_key.is_some_and(|k| tested.contains(&k))))
-                .collect();
-            let context = filter_record_batch(&context, &is_tested)
-                .map_err(PipelineError::arrow("served context rows"))?;
-            frame.append(&program.features_of_context(&context)?)?;
+            spent.0 += scoring - applying;
+            let jobs_then = submitted.slice(offset, group.len());
+            offset += group.len();
+            contexts.push(program.context(&jobs_then, &replayer.state, &mut Overlay::default())?);
             spent.1 += scoring.elapsed();
         }
-        tracing::debug!(
-            %mode,
-            applying_s = spent.0.as_secs_f64(),
-            scoring_s = spent.1.as_secs_f64(),
-            records_kept = replayer.folder.records().len(),
-            entities = replayer.state.entities(),
-            "replayed"
-        );
-        // Scored in submit order; reordered (a copy) only if the test keys
-        // come in another.
-        if frame.job_key == test_keys {
-            frames.push(frame);
-            continue;
-        }
-        let row_of: HashMap<i64, usize> = frame
-            .job_key
+        let scoring = Instant::now();
+        let context = concat_batches(&contexts[0].schema(), &contexts)
+            .map_err(PipelineError::arrow("served context rows"))?;
+        // Every job of a second shapes the context of the others; only
+        // the tested ones are scored and kept.
+        let is_tested: BooleanArray = block_jobs
             .iter()
-            .enumerate()
-            .map(|(i, &k)| (k, i))
+            .map(|j| Some(j.job_key.is_some_and(|k| plan.tested.contains(&k))))
             .collect();
-        let rows: Vec<usize> = test_keys.iter().map(|k| row_of[k]).collect();
-        frames.push(frame.select(&rows));
+        let context = filter_record_batch(&context, &is_tested)
+            .map_err(PipelineError::arrow("served context rows"))?;
+        frame.append(&program.features_of_context(&context)?)?;
+        spent.1 += scoring.elapsed();
     }
-    Ok(frames)
+    tracing::debug!(
+        %mode,
+        applying_s = spent.0.as_secs_f64(),
+        scoring_s = spent.1.as_secs_f64(),
+        records_kept = replayer.folder.records().len(),
+        entities = replayer.state.entities(),
+        "replayed"
+    );
+    Ok(frame)
+}
+
+/// `frame` (scored in submit order) with one row per `test_keys` entry in
+/// that order; reordered (a copy) only if the keys come in another.
+fn in_key_order(frame: FeatureFrame, test_keys: &[i64]) -> Result<FeatureFrame> {
+    if frame.job_key == test_keys {
+        return Ok(frame);
+    }
+    let row_of: HashMap<i64, usize> = frame
+        .job_key
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| (k, i))
+        .collect();
+    let rows: Vec<usize> = test_keys.iter().map(|k| row_of[k]).collect();
+    Ok(frame.select(&rows))
 }
 
 /// The log's events in time order, each naming its job's row.
@@ -381,12 +430,12 @@ impl Replayer {
         let mut times = times.into_iter().peekable();
         while times.peek().is_some() {
             let chunk: Vec<(i64, usize)> = times.by_ref().take(REPLAY_CHUNK).collect();
-            let known = chunk
-                .iter()
-                .map(|&(t, row)| known_at(&events.jobs.job(row), t));
             let report = match records {
                 Records::KeepAll => {
-                    let known: Vec<Job> = known.collect();
+                    let known: Vec<Job> = chunk
+                        .iter()
+                        .map(|&(t, row)| known_at(&events.jobs.job(row), t))
+                        .collect();
                     self.folder.apply(
                         events.program,
                         &mut self.state,
@@ -395,8 +444,9 @@ impl Replayer {
                     )
                 }
                 Records::KeepUnfinished => {
+                    let checked = check_on_threads(events, &chunk);
                     self.folder
-                        .apply_keeping_unfinished(events.program, &mut self.state, "", known)
+                        .apply_checked(events.program, &mut self.state, "", checked)
                 }
             };
             if let Some((i, problem)) = report.refused.first() {
@@ -416,6 +466,35 @@ impl Replayer {
         }
         Ok(())
     }
+}
+
+/// Checks the events `times` names for folding ([`CheckedEvent::new`]),
+/// their facts computed on every core; the results come in their order.
+fn check_on_threads(
+    events: &Events<'_, '_>,
+    times: &[(i64, usize)],
+) -> Vec<std::result::Result<CheckedEvent, Problem>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per_thread = times.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = times
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|&(t, row)| {
+                            let known = known_at(&events.jobs.job(row), t);
+                            CheckedEvent::new(events.program, "", known)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().expect("checking events panicked"))
+            .collect()
+    })
 }
 
 /// Every job of a job table, as columns.

@@ -42,6 +42,29 @@ struct Change {
     after: JobFacts,
 }
 
+/// An event checked as [`EventFolder::apply_keeping_unfinished`] checks
+/// it, with the facts of its job when it knows the job's end: all that
+/// folding it needs from the event alone, so events can be checked on
+/// several threads and folded in order on one.
+#[derive(Debug)]
+pub struct CheckedEvent {
+    job: Job,
+    key: EventKey,
+    /// The job's facts, if the event knows its end.
+    ended: Option<Result<JobFacts, Problem>>,
+}
+
+impl CheckedEvent {
+    /// Checks `event` of `cluster`, computing its facts if it has ended.
+    pub fn new(program: &FeatureProgram, cluster: &str, event: Job) -> Result<Self, Problem> {
+        // The key and the end are read from the job as checked.
+        let job = check_event(event)?;
+        let key = EventKey::of(cluster, &job);
+        let ended = job.end_time.map(|_| record_facts(program, &key, &job));
+        Ok(Self { job, key, ended })
+    }
+}
+
 impl Prepared {
     /// The records the batch changes, to be stored before it is committed.
     pub fn records(&self) -> impl Iterator<Item = (&EventKey, &Job)> {
@@ -104,29 +127,42 @@ impl EventFolder {
         cluster: &str,
         events: impl IntoIterator<Item = Job>,
     ) -> EventReport {
+        let checked = events
+            .into_iter()
+            .map(|event| CheckedEvent::new(program, cluster, event));
+        self.apply_checked(program, state, cluster, checked)
+    }
+
+    /// [`EventFolder::apply_keeping_unfinished`] for events already
+    /// checked (by [`CheckedEvent::new`], which may run on other threads).
+    pub fn apply_checked(
+        &mut self,
+        program: &FeatureProgram,
+        state: &mut LiveState,
+        cluster: &str,
+        events: impl IntoIterator<Item = Result<CheckedEvent, Problem>>,
+    ) -> EventReport {
         let mut report = EventReport::default();
         for (i, event) in events.into_iter().enumerate() {
-            // Checked first, as `prepare` does: the key and the end are
-            // read from the job as checked.
-            let job = match check_event(event) {
-                Ok(job) => job,
+            let CheckedEvent { job, key, ended } = match event {
+                Ok(event) => event,
                 Err(problem) => {
                     report.refused.push((i, problem));
                     continue;
                 }
             };
-            let key = EventKey::of(cluster, &job);
-            if job.end_time.is_none() || self.records.get(&key).is_some() {
-                let one = self.apply(program, state, cluster, [job.as_borrowed()]);
-                report.absorb(one, i);
-                continue;
-            }
-            match record_facts(program, &key, &job) {
-                Ok(after) => {
-                    state.apply(None, &after);
-                    report.applied += 1;
+            match ended {
+                Some(facts) if self.records.get(&key).is_none() => match facts {
+                    Ok(after) => {
+                        state.apply(None, &after);
+                        report.applied += 1;
+                    }
+                    Err(problem) => report.refused.push((i, problem)),
+                },
+                _ => {
+                    let one = self.apply(program, state, cluster, [job.as_borrowed()]);
+                    report.absorb(one, i);
                 }
-                Err(problem) => report.refused.push((i, problem)),
             }
         }
         report

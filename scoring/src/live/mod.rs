@@ -24,7 +24,7 @@ pub use events::{
     merge,
 };
 pub use facts::JobFacts;
-pub use follow::{EventFolder, Prepared};
+pub use follow::{CheckedEvent, EventFolder, Prepared};
 pub use history::{EntityHistory, HistoryStat};
 pub use queue::{QueueCount, QueueCounts};
 pub use state::{LiveState, StateLayout, StateSchema};

@@ -249,7 +249,13 @@ impl LiveState {
         for (kind, key) in next.keys.iter().enumerate() {
             let Some(key) = key else { continue };
             if new_submit || new_end.is_some() {
-                let entity = self.history[kind].entry(key.clone()).or_default();
+                // Looked up before inserting: most events find their entity,
+                // and the entry API would copy the key for each.
+                let history = &mut self.history[kind];
+                if !history.contains_key(key) {
+                    history.insert(key.clone(), EntityHistory::default());
+                }
+                let entity = history.get_mut(key).expect("inserted above");
                 if new_submit {
                     entity.add_submit(next.times.submit_s);
                 }
@@ -258,7 +264,11 @@ impl LiveState {
                 }
             }
             if self.layout.queue_scopes[kind] && before != after {
-                let counts = self.queue[kind].entry(key.clone()).or_default();
+                let queue = &mut self.queue[kind];
+                if !queue.contains_key(key) {
+                    queue.insert(key.clone(), QueueCounts::default());
+                }
+                let counts = queue.get_mut(key).expect("inserted above");
                 counts.add(before, -1);
                 counts.add(after, 1);
             }
