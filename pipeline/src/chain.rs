@@ -141,6 +141,9 @@ pub async fn serving_stage(
     let jobs = read_jobs(&prepared.ingest.output)?;
     let period = test_period_keys(evaluation, &jobs)?;
     let frames = served_features(prepared.replay_inputs(&jobs, sql_dir), &period, modes).await?;
+    // The replays ran on their own threads, whose allocator arenas keep what
+    // they freed; the predictions below build model matrices of their own.
+    stages::release_freed_memory();
     let row_of: HashMap<i64, usize> = period.iter().enumerate().map(|(i, &k)| (k, i)).collect();
     let test_rows: Vec<usize> = evaluation
         .test_jobs
