@@ -134,7 +134,8 @@ impl EventFolder {
     }
 
     /// [`EventFolder::apply_keeping_unfinished`] for events already
-    /// checked (by [`CheckedEvent::new`], which may run on other threads).
+    /// checked (by [`CheckedEvent::new`] with the same `cluster`, which may
+    /// run on other threads).
     pub fn apply_checked(
         &mut self,
         program: &FeatureProgram,
