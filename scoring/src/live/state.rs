@@ -23,6 +23,16 @@ use crate::live::facts::JobFacts;
 use crate::live::history::{EntityHistory, HistoryStat, StoredHistory};
 use crate::live::queue::{QueueCount, QueueCounts, QueueTimes};
 
+/// The value of `key` in `map`, a default one inserted if it has none.
+/// Looked up before inserting: most events find their entity, and the
+/// entry API would copy the key for each.
+fn entry_by_ref<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 /// `history_state` columns that continue the statistics rather than being
 /// one.
 const HISTORY_INPUTS: [&str; 5] = [
@@ -249,13 +259,7 @@ impl LiveState {
         for (kind, key) in next.keys.iter().enumerate() {
             let Some(key) = key else { continue };
             if new_submit || new_end.is_some() {
-                // Looked up before inserting: most events find their entity,
-                // and the entry API would copy the key for each.
-                let history = &mut self.history[kind];
-                if !history.contains_key(key) {
-                    history.insert(key.clone(), EntityHistory::default());
-                }
-                let entity = history.get_mut(key).expect("inserted above");
+                let entity = entry_by_ref(&mut self.history[kind], key);
                 if new_submit {
                     entity.add_submit(next.times.submit_s);
                 }
@@ -264,11 +268,7 @@ impl LiveState {
                 }
             }
             if self.layout.queue_scopes[kind] && before != after {
-                let queue = &mut self.queue[kind];
-                if !queue.contains_key(key) {
-                    queue.insert(key.clone(), QueueCounts::default());
-                }
-                let counts = queue.get_mut(key).expect("inserted above");
+                let counts = entry_by_ref(&mut self.queue[kind], key);
                 counts.add(before, -1);
                 counts.add(after, 1);
             }
