@@ -5,7 +5,8 @@
 //! The operator drops buffered rows before the start of the last frame
 //! returned by [`PartitionEvaluator::get_range`], so every frame reaches
 //! back exactly as far as its fold reads: a running aggregate reads the one
-//! row entering it, `lag` rows back; a median reads its whole frame.
+//! row entering it, `lag` rows back; a median reads its whole frame; the
+//! latest non-null value reads the current row.
 
 use std::ops::Range;
 
@@ -25,6 +26,8 @@ pub(super) struct FoldEvaluator {
     count: u64,
     /// A median's frame: its non-null values in total order.
     frame: Vec<f64>,
+    /// The latest non-null value, once there is one.
+    last: Option<ScalarValue>,
 }
 
 impl FoldEvaluator {
@@ -35,6 +38,7 @@ impl FoldEvaluator {
             int: None,
             count: 0,
             frame: Vec::new(),
+            last: None,
         }
     }
 
@@ -130,6 +134,7 @@ impl PartitionEvaluator for FoldEvaluator {
             Fold::CountFollowing { from, to } => {
                 (idx + from).min(n_rows)..(idx + to + 1).min(n_rows)
             }
+            Fold::LastNonNull => idx..idx + 1,
         })
     }
 
@@ -156,6 +161,19 @@ impl PartitionEvaluator for FoldEvaluator {
             Fold::CountFollowing { .. } => Ok(ScalarValue::Int64(Some(
                 range.end.saturating_sub(range.start) as i64,
             ))),
+            Fold::LastNonNull => {
+                let Some(values) = values.first() else {
+                    return internal_err!("LAST_VALUE without an argument");
+                };
+                let current = range.end - 1;
+                if values.is_valid(current) {
+                    self.last = Some(ScalarValue::try_from_array(values, current)?);
+                }
+                match &self.last {
+                    Some(last) => Ok(last.clone()),
+                    None => ScalarValue::try_from(values.data_type()),
+                }
+            }
         }
     }
 }
