@@ -37,7 +37,10 @@ impl WindowUDFImpl for FoldFunction {
         &self,
         _args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
-        Ok(Box::new(FoldEvaluator::new(self.fold)))
+        Ok(Box::new(FoldEvaluator::new(
+            self.fold,
+            self.field.data_type(),
+        )))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {

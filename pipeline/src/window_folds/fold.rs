@@ -1,60 +1,148 @@
-//! The folds: one partition's evaluator, called by DataFusion's bounded
-//! window operator once per row, in order, with the row's frame over the
-//! partition's buffered rows.
+//! The folds: one partition's state, given the partition's rows one at a
+//! time, in order. [`FoldState`] is the fold itself, shared by the two ways
+//! it runs: [`FoldEvaluator`] inside DataFusion's bounded window operator,
+//! and the fold window operator of [`super::exec`], which runs a whole
+//! window of folds over sorted input.
 //!
-//! The operator drops buffered rows before the start of the last frame
-//! returned by [`PartitionEvaluator::get_range`], so every frame reaches
-//! back exactly as far as its fold reads: a running aggregate reads the one
-//! row entering it, `lag` rows back; a median reads its whole frame; the
-//! latest non-null value reads the current row.
+//! A causal fold keeps what it needs of the partition's past (the rows a
+//! running aggregate still has to take in, a median's frame, the latest
+//! non-null value), so DataFusion's operator only ever has to hand it the
+//! current row and drops the rest. A count of following rows is the one
+//! fold that looks ahead: it reads the frame DataFusion gives it.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::PartitionEvaluator;
 
 use super::recognise::{Fold, Running};
 
-/// One partition's running state.
+/// One row's argument, as a fold reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Value {
+    Null,
+    Float(f64),
+    Int(i64),
+    /// A non-null value of another type: only counted.
+    Other,
+}
+
+impl Value {
+    /// Row `i` of `values`.
+    pub(super) fn at(values: &dyn Array, i: usize) -> Self {
+        if values.is_null(i) {
+            return Self::Null;
+        }
+        match values.data_type() {
+            DataType::Float64 => Self::Float(values.as_primitive::<Float64Type>().value(i)),
+            DataType::Int64 => Self::Int(values.as_primitive::<Int64Type>().value(i)),
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A fold's result for one row, in the type of the expression it replaces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Output {
+    Float(Option<f64>),
+    Int(Option<i64>),
+}
+
+impl From<Output> for ScalarValue {
+    fn from(output: Output) -> Self {
+        match output {
+            Output::Float(v) => ScalarValue::Float64(v),
+            Output::Int(v) => ScalarValue::Int64(v),
+        }
+    }
+}
+
+/// A causal fold over one partition, fed a row at a time.
 #[derive(Debug)]
-pub(super) struct FoldEvaluator {
+pub(super) struct FoldState {
     fold: Fold,
+    /// Whether the result is a Float64 (else an Int64).
+    float_output: bool,
     float: Option<f64>,
     int: Option<i64>,
     count: u64,
+    /// The partition's latest rows a fold still reads: those a lagging
+    /// running aggregate has yet to take in, or a median's frame.
+    recent: VecDeque<Value>,
     /// A median's frame: its non-null values in total order.
-    frame: Vec<f64>,
-    /// The latest non-null value, once there is one.
-    last: Option<ScalarValue>,
+    sorted: Vec<f64>,
+    /// The latest non-null value.
+    last: Value,
 }
 
-impl FoldEvaluator {
-    pub(super) fn new(fold: Fold) -> Self {
+impl FoldState {
+    pub(super) fn new(fold: Fold, output: &DataType) -> Self {
         Self {
             fold,
+            float_output: *output == DataType::Float64,
             float: None,
             int: None,
             count: 0,
-            frame: Vec::new(),
-            last: None,
+            recent: VecDeque::new(),
+            sorted: Vec::new(),
+            last: Value::Null,
         }
     }
 
-    /// Adds buffered row `i` to the running aggregate, as DataFusion's
-    /// accumulators add it: sums from zero in row order, nulls skipped.
-    fn absorb(&mut self, aggregate: Running, values: &ArrayRef, i: usize) {
-        if values.is_null(i) {
+    /// Starts the next partition.
+    pub(super) fn reset(&mut self) {
+        self.float = None;
+        self.int = None;
+        self.count = 0;
+        self.recent.clear();
+        self.sorted.clear();
+        self.last = Value::Null;
+    }
+
+    /// Takes in the partition's next row and gives its result.
+    pub(super) fn push(&mut self, value: Value) -> Result<Output> {
+        match self.fold {
+            Fold::Running { aggregate, lag } => {
+                // Row n takes in row n - lag, once the partition has one.
+                self.recent.push_back(value);
+                if self.recent.len() > lag
+                    && let Some(entering) = self.recent.pop_front()
+                {
+                    self.absorb(aggregate, entering);
+                }
+                Ok(self.running(aggregate))
+            }
+            Fold::Median { preceding } => self.median(preceding, value),
+            Fold::LastNonNull => {
+                if value != Value::Null {
+                    self.last = value;
+                }
+                Ok(match (self.last, self.float_output) {
+                    (Value::Float(v), _) => Output::Float(Some(v)),
+                    (Value::Int(v), _) => Output::Int(Some(v)),
+                    (_, true) => Output::Float(None),
+                    (_, false) => Output::Int(None),
+                })
+            }
+            Fold::CountFollowing { .. } => internal_err!("a count of following rows is not causal"),
+        }
+    }
+
+    /// Adds a row to the running aggregate, as DataFusion's accumulators add
+    /// it: sums from zero in row order, nulls skipped.
+    fn absorb(&mut self, aggregate: Running, value: Value) {
+        if value == Value::Null {
             return;
         }
         self.count += 1;
-        match aggregate {
-            Running::SumFloat | Running::AvgFloat => {
-                *self.float.get_or_insert(0.0) += values.as_primitive::<Float64Type>().value(i);
+        match (aggregate, value) {
+            (Running::SumFloat | Running::AvgFloat, Value::Float(v)) => {
+                *self.float.get_or_insert(0.0) += v;
             }
-            Running::SumInt | Running::MaxInt | Running::MinInt => {
-                let v = values.as_primitive::<Int64Type>().value(i);
+            (Running::SumInt | Running::MaxInt | Running::MinInt, Value::Int(v)) => {
                 self.int = Some(match (aggregate, self.int) {
                     (Running::SumInt, s) => s.unwrap_or(0).wrapping_add(v),
                     (_, None) => v,
@@ -62,19 +150,19 @@ impl FoldEvaluator {
                     (_, Some(m)) => m.min(v),
                 });
             }
-            Running::Count => {}
+            _ => {}
         }
     }
 
-    fn running(&self, aggregate: Running) -> ScalarValue {
+    fn running(&self, aggregate: Running) -> Output {
         match aggregate {
-            Running::SumFloat => ScalarValue::Float64(self.float),
-            Running::AvgFloat => ScalarValue::Float64(match self.count {
+            Running::SumFloat => Output::Float(self.float),
+            Running::AvgFloat => Output::Float(match self.count {
                 0 => None,
                 n => self.float.map(|s| s / n as f64),
             }),
-            Running::SumInt | Running::MaxInt | Running::MinInt => ScalarValue::Int64(self.int),
-            Running::Count => ScalarValue::Int64(Some(self.count as i64)),
+            Running::SumInt | Running::MaxInt | Running::MinInt => Output::Int(self.int),
+            Running::Count => Output::Int(Some(self.count as i64)),
         }
     }
 
@@ -82,34 +170,50 @@ impl FoldEvaluator {
     /// takes it: the middle value in total order, or the mean of the two
     /// middle values. The frame's values are kept sorted: each row adds the
     /// row entering the frame and drops the one leaving it.
-    fn median(&mut self, values: &ArrayRef, frame: &Range<usize>) -> Result<ScalarValue> {
-        let values = values.as_primitive::<Float64Type>();
-        let sorted = &mut self.frame;
+    fn median(&mut self, preceding: usize, value: Value) -> Result<Output> {
         let position = |sorted: &[f64], v: f64| sorted.partition_point(|x| x.total_cmp(&v).is_lt());
-        // The row before the frame was the previous frame's first: it stays
-        // buffered, so a frame starting at 0 is the partition's first rows.
-        if let Some(leaving) = frame.start.checked_sub(1)
-            && values.is_valid(leaving)
+        self.recent.push_back(value);
+        if self.recent.len() > preceding + 1
+            && let Some(Value::Float(v)) = self.recent.pop_front()
         {
-            let v = values.value(leaving);
-            let at = position(sorted, v);
-            if sorted.get(at).is_none_or(|x| x.to_bits() != v.to_bits()) {
+            let at = position(&self.sorted, v);
+            if self
+                .sorted
+                .get(at)
+                .is_none_or(|x| x.to_bits() != v.to_bits())
+            {
                 return internal_err!("MEDIAN: the row leaving the frame is not in it");
             }
-            sorted.remove(at);
+            self.sorted.remove(at);
         }
-        let entering = frame.end - 1;
-        if values.is_valid(entering) {
-            let v = values.value(entering);
-            let at = position(sorted, v);
-            sorted.insert(at, v);
+        if let Value::Float(v) = value {
+            let at = position(&self.sorted, v);
+            self.sorted.insert(at, v);
         }
+        let sorted = &self.sorted;
         let n = sorted.len();
-        Ok(ScalarValue::Float64(match n {
+        Ok(Output::Float(match n {
             0 => None,
             _ if n % 2 == 1 => Some(sorted[n / 2]),
             _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
         }))
+    }
+}
+
+/// A fold as DataFusion's bounded window operator calls it: once per row,
+/// in order, with the row's frame over the partition's buffered rows.
+#[derive(Debug)]
+pub(super) struct FoldEvaluator {
+    fold: Fold,
+    state: FoldState,
+}
+
+impl FoldEvaluator {
+    pub(super) fn new(fold: Fold, output: &DataType) -> Self {
+        Self {
+            fold,
+            state: FoldState::new(fold, output),
+        }
     }
 }
 
@@ -127,53 +231,29 @@ impl PartitionEvaluator for FoldEvaluator {
         !matches!(self.fold, Fold::CountFollowing { .. })
     }
 
+    /// A causal fold reads the current row only: the operator drops the
+    /// rows before it.
     fn get_range(&self, idx: usize, n_rows: usize) -> Result<Range<usize>> {
         Ok(match self.fold {
-            Fold::Running { lag, .. } => idx.saturating_sub(lag)..idx + 1,
-            Fold::Median { preceding } => idx.saturating_sub(preceding)..idx + 1,
             Fold::CountFollowing { from, to } => {
                 (idx + from).min(n_rows)..(idx + to + 1).min(n_rows)
             }
-            Fold::LastNonNull => idx..idx + 1,
+            _ => idx..idx + 1,
         })
     }
 
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        match self.fold {
-            Fold::Running { aggregate, lag } => {
-                let Some(values) = values.first() else {
-                    return internal_err!("a running aggregate without an argument");
-                };
-                // Row `range.end - 1` takes in row `range.end - 1 - lag`, when
-                // the partition has one (earlier rows stay buffered, so a
-                // saturated frame start means the partition's first rows).
-                if range.end > lag {
-                    self.absorb(aggregate, values, range.start);
-                }
-                Ok(self.running(aggregate))
-            }
-            Fold::Median { .. } => {
-                let Some(values) = values.first() else {
-                    return internal_err!("MEDIAN without an argument");
-                };
-                self.median(values, range)
-            }
-            Fold::CountFollowing { .. } => Ok(ScalarValue::Int64(Some(
+        if let Fold::CountFollowing { .. } = self.fold {
+            return Ok(ScalarValue::Int64(Some(
                 range.end.saturating_sub(range.start) as i64,
-            ))),
-            Fold::LastNonNull => {
-                let Some(values) = values.first() else {
-                    return internal_err!("LAST_VALUE without an argument");
-                };
-                let current = range.end - 1;
-                if values.is_valid(current) {
-                    self.last = Some(ScalarValue::try_from_array(values, current)?);
-                }
-                match &self.last {
-                    Some(last) => Ok(last.clone()),
-                    None => ScalarValue::try_from(values.data_type()),
-                }
-            }
+            )));
         }
+        let Some(values) = values.first() else {
+            return internal_err!("a window fold without an argument");
+        };
+        Ok(self
+            .state
+            .push(Value::at(values.as_ref(), range.end - 1))?
+            .into())
     }
 }

@@ -17,6 +17,7 @@
 //! bit: sums add the same values in the same order from the same zero, and
 //! the median takes the same order statistics.
 
+mod exec;
 mod expr;
 mod fold;
 mod recognise;
@@ -72,6 +73,10 @@ impl PhysicalOptimizerRule for FoldWindows {
                 window.input_order_mode.clone(),
                 can_repartition,
             )?;
+            // A window of causal folds over runs of partitions is one loop.
+            if let Some(run) = exec::fold_window(window, &folded) {
+                return Ok(Transformed::yes(Arc::new(run)));
+            }
             Ok(Transformed::yes(Arc::new(folded) as Arc<dyn ExecutionPlan>))
         })
         .data()

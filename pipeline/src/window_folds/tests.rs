@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::FoldWindows;
+use super::exec::FoldWindowExec;
 use super::expr::is_folded;
 
 /// Rows of a few partitions of very different sizes, with ties in the
@@ -79,16 +80,39 @@ fn context(fold: bool, batch: &RecordBatch) -> SessionContext {
     ctx
 }
 
+/// How many window operators run as one loop of folds.
+fn fold_loops(plan: &Arc<dyn ExecutionPlan>) -> usize {
+    let mut loops = 0;
+    plan.apply(|node| {
+        loops += usize::from(node.is::<FoldWindowExec>());
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .unwrap();
+    loops
+}
+
 fn folded_exprs(plan: &Arc<dyn ExecutionPlan>) -> usize {
     let mut folded = 0;
     plan.apply(|node| {
         if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
             folded += w.window_expr().iter().filter(|e| is_folded(e)).count();
         }
+        if let Some(run) = node.downcast_ref::<FoldWindowExec>() {
+            folded += run.folds();
+        }
         Ok(TreeNodeRecursion::Continue)
     })
     .unwrap();
     folded
+}
+
+async fn plan(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+    ctx.sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap()
 }
 
 async fn run(ctx: &SessionContext, sql: &str) -> (String, usize) {
@@ -167,6 +191,33 @@ async fn several_windows_in_one_operator_match() {
          COUNT(*) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 25 FOLLOWING) AS f"
     );
     same_as_datafusion(&select, 4).await;
+}
+
+/// A window of causal folds runs as one loop; one with any other function
+/// (DataFusion's own, or a count of following rows, which looks ahead)
+/// stays in DataFusion's operator.
+#[tokio::test]
+async fn only_windows_of_causal_folds_run_as_one_loop() {
+    let all = format!("{W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW");
+    let ctx = context(true, &table(50, 4));
+    for (select, loops) in [
+        (
+            format!(
+                "SUM(x) OVER ({all}), MEDIAN(x) OVER ({W} ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)"
+            ),
+            1,
+        ),
+        (format!("SUM(x) OVER ({all}), LAG(x) OVER ({W})"), 0),
+        (
+            format!(
+                "SUM(x) OVER ({all}), COUNT(*) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 2 FOLLOWING)"
+            ),
+            0,
+        ),
+    ] {
+        let sql = format!("SELECT id, {select} FROM rows");
+        assert_eq!(fold_loops(&plan(&ctx, &sql).await), loops, "{select}");
+    }
 }
 
 #[tokio::test]
