@@ -1,14 +1,10 @@
 -- entity_asof: each job's view of each of its entities at its submit time.
 --
--- An entity's submits and its rows of entity_end_stats (one per end, in end
--- order) are merged in time order; a submit sorts before an end at the same
--- second, so the ends before a submit are the entity's jobs that ended
--- strictly before it. Each statistic at a submit is carried forward from the
--- latest end row before it (LAST_VALUE ... IGNORE NULLS, since submit rows
--- hold none): history as of submit, with no join and nothing from the
--- future. Carrying a value forward over nulls is exact here because an end
--- row's statistic is null only when every earlier end row's is too (prev_rt
--- at the first end; mean_ratio until a job has a ratio).
+-- Submit and end events of an entity are merged in time order; a submit sorts
+-- before an end at the same second, so the running count of ends at a submit
+-- is the number of the entity's jobs that ended strictly before it. That
+-- count selects the matching row of entity_end_stats: history as of submit,
+-- with no quadratic join and nothing from the future.
 --
 -- Recency is known at submit too: the entity's previous submit (bursts of
 -- similar jobs), the latest submit time among the events before this one in
@@ -21,76 +17,48 @@
 -- pass over sorted input, where unsorted input scatters every row's update
 -- across a hash table far larger than the CPU caches. Materialised.
 WITH events AS (
-    SELECT
-        entity_kind,
-        entity_key,
-        job_key,
-        submit_s AS t,
-        0 AS is_end,
-        CAST(NULL AS BIGINT) AS seq,
-        CAST(NULL AS DOUBLE) AS mean_log_rt,
-        CAST(NULL AS DOUBLE) AS median_log_rt,
-        CAST(NULL AS DOUBLE) AS last_rt,
-        CAST(NULL AS DOUBLE) AS prev_rt,
-        CAST(NULL AS DOUBLE) AS mean_ratio,
-        CAST(NULL AS DOUBLE) AS timeout_share,
-        CAST(NULL AS BIGINT) AS end_s
+    SELECT entity_kind, entity_key, job_key, submit_s AS t, 0 AS is_end
     FROM entity_membership
     UNION ALL
-    -- Ends at the same second follow their end order, seq.
-    SELECT
-        entity_kind,
-        entity_key,
-        CAST(NULL AS BIGINT),
-        end_s AS t,
-        1,
-        seq,
-        mean_log_rt,
-        median_log_rt,
-        last_rt,
-        prev_rt,
-        mean_ratio,
-        timeout_share,
-        end_s
-    FROM entity_end_stats
+    SELECT entity_kind, entity_key, job_key, end_s AS t, 1 AS is_end
+    FROM entity_membership
+    WHERE ran
 ),
 counted AS (
     SELECT
         entity_kind,
+        entity_key,
         job_key,
+        t,
         is_end,
-        SUM(is_end) OVER w AS n_ended,
-        LAST_VALUE(mean_log_rt IGNORE NULLS) OVER w AS mean_log_rt,
-        LAST_VALUE(median_log_rt IGNORE NULLS) OVER w AS median_log_rt,
-        LAST_VALUE(last_rt IGNORE NULLS) OVER w AS last_rt,
-        LAST_VALUE(prev_rt IGNORE NULLS) OVER w AS prev_rt,
-        LAST_VALUE(mean_ratio IGNORE NULLS) OVER w AS mean_ratio,
-        LAST_VALUE(timeout_share IGNORE NULLS) OVER w AS timeout_share,
-        LAST_VALUE(end_s IGNORE NULLS) OVER w AS last_end_s,
+        SUM(is_end) OVER (
+            PARTITION BY entity_kind, entity_key ORDER BY t, is_end, job_key
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS n_ended,
         -- Submits are in submit order within the pass, so the latest earlier
         -- submit time is the previous submit's.
         MAX(CASE WHEN is_end = 0 THEN t END) OVER (
-            PARTITION BY entity_kind, entity_key ORDER BY t, is_end, seq, job_key
+            PARTITION BY entity_kind, entity_key ORDER BY t, is_end, job_key
             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS last_submit_s
     FROM events
-    WINDOW w AS (
-        PARTITION BY entity_kind, entity_key ORDER BY t, is_end, seq, job_key
-        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-    )
 )
 SELECT
-    job_key,
-    entity_kind,
-    n_ended,
-    mean_log_rt,
-    median_log_rt,
-    last_rt,
-    prev_rt,
-    mean_ratio,
-    timeout_share,
-    last_end_s,
-    last_submit_s
-FROM counted
-WHERE is_end = 0
-ORDER BY job_key
+    c.job_key,
+    c.entity_kind,
+    c.n_ended,
+    s.mean_log_rt,
+    s.median_log_rt,
+    s.last_rt,
+    s.prev_rt,
+    s.mean_ratio,
+    s.timeout_share,
+    s.end_s AS last_end_s,
+    c.last_submit_s
+FROM counted c
+LEFT JOIN entity_end_stats s
+    ON s.entity_kind = c.entity_kind
+    AND s.entity_key = c.entity_key
+    AND s.seq = c.n_ended
+WHERE c.is_end = 0
+ORDER BY c.job_key

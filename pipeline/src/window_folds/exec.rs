@@ -185,7 +185,7 @@ impl ExecutionPlan for FoldWindowExec {
             states: self
                 .columns
                 .iter()
-                .map(|c| FoldState::new(c.fold, &c.output))
+                .map(|c| FoldState::new(c.fold))
                 .collect(),
             keys: None,
             last_key: None,

@@ -37,10 +37,7 @@ impl WindowUDFImpl for FoldFunction {
         &self,
         _args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
-        Ok(Box::new(FoldEvaluator::new(
-            self.fold,
-            self.field.data_type(),
-        )))
+        Ok(Box::new(FoldEvaluator::new(self.fold)))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {

@@ -5,8 +5,7 @@
 //! window of folds over sorted input.
 //!
 //! A causal fold keeps what it needs of the partition's past (the rows a
-//! running aggregate still has to take in, a median's frame, the latest
-//! non-null value), so DataFusion's operator only ever has to hand it the
+//! running aggregate still has to take in, a median's frame), so DataFusion's operator only ever has to hand it the
 //! current row and drops the rest. A count of following rows is the one
 //! fold that looks ahead: it reads the frame DataFusion gives it.
 
@@ -64,8 +63,6 @@ impl From<Output> for ScalarValue {
 #[derive(Debug)]
 pub(super) struct FoldState {
     fold: Fold,
-    /// Whether the result is a Float64 (else an Int64).
-    float_output: bool,
     float: Option<f64>,
     int: Option<i64>,
     count: u64,
@@ -74,21 +71,17 @@ pub(super) struct FoldState {
     recent: VecDeque<Value>,
     /// A median's frame: its non-null values in total order.
     sorted: Vec<f64>,
-    /// The latest non-null value.
-    last: Value,
 }
 
 impl FoldState {
-    pub(super) fn new(fold: Fold, output: &DataType) -> Self {
+    pub(super) fn new(fold: Fold) -> Self {
         Self {
             fold,
-            float_output: *output == DataType::Float64,
             float: None,
             int: None,
             count: 0,
             recent: VecDeque::new(),
             sorted: Vec::new(),
-            last: Value::Null,
         }
     }
 
@@ -99,7 +92,6 @@ impl FoldState {
         self.count = 0;
         self.recent.clear();
         self.sorted.clear();
-        self.last = Value::Null;
     }
 
     /// Takes in the partition's next row and gives its result.
@@ -116,17 +108,6 @@ impl FoldState {
                 Ok(self.running(aggregate))
             }
             Fold::Median { preceding } => self.median(preceding, value),
-            Fold::LastNonNull => {
-                if value != Value::Null {
-                    self.last = value;
-                }
-                Ok(match (self.last, self.float_output) {
-                    (Value::Float(v), _) => Output::Float(Some(v)),
-                    (Value::Int(v), _) => Output::Int(Some(v)),
-                    (_, true) => Output::Float(None),
-                    (_, false) => Output::Int(None),
-                })
-            }
             Fold::CountFollowing { .. } => internal_err!("a count of following rows is not causal"),
         }
     }
@@ -209,10 +190,10 @@ pub(super) struct FoldEvaluator {
 }
 
 impl FoldEvaluator {
-    pub(super) fn new(fold: Fold, output: &DataType) -> Self {
+    pub(super) fn new(fold: Fold) -> Self {
         Self {
             fold,
-            state: FoldState::new(fold, output),
+            state: FoldState::new(fold),
         }
     }
 }

@@ -10,10 +10,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::window::{
-    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, StandardWindowExpr,
-    StandardWindowFunctionExpr, WindowExpr,
+    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, WindowExpr,
 };
-use datafusion::physical_plan::windows::WindowUDFExpr;
 
 /// A window aggregate with a closed form over a partition's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,9 +23,6 @@ pub(super) enum Fold {
     Median { preceding: usize },
     /// `COUNT(*)` over `ROWS BETWEEN <from> FOLLOWING AND <to> FOLLOWING`.
     CountFollowing { from: usize, to: usize },
-    /// `LAST_VALUE(x IGNORE NULLS)` over `ROWS BETWEEN UNBOUNDED PRECEDING
-    /// AND CURRENT ROW`: the latest non-null value so far.
-    LastNonNull,
 }
 
 /// The running aggregates, by argument type.
@@ -43,8 +38,7 @@ pub(super) enum Running {
 
 /// The fold of `expr` and the arguments it reads, when it has one.
 /// DataFusion's own functions (ROW_NUMBER, LAG) already cost little a row;
-/// the aggregates are what a fold replaces, and `LAST_VALUE` ignoring nulls,
-/// which DataFusion finds by scanning the whole frame at every row.
+/// the aggregates are what a fold replaces.
 pub(super) fn recognise(
     expr: &Arc<dyn WindowExpr>,
     input: &Schema,
@@ -53,9 +47,6 @@ pub(super) fn recognise(
     let output = expr.field().ok()?.data_type().clone();
     if let Some(plain) = expr.as_any().downcast_ref::<PlainAggregateWindowExpr>() {
         return aggregate(plain.get_aggregate_expr(), frame, input, &output);
-    }
-    if let Some(standard) = expr.as_any().downcast_ref::<StandardWindowExpr>() {
-        return last_non_null(standard, frame, input, &output);
     }
     let sliding = expr.as_any().downcast_ref::<SlidingAggregateWindowExpr>()?;
     aggregate(sliding.get_aggregate_expr(), frame, input, &output)
@@ -105,40 +96,6 @@ fn aggregate(
         _ => return None,
     };
     Some((fold, args))
-}
-
-/// `LAST_VALUE(x IGNORE NULLS)` from the partition's start to the current
-/// row. The null treatment shows only in the expression's display name,
-/// which also tells a `LAST_VALUE` from a `FIRST_VALUE` DataFusion reversed
-/// into one.
-fn last_non_null(
-    standard: &StandardWindowExpr,
-    frame: &WindowFrame,
-    input: &Schema,
-    output: &DataType,
-) -> Option<(Fold, Vec<Arc<dyn PhysicalExpr>>)> {
-    let function = standard
-        .get_standard_func_expr()
-        .as_any()
-        .downcast_ref::<WindowUDFExpr>()?;
-    let name = function.name().to_ascii_lowercase();
-    if function.fun().name() != "last_value"
-        || !name.starts_with("last_value(")
-        || !name.contains("ignore nulls")
-    {
-        return None;
-    }
-    let [arg] = function.args() else {
-        return None;
-    };
-    let arg_type = arg.data_type(input).ok()?;
-    let primitive = matches!(arg_type, DataType::Float64 | DataType::Int64);
-    match rows_frame(frame)? {
-        (Bound::Unbounded, Bound::Preceding(0)) if primitive && arg_type == *output => {
-            Some((Fold::LastNonNull, vec![Arc::clone(arg)]))
-        }
-        _ => None,
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

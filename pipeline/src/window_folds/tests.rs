@@ -172,16 +172,6 @@ async fn counts_of_following_rows_match() {
 }
 
 #[tokio::test]
-async fn latest_non_null_values_match() {
-    for arg in ["x", "n"] {
-        let select = format!(
-            "LAST_VALUE({arg} IGNORE NULLS) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"
-        );
-        same_as_datafusion(&select, 1).await;
-    }
-}
-
-#[tokio::test]
 async fn several_windows_in_one_operator_match() {
     let all = format!("{W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW");
     let select = format!(
@@ -232,16 +222,6 @@ async fn windows_without_a_fold_are_left_to_datafusion() {
         format!("COUNT(x) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING) AS v"),
         format!("LAG(x) OVER ({W}) AS v"),
         format!("ROW_NUMBER() OVER ({W}) AS v"),
-        format!("LAST_VALUE(x) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"),
-        format!(
-            "FIRST_VALUE(x IGNORE NULLS) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"
-        ),
-        format!(
-            "LAST_VALUE(x IGNORE NULLS) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS v"
-        ),
-        format!(
-            "LAST_VALUE(x IGNORE NULLS) OVER ({W} ROWS BETWEEN 3 PRECEDING AND CURRENT ROW) AS v"
-        ),
     ] {
         same_as_datafusion(&select, 0).await;
     }
