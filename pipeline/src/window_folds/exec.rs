@@ -1,5 +1,4 @@
-//! A window whose every function is a causal fold, run as one loop over its
-//! sorted input.
+//! A window's causal folds, run as one loop over its sorted input.
 //!
 //! DataFusion's bounded window operator calls each function once per row
 //! and returns a scalar, and for every partition of every batch it looks the
@@ -9,14 +8,19 @@
 //! sorted on the partition keys, a partition is a run of rows, so a fold
 //! needs no buffering and no lookup: [`FoldWindowExec`] finds where each run
 //! starts, feeds every row to each fold in order and builds the result
-//! columns directly. It keeps the window operator it replaces for
+//! columns directly. It keeps a window operator of the same functions for
 //! everything the planner asks (schema, ordering, partitioning,
-//! requirements), so the plan around it is unchanged.
+//! requirements), so the plan around it is unchanged. Besides the folds of
+//! aggregates, the loop runs `ROW_NUMBER()` and `LAG(x)`; a count of the
+//! following rows looks ahead, so it stays in DataFusion's operator, below
+//! the loop.
 
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, RecordBatch, UInt64Builder,
+};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -24,9 +28,13 @@ use datafusion::common::{Result, internal_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::OrderingRequirements;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::projection::ProjectionExpr;
+use datafusion::physical_expr::window::WindowExpr;
 use datafusion::physical_plan::distribution_requirements::InputDistributionRequirements;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::windows::BoundedWindowAggExec;
 use datafusion::physical_plan::{
@@ -35,61 +43,125 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use super::expr::folded;
 use super::fold::{FoldState, Output, Value};
-use super::recognise::{Fold, recognise};
+use super::recognise::{Fold, recognise_in_loop};
 
-/// One window function as a fold: the fold, its argument and result type.
+/// One window function as a fold: the fold, its argument (none for
+/// `ROW_NUMBER()`) and its result type.
 #[derive(Debug, Clone)]
 struct FoldColumn {
     fold: Fold,
-    arg: Arc<dyn PhysicalExpr>,
+    arg: Option<Arc<dyn PhysicalExpr>>,
     output: DataType,
 }
 
-/// The window operator `window` replaced by one loop of folds, when its
-/// input is sorted on its partition keys and each of its functions is a
-/// causal fold; `folded` is the same operator with its functions folded,
-/// which describes the loop's output.
-pub(super) fn fold_window(
+/// `window` with its causal folds computed by one loop, when its input is
+/// sorted on its partition keys. Functions the loop cannot run (a count of
+/// following rows, which looks ahead, or one without a fold) stay in a
+/// window operator below the loop, and a projection puts the columns back
+/// in the window's order.
+pub(super) fn fold_loop(
     window: &BoundedWindowAggExec,
-    folded: &BoundedWindowAggExec,
-) -> Option<FoldWindowExec> {
+    can_repartition: bool,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     if window.input_order_mode != InputOrderMode::Sorted {
-        return None;
+        return Ok(None);
     }
     let exprs = window.window_expr();
-    let partition_by = exprs.first()?.partition_by().to_vec();
-    let input = window.input().schema();
-    let mut columns = Vec::with_capacity(exprs.len());
-    for expr in exprs {
-        if expr.partition_by() != partition_by.as_slice() {
-            return None;
-        }
-        let (fold, args) = recognise(expr, &input)?;
-        let [arg] = args.as_slice() else {
-            return None;
-        };
-        if matches!(fold, Fold::CountFollowing { .. }) {
-            return None;
-        }
-        columns.push(FoldColumn {
-            fold,
-            arg: Arc::clone(arg),
-            output: expr.field().ok()?.data_type().clone(),
-        });
+    let Some(first) = exprs.first() else {
+        return Ok(None);
+    };
+    // Runs are told apart by their keys: a window over the whole input is
+    // left to DataFusion.
+    let partition_by = first.partition_by().to_vec();
+    if partition_by.is_empty()
+        || exprs
+            .iter()
+            .any(|e| e.partition_by() != partition_by.as_slice())
+    {
+        return Ok(None);
     }
-    Some(FoldWindowExec {
-        window: Arc::new(folded.clone()),
+    let input = window.input();
+    let input_schema = input.schema();
+    // Each function, in the loop or in the operator below it.
+    let mut looped: Vec<(usize, FoldColumn, Arc<dyn WindowExpr>)> = Vec::new();
+    let mut below: Vec<(usize, Arc<dyn WindowExpr>)> = Vec::new();
+    for (i, expr) in exprs.iter().enumerate() {
+        let column = recognise_in_loop(expr, &input_schema)
+            .filter(|(fold, _)| !matches!(fold, Fold::CountFollowing { .. }))
+            .and_then(|(fold, args)| {
+                let arg = match args.as_slice() {
+                    [] => None,
+                    [arg] => Some(Arc::clone(arg)),
+                    _ => return None,
+                };
+                let output = expr.field().ok()?.data_type().clone();
+                Some(FoldColumn { fold, arg, output })
+            });
+        match column {
+            Some(column) => looped.push((i, column, Arc::clone(expr))),
+            None => below.push((
+                i,
+                folded(expr, &input_schema).unwrap_or_else(|| Arc::clone(expr)),
+            )),
+        }
+    }
+    if looped.is_empty() {
+        return Ok(None);
+    }
+    let loop_input: Arc<dyn ExecutionPlan> = match below.is_empty() {
+        true => Arc::clone(input),
+        false => Arc::new(BoundedWindowAggExec::try_new(
+            below.iter().map(|(_, e)| Arc::clone(e)).collect(),
+            Arc::clone(input),
+            InputOrderMode::Sorted,
+            can_repartition,
+        )?),
+    };
+    // The loop's output is described by a window operator of its functions.
+    let described = BoundedWindowAggExec::try_new(
+        looped.iter().map(|(_, _, e)| Arc::clone(e)).collect(),
+        Arc::clone(&loop_input),
+        InputOrderMode::Sorted,
+        can_repartition,
+    )?;
+    let run: Arc<dyn ExecutionPlan> = Arc::new(FoldWindowExec {
+        window: Arc::new(described),
         partition_by,
-        columns,
+        columns: looped.iter().map(|(_, c, _)| c.clone()).collect(),
         metrics: ExecutionPlanMetricsSet::new(),
-    })
+    });
+    if below.is_empty() {
+        return Ok(Some(run));
+    }
+    // The input's columns, then the operator's functions, then the loop's:
+    // back to the window's order.
+    let n_input = input_schema.fields().len();
+    let mut at = vec![0; exprs.len()];
+    for (k, (i, _)) in below.iter().enumerate() {
+        at[*i] = n_input + k;
+    }
+    for (k, (i, _, _)) in looped.iter().enumerate() {
+        at[*i] = n_input + below.len() + k;
+    }
+    let schema = run.schema();
+    let columns = (0..n_input).chain(at).map(|index| {
+        let name = schema.field(index).name().clone();
+        let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&name, index));
+        ProjectionExpr {
+            expr: column,
+            alias: name,
+        }
+    });
+    Ok(Some(Arc::new(ProjectionExec::try_new(columns, run)?)))
 }
 
 /// See the module documentation.
 #[derive(Debug)]
 pub struct FoldWindowExec {
-    /// The window operator replaced, which describes this one's output.
+    /// A window operator of the same functions over the same input, never
+    /// run: it describes this one's output.
     window: Arc<BoundedWindowAggExec>,
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     columns: Vec<FoldColumn>,
@@ -220,8 +292,11 @@ impl FoldRun {
         let starts = self.partition_starts(batch)?;
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         for (column, state) in self.columns.iter().zip(&mut self.states) {
-            let arg = column.arg.evaluate(batch)?.into_array(batch.num_rows())?;
-            columns.push(fold_column(state, &column.output, &arg, &starts)?);
+            let arg = match &column.arg {
+                Some(arg) => Some(arg.evaluate(batch)?.into_array(batch.num_rows())?),
+                None => None,
+            };
+            columns.push(fold_column(state, &column.output, arg.as_ref(), &starts)?);
         }
         let out = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         timer.done();
@@ -263,26 +338,59 @@ impl FoldRun {
 }
 
 /// One fold over a batch: each row's result, the fold restarting at every
-/// partition start.
+/// partition start. A fold without an argument counts rows.
 fn fold_column(
     state: &mut FoldState,
     output: &DataType,
-    arg: &ArrayRef,
+    arg: Option<&ArrayRef>,
     starts: &[bool],
 ) -> Result<ArrayRef> {
-    let mut floats = Float64Builder::with_capacity(starts.len());
-    let mut ints = Int64Builder::with_capacity(starts.len());
+    let mut builder = ColumnBuilder::new(output, starts.len())?;
     for (i, &start) in starts.iter().enumerate() {
         if start {
             state.reset();
         }
-        match state.push(Value::at(arg.as_ref(), i))? {
-            Output::Float(v) => floats.append_option(v),
-            Output::Int(v) => ints.append_option(v),
+        let value = match arg {
+            Some(arg) => Value::at(arg.as_ref(), i),
+            None => Value::Other,
+        };
+        builder.append(state.push(value)?)?;
+    }
+    Ok(builder.finish())
+}
+
+/// A result column of one of the types folds give.
+enum ColumnBuilder {
+    Float(Float64Builder),
+    Int(Int64Builder),
+    UInt(UInt64Builder),
+}
+
+impl ColumnBuilder {
+    fn new(output: &DataType, rows: usize) -> Result<Self> {
+        Ok(match output {
+            DataType::Float64 => Self::Float(Float64Builder::with_capacity(rows)),
+            DataType::Int64 => Self::Int(Int64Builder::with_capacity(rows)),
+            DataType::UInt64 => Self::UInt(UInt64Builder::with_capacity(rows)),
+            other => return internal_err!("no window fold gives {other}"),
+        })
+    }
+
+    fn append(&mut self, output: Output) -> Result<()> {
+        match (self, output) {
+            (Self::Float(b), Output::Float(v)) => b.append_option(v),
+            (Self::Int(b), Output::Int(v)) => b.append_option(v),
+            (Self::UInt(b), Output::UInt(v)) => b.append_value(v),
+            (_, output) => return internal_err!("a window fold gave {output:?} for another type"),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Self::Float(mut b) => Arc::new(b.finish()),
+            Self::Int(mut b) => Arc::new(b.finish()),
+            Self::UInt(mut b) => Arc::new(b.finish()),
         }
     }
-    Ok(match output {
-        DataType::Float64 => Arc::new(floats.finish()),
-        _ => Arc::new(ints.finish()),
-    })
 }

@@ -48,6 +48,7 @@ impl Value {
 pub(super) enum Output {
     Float(Option<f64>),
     Int(Option<i64>),
+    UInt(u64),
 }
 
 impl From<Output> for ScalarValue {
@@ -55,6 +56,7 @@ impl From<Output> for ScalarValue {
         match output {
             Output::Float(v) => ScalarValue::Float64(v),
             Output::Int(v) => ScalarValue::Int64(v),
+            Output::UInt(v) => ScalarValue::UInt64(Some(v)),
         }
     }
 }
@@ -108,6 +110,24 @@ impl FoldState {
                 Ok(self.running(aggregate))
             }
             Fold::Median { preceding } => self.median(preceding, value),
+            Fold::RowNumber => {
+                self.count += 1;
+                Ok(Output::UInt(self.count))
+            }
+            Fold::Lag { offset, float } => {
+                // The row `offset` back leaves the window as this one enters.
+                self.recent.push_back(value);
+                let back = match self.recent.len() > offset {
+                    true => self.recent.pop_front().unwrap_or(Value::Null),
+                    false => Value::Null,
+                };
+                Ok(match (back, float) {
+                    (Value::Float(v), _) => Output::Float(Some(v)),
+                    (Value::Int(v), _) => Output::Int(Some(v)),
+                    (_, true) => Output::Float(None),
+                    (_, false) => Output::Int(None),
+                })
+            }
             Fold::CountFollowing { .. } => internal_err!("a count of following rows is not causal"),
         }
     }

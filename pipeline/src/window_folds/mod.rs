@@ -48,6 +48,13 @@ impl PhysicalOptimizerRule for FoldWindows {
             let Some(window) = node.downcast_ref::<BoundedWindowAggExec>() else {
                 return Ok(Transformed::no(node));
             };
+            // The operator repartitions by the window's keys exactly when its
+            // partition keys are not empty.
+            let can_repartition = !window.partition_keys().is_empty();
+            // A window over runs of partitions folds in one loop.
+            if let Some(run) = exec::fold_loop(window, can_repartition)? {
+                return Ok(Transformed::yes(run));
+            }
             let input_schema = window.input().schema();
             let mut folded_any = false;
             let exprs: Vec<Arc<dyn WindowExpr>> = window
@@ -64,19 +71,12 @@ impl PhysicalOptimizerRule for FoldWindows {
             if !folded_any {
                 return Ok(Transformed::no(node));
             }
-            // The operator repartitions by the window's keys exactly when its
-            // partition keys are not empty.
-            let can_repartition = !window.partition_keys().is_empty();
             let folded = BoundedWindowAggExec::try_new(
                 exprs,
                 Arc::clone(window.input()),
                 window.input_order_mode.clone(),
                 can_repartition,
             )?;
-            // A window of causal folds over runs of partitions is one loop.
-            if let Some(run) = exec::fold_window(window, &folded) {
-                return Ok(Transformed::yes(Arc::new(run)));
-            }
             Ok(Transformed::yes(Arc::new(folded) as Arc<dyn ExecutionPlan>))
         })
         .data()

@@ -10,8 +10,10 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::physical_expr::window::{
-    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, WindowExpr,
+    PlainAggregateWindowExpr, SlidingAggregateWindowExpr, StandardWindowExpr,
+    StandardWindowFunctionExpr, WindowExpr,
 };
+use datafusion::physical_plan::windows::WindowUDFExpr;
 
 /// A window aggregate with a closed form over a partition's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +25,11 @@ pub(super) enum Fold {
     Median { preceding: usize },
     /// `COUNT(*)` over `ROWS BETWEEN <from> FOLLOWING AND <to> FOLLOWING`.
     CountFollowing { from: usize, to: usize },
+    /// `ROW_NUMBER()`; only in a loop of folds (DataFusion's costs little).
+    RowNumber,
+    /// `LAG(x)`: the value `offset` rows back, of a Float64 (`float`) or
+    /// Int64 column; only in a loop of folds, like `RowNumber`.
+    Lag { offset: usize, float: bool },
 }
 
 /// The running aggregates, by argument type.
@@ -50,6 +57,58 @@ pub(super) fn recognise(
     }
     let sliding = expr.as_any().downcast_ref::<SlidingAggregateWindowExpr>()?;
     aggregate(sliding.get_aggregate_expr(), frame, input, &output)
+}
+
+/// The fold of `expr` in a loop of folds ([`super::exec`]), which also
+/// takes DataFusion's `ROW_NUMBER()` and `LAG(x)`: there, leaving one
+/// function to DataFusion's operator would cost the whole operator.
+pub(super) fn recognise_in_loop(
+    expr: &Arc<dyn WindowExpr>,
+    input: &Schema,
+) -> Option<(Fold, Vec<Arc<dyn PhysicalExpr>>)> {
+    if let Some(found) = recognise(expr, input) {
+        return Some(found);
+    }
+    let standard = expr.as_any().downcast_ref::<StandardWindowExpr>()?;
+    let function = standard
+        .get_standard_func_expr()
+        .as_any()
+        .downcast_ref::<WindowUDFExpr>()?;
+    // The display name tells a function from another one DataFusion
+    // reversed into it (LEAD into LAG), and shows IGNORE NULLS.
+    let name = function.name().to_ascii_lowercase();
+    if name.contains("ignore nulls") {
+        return None;
+    }
+    let output = expr.field().ok()?.data_type().clone();
+    match (function.fun().name(), function.args()) {
+        ("row_number", []) if name.starts_with("row_number(") && output == DataType::UInt64 => {
+            Some((Fold::RowNumber, vec![]))
+        }
+        ("lag", [arg, rest @ ..]) if name.starts_with("lag(") => {
+            let offset = match rest {
+                [] => 1,
+                [offset] | [offset, _] => match literal(offset)? {
+                    ScalarValue::Int64(Some(n)) if *n > 0 => usize::try_from(*n).ok()?,
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            if let [_, default] = rest
+                && !literal(default)?.is_null()
+            {
+                return None;
+            }
+            let arg_type = arg.data_type(input).ok()?;
+            let float = match (&arg_type, &output) {
+                (DataType::Float64, DataType::Float64) => true,
+                (DataType::Int64, DataType::Int64) => false,
+                _ => return None,
+            };
+            Some((Fold::Lag { offset, float }, vec![Arc::clone(arg)]))
+        }
+        _ => None,
+    }
 }
 
 fn aggregate(

@@ -180,15 +180,30 @@ async fn several_windows_in_one_operator_match() {
          LAG(x) OVER ({W}) AS e, \
          COUNT(*) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 25 FOLLOWING) AS f"
     );
-    same_as_datafusion(&select, 4).await;
+    same_as_datafusion(&select, 6).await;
 }
 
-/// A window of causal folds runs as one loop; one with any other function
-/// (DataFusion's own, or a count of following rows, which looks ahead)
-/// stays in DataFusion's operator.
 #[tokio::test]
-async fn only_windows_of_causal_folds_run_as_one_loop() {
+async fn row_numbers_and_lags_match() {
+    for select in [
+        format!("ROW_NUMBER() OVER ({W}) AS v"),
+        format!("LAG(x) OVER ({W}) AS v"),
+        format!("LAG(n) OVER ({W}) AS v"),
+        format!("LAG(x, 3) OVER ({W}) AS v"),
+        format!("LAG(n, 2, NULL) OVER ({W}) AS v"),
+    ] {
+        same_as_datafusion(&select, 1).await;
+    }
+}
+
+/// A window's causal folds run as one loop; a function the loop cannot run
+/// (a count of following rows, which looks ahead, or DataFusion's own)
+/// stays in DataFusion's operator below it, and the columns keep their
+/// order.
+#[tokio::test]
+async fn causal_folds_run_as_one_loop() {
     let all = format!("{W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW");
+    let following = format!("{W} ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING");
     let ctx = context(true, &table(50, 4));
     for (select, loops) in [
         (
@@ -197,17 +212,23 @@ async fn only_windows_of_causal_folds_run_as_one_loop() {
             ),
             1,
         ),
-        (format!("SUM(x) OVER ({all}), LAG(x) OVER ({W})"), 0),
+        (format!("SUM(x) OVER ({all}), LAG(x) OVER ({W})"), 1),
         (
-            format!(
-                "SUM(x) OVER ({all}), COUNT(*) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 2 FOLLOWING)"
-            ),
-            0,
+            format!("COUNT(*) OVER ({following}), SUM(x) OVER ({all})"),
+            1,
         ),
+        (format!("COUNT(*) OVER ({following})"), 0),
+        (format!("FIRST_VALUE(x) OVER ({W}), LEAD(x) OVER ({W})"), 0),
     ] {
         let sql = format!("SELECT id, {select} FROM rows");
         assert_eq!(fold_loops(&plan(&ctx, &sql).await), loops, "{select}");
     }
+    let mixed = format!(
+        "FIRST_VALUE(x) OVER ({W}) AS a, SUM(n) OVER ({all}) AS b, \
+         COUNT(*) OVER ({following}) AS c, LAG(x) OVER ({W}) AS d, \
+         MAX(n) OVER ({all}) AS e"
+    );
+    same_as_datafusion(&mixed, 4).await;
 }
 
 #[tokio::test]
@@ -220,8 +241,9 @@ async fn windows_without_a_fold_are_left_to_datafusion() {
         format!("SUM(x) OVER ({W} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"),
         format!("MAX(x) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"),
         format!("COUNT(x) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING) AS v"),
-        format!("LAG(x) OVER ({W}) AS v"),
-        format!("ROW_NUMBER() OVER ({W}) AS v"),
+        format!("FIRST_VALUE(x) OVER ({W}) AS v"),
+        format!("LAG(x, 1, 0.0) OVER ({W}) AS v"),
+        format!("LEAD(x) OVER ({W}) AS v"),
     ] {
         same_as_datafusion(&select, 0).await;
     }
