@@ -44,7 +44,7 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 
 use super::expr::folded;
-use super::fold::{FoldState, Output, Value};
+use super::fold::{FoldState, Output, Values};
 use super::recognise::{Fold, recognise_in_loop};
 
 /// One window function as a fold: the fold, its argument (none for
@@ -346,15 +346,12 @@ fn fold_column(
     starts: &[bool],
 ) -> Result<ArrayRef> {
     let mut builder = ColumnBuilder::new(output, starts.len())?;
+    let values = Values::new(arg);
     for (i, &start) in starts.iter().enumerate() {
         if start {
             state.reset();
         }
-        let value = match arg {
-            Some(arg) => Value::at(arg.as_ref(), i),
-            None => Value::Other,
-        };
-        builder.append(state.push(value)?)?;
+        builder.append(state.push(values.at(i))?)?;
     }
     Ok(builder.finish())
 }

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, internal_err};
 use datafusion::logical_expr::PartitionEvaluator;
@@ -29,16 +29,35 @@ pub(super) enum Value {
     Other,
 }
 
-impl Value {
-    /// Row `i` of `values`.
-    pub(super) fn at(values: &dyn Array, i: usize) -> Self {
-        if values.is_null(i) {
-            return Self::Null;
-        }
+/// A batch's argument column, downcast once to read its rows as values.
+pub(super) enum Values<'a> {
+    Float(&'a Float64Array),
+    Int(&'a Int64Array),
+    Other(&'a dyn Array),
+    /// No argument: every row counts.
+    None,
+}
+
+impl<'a> Values<'a> {
+    pub(super) fn new(values: Option<&'a ArrayRef>) -> Self {
+        let Some(values) = values else {
+            return Self::None;
+        };
         match values.data_type() {
-            DataType::Float64 => Self::Float(values.as_primitive::<Float64Type>().value(i)),
-            DataType::Int64 => Self::Int(values.as_primitive::<Int64Type>().value(i)),
-            _ => Self::Other,
+            DataType::Float64 => Self::Float(values.as_primitive::<Float64Type>()),
+            DataType::Int64 => Self::Int(values.as_primitive::<Int64Type>()),
+            _ => Self::Other(values.as_ref()),
+        }
+    }
+
+    /// Row `i`.
+    pub(super) fn at(&self, i: usize) -> Value {
+        match self {
+            Self::Float(a) if a.is_valid(i) => Value::Float(a.value(i)),
+            Self::Int(a) if a.is_valid(i) => Value::Int(a.value(i)),
+            Self::Other(a) if a.is_valid(i) => Value::Other,
+            Self::None => Value::Other,
+            _ => Value::Null,
         }
     }
 }
@@ -99,6 +118,10 @@ impl FoldState {
     /// Takes in the partition's next row and gives its result.
     pub(super) fn push(&mut self, value: Value) -> Result<Output> {
         match self.fold {
+            Fold::Running { aggregate, lag: 0 } => {
+                self.absorb(aggregate, value);
+                Ok(self.running(aggregate))
+            }
             Fold::Running { aggregate, lag } => {
                 // Row n takes in row n - lag, once the partition has one.
                 self.recent.push_back(value);
@@ -254,7 +277,7 @@ impl PartitionEvaluator for FoldEvaluator {
         };
         Ok(self
             .state
-            .push(Value::at(values.as_ref(), range.end - 1))?
+            .push(Values::new(Some(values)).at(range.end - 1))?
             .into())
     }
 }
