@@ -5,9 +5,10 @@
 //! window of folds over sorted input.
 //!
 //! A causal fold keeps what it needs of the partition's past (the rows a
-//! running aggregate still has to take in, a median's frame), so DataFusion's operator only ever has to hand it the
-//! current row and drops the rest. A count of following rows is the one
-//! fold that looks ahead: it reads the frame DataFusion gives it.
+//! running aggregate still has to take in, a median's frame), so
+//! DataFusion's operator only ever has to hand it the current row and drops
+//! the rest. A count of following rows is the one fold that looks ahead: it
+//! reads the frame DataFusion gives it.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -104,6 +105,11 @@ impl FoldState {
             recent: VecDeque::new(),
             sorted: Vec::new(),
         }
+    }
+
+    /// The fold this state computes.
+    pub(super) fn fold(&self) -> Fold {
+        self.fold
     }
 
     /// Starts the next partition.
@@ -228,14 +234,12 @@ impl FoldState {
 /// in order, with the row's frame over the partition's buffered rows.
 #[derive(Debug)]
 pub(super) struct FoldEvaluator {
-    fold: Fold,
     state: FoldState,
 }
 
 impl FoldEvaluator {
     pub(super) fn new(fold: Fold) -> Self {
         Self {
-            fold,
             state: FoldState::new(fold),
         }
     }
@@ -252,13 +256,13 @@ impl PartitionEvaluator for FoldEvaluator {
 
     /// A count of following rows waits for them (or the partition's end).
     fn is_causal(&self) -> bool {
-        !matches!(self.fold, Fold::CountFollowing { .. })
+        !matches!(self.state.fold(), Fold::CountFollowing { .. })
     }
 
     /// A causal fold reads the current row only: the operator drops the
     /// rows before it.
     fn get_range(&self, idx: usize, n_rows: usize) -> Result<Range<usize>> {
-        Ok(match self.fold {
+        Ok(match self.state.fold() {
             Fold::CountFollowing { from, to } => {
                 (idx + from).min(n_rows)..(idx + to + 1).min(n_rows)
             }
@@ -267,7 +271,7 @@ impl PartitionEvaluator for FoldEvaluator {
     }
 
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        if let Fold::CountFollowing { .. } = self.fold {
+        if let Fold::CountFollowing { .. } = self.state.fold() {
             return Ok(ScalarValue::Int64(Some(
                 range.end.saturating_sub(range.start) as i64,
             )));
