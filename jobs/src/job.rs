@@ -97,3 +97,10 @@ impl<S: AsRef<str>> Job<S> {
         }
     }
 }
+
+/// A borrowed job made owning, for APIs that take either.
+impl From<Job<&str>> for Job {
+    fn from(job: Job<&str>) -> Self {
+        job.to_owned_job()
+    }
+}

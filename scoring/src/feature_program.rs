@@ -8,11 +8,10 @@
 //! state tables, exactly as the batch SQL's joins would assemble it for a
 //! job submitted after the training data ends.
 
+use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, PrimitiveArray, RecordBatch, StringArray,
-};
+use datafusion::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
@@ -23,6 +22,7 @@ use rtp_bundle::feature_sql::{
 };
 use rtp_jobs::schema::{col, job_schema};
 
+use crate::context_rows::{ContextRows, Gathered};
 use crate::entity_state::{Overlay, overlaid};
 use crate::error::{Result, ScoringError};
 use crate::feature_row::{Parts, RowPlan};
@@ -31,7 +31,7 @@ use crate::live::window::{END_STATS_TABLE, median_window};
 use crate::live::{
     EntityHistory, HistoryStat, LiveState, QueueCount, QueueCounts, StateLayout, StateSchema,
 };
-use crate::row_projection::{RowProjection, batch_of};
+use crate::row_projection::RowProjection;
 use crate::row_value::Value;
 use rtp_jobs::Job;
 
@@ -318,62 +318,104 @@ impl FeatureProgram {
         state: &LiveState,
         overlay: &mut Overlay,
     ) -> Result<RecordBatch> {
-        let Submitted { base, keys, submit } = submitted;
-        let rows = base.num_rows();
+        let mut rows = self.context_rows();
+        self.gather_context(submitted, 0..submitted.len(), state, overlay, &mut rows);
+        self.build_context(rows, submitted)
+    }
 
-        // Each kind's entity and queue, for history and for queues.
-        let entities: Vec<Vec<Option<&EntityHistory>>> = (0..self.kinds.len())
-            .map(|k| {
-                keys[k]
-                    .iter()
-                    .map(|key| key.and_then(|key| state.history(k, key)))
-                    .collect()
+    /// No context rows yet, shaped for this program's `job_context`.
+    pub fn context_rows(&self) -> ContextRows {
+        let columns = self
+            .context
+            .iter()
+            .map(|(_, source)| match source {
+                ContextColumn::Base(_) => Gathered::Base,
+                ContextColumn::History { stat, .. } if !stat.is_integer() => {
+                    Gathered::Floats(Vec::new())
+                }
+                ContextColumn::History { .. } | ContextColumn::Queue { .. } => {
+                    Gathered::Ints(Vec::new())
+                }
             })
             .collect();
-        let queues: Vec<Vec<Option<&QueueCounts>>> = (0..self.kinds.len())
-            .map(|k| {
-                keys[k]
-                    .iter()
-                    .map(|key| key.and_then(|key| state.queue(k, key)))
-                    .collect()
-            })
-            .collect();
-        let (last_submits, pendings) =
-            Self::apply_overlay(keys, submit, &entities, &queues, overlay);
+        ContextRows::new(columns)
+    }
 
-        let mut names = Vec::with_capacity(self.context.len());
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.context.len());
-        for (name, source) in &self.context {
-            let column = match source {
-                ContextColumn::Base(n) => {
-                    Arc::clone(base.column_by_name(n).expect("planned column"))
+    /// Adds to `rows` the context of jobs `range` of `submitted` as `state`
+    /// knows them: [`Self::context`] for many states (one per submit
+    /// second, in a replay), built into one batch by
+    /// [`Self::build_context`].
+    pub fn gather_context(
+        &self,
+        submitted: &Submitted,
+        range: Range<usize>,
+        state: &LiveState,
+        overlay: &mut Overlay,
+        rows: &mut ContextRows,
+    ) {
+        let Submitted { keys, submit, .. } = submitted;
+        // Per kind, for the current row: the entity, its queue, and the
+        // previous submit and pending jobs counting the request's earlier
+        // jobs.
+        let mut per_kind: Vec<KindContext<'_>> = Vec::with_capacity(self.kinds.len());
+        for row in range {
+            let t = submit.value(row);
+            per_kind.clear();
+            for (k, keys) in keys.iter().enumerate() {
+                if keys.is_null(row) {
+                    per_kind.push(KindContext::default());
+                    continue;
                 }
-                ContextColumn::History { kind, stat } if *stat == HistoryStat::LastSubmitS => {
-                    Arc::clone(&last_submits[*kind])
-                }
-                ContextColumn::Queue { kind, count } if *count == QueueCount::Pending => {
-                    Arc::clone(&pendings[*kind])
-                }
-                ContextColumn::History { kind, stat } => {
-                    let values = entities[*kind]
-                        .iter()
-                        .map(|e| e.map_or(Value::Null, |e| e.stat(*stat)));
-                    if stat.is_integer() {
-                        ints(values)
-                    } else {
-                        floats(values)
+                let key = keys.value(row);
+                let entity = state.history(k, key);
+                let queue = state.queue(k, key);
+                let stored_last = entity.and_then(|e| match e.stat(HistoryStat::LastSubmitS) {
+                    Value::Int(t) => Some(t),
+                    _ => None,
+                });
+                let stored_pending = queue.map(|q| q.pending);
+                let (last_submit, pending) =
+                    overlaid(overlay.get(k, key), t, stored_last, stored_pending);
+                overlay.record(k, key, t);
+                per_kind.push(KindContext {
+                    entity,
+                    queue,
+                    last_submit,
+                    pending,
+                });
+            }
+            for ((_, source), gathered) in self.context.iter().zip(&mut rows.columns) {
+                let value = match source {
+                    ContextColumn::Base(_) => continue,
+                    ContextColumn::History { kind, stat } if *stat == HistoryStat::LastSubmitS => {
+                        per_kind[*kind].last_submit.map_or(Value::Null, Value::Int)
                     }
-                }
-                ContextColumn::Queue { kind, count } => ints(
-                    queues[*kind]
-                        .iter()
-                        .map(|q| q.map_or(Value::Null, |q| q.value(*count))),
-                ),
-            };
-            names.push(name.as_str());
-            columns.push(column);
+                    ContextColumn::Queue { kind, count } if *count == QueueCount::Pending => {
+                        per_kind[*kind].pending.map_or(Value::Null, Value::Int)
+                    }
+                    ContextColumn::History { kind, stat } => per_kind[*kind]
+                        .entity
+                        .map_or(Value::Null, |e| e.stat(*stat)),
+                    ContextColumn::Queue { kind, count } => per_kind[*kind]
+                        .queue
+                        .map_or(Value::Null, |q| q.value(*count)),
+                };
+                gathered.push(value);
+            }
+            rows.rows += 1;
         }
-        batch_of(names.into_iter(), columns, rows, JOB_CONTEXT_VIEW)
+    }
+
+    /// The batch of the context rows gathered for `submitted`'s jobs, all
+    /// of them, in order.
+    pub fn build_context(&self, rows: ContextRows, submitted: &Submitted) -> Result<RecordBatch> {
+        let base = &submitted.base;
+        rows.build(
+            self.context.iter().map(|(name, _)| name.as_str()),
+            |name| base.column_by_name(name).map(Arc::clone),
+            base.num_rows(),
+            JOB_CONTEXT_VIEW,
+        )
     }
 
     /// The feature rows of context rows, the last step: row-level, so
@@ -382,62 +424,17 @@ impl FeatureProgram {
     pub fn features_of_context(&self, context: &RecordBatch) -> Result<RecordBatch> {
         self.features.evaluate(context)
     }
-
-    /// Per kind, the entity's previous submit and the jobs pending in its
-    /// queue, counting the request's earlier jobs; records each job.
-    fn apply_overlay(
-        keys: &[StringArray],
-        submit: &PrimitiveArray<Int64Type>,
-        entities: &[Vec<Option<&EntityHistory>>],
-        queues: &[Vec<Option<&QueueCounts>>],
-        overlay: &mut Overlay,
-    ) -> (Vec<ArrayRef>, Vec<ArrayRef>) {
-        let rows = submit.len();
-        let kinds = keys.len();
-        let mut last: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(rows); kinds];
-        let mut pending: Vec<Vec<Option<i64>>> = vec![Vec::with_capacity(rows); kinds];
-        for row in 0..rows {
-            let t = submit.value(row);
-            for k in 0..kinds {
-                if keys[k].is_null(row) {
-                    last[k].push(None);
-                    pending[k].push(None);
-                    continue;
-                }
-                let key = keys[k].value(row);
-                let stored_last =
-                    entities[k][row].and_then(|e| match e.stat(HistoryStat::LastSubmitS) {
-                        Value::Int(t) => Some(t),
-                        _ => None,
-                    });
-                let stored_pending = queues[k][row].map(|q| q.pending);
-                let (l, p) = overlaid(overlay.get(k, key), t, stored_last, stored_pending);
-                last[k].push(l);
-                pending[k].push(p);
-                overlay.record(k, key, t);
-            }
-        }
-        let arrays = |v: Vec<Vec<Option<i64>>>| -> Vec<ArrayRef> {
-            v.into_iter()
-                .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef)
-                .collect()
-        };
-        (arrays(last), arrays(pending))
-    }
 }
 
-fn ints(values: impl Iterator<Item = Value>) -> ArrayRef {
-    Arc::new(Int64Array::from_iter(values.map(|v| match v {
-        Value::Int(i) => Some(i),
-        _ => None,
-    })))
-}
-
-fn floats(values: impl Iterator<Item = Value>) -> ArrayRef {
-    Arc::new(Float64Array::from_iter(values.map(|v| match v {
-        Value::Float(f) => Some(f),
-        _ => None,
-    })))
+/// What one row's context reads of its entity and queue of one kind.
+#[derive(Default)]
+struct KindContext<'s> {
+    entity: Option<&'s EntityHistory>,
+    queue: Option<&'s QueueCounts>,
+    /// The entity's previous submit, the request's earlier jobs counted.
+    last_submit: Option<i64>,
+    /// The queue's pending jobs, the request's earlier jobs counted.
+    pending: Option<i64>,
 }
 
 /// Jobs as the features read them before any state ([`FeatureProgram::submitted`]).
@@ -449,6 +446,16 @@ pub struct Submitted {
 }
 
 impl Submitted {
+    /// Jobs held.
+    pub fn len(&self) -> usize {
+        self.submit.len()
+    }
+
+    /// Whether it holds no job.
+    pub fn is_empty(&self) -> bool {
+        self.submit.is_empty()
+    }
+
     /// Rows `offset..offset + len`, without copying.
     pub fn slice(&self, offset: usize, len: usize) -> Self {
         Self {

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod advice;
+pub mod context_rows;
 pub mod contributions;
 pub mod entity_state;
 pub mod error;

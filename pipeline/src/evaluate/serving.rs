@@ -16,7 +16,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::BooleanArray;
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::compute::filter_record_batch;
 
 use rtp_jobs::rules::Problem;
 use rtp_jobs::{Job, JobRows, JobTable, jobs_batch};
@@ -280,21 +280,26 @@ fn replay_mode(
         let batch = jobs_batch(block_jobs.iter().map(Job::at_submit))
             .map_err(|e| PipelineError::Features(e.to_string()))?;
         let submitted = program.submitted(&conform(&batch, 0)?.batch)?;
-        let mut contexts = Vec::with_capacity(seconds.len());
+        let mut rows = program.context_rows();
         let mut offset = 0;
         for (t, group) in seconds {
             let applying = Instant::now();
             replayer.advance(events, mode.horizon(*t, plan.cut))?;
             let scoring = Instant::now();
             spent.0 += scoring - applying;
-            let jobs_then = submitted.slice(offset, group.len());
+            let jobs_then = offset..offset + group.len();
             offset += group.len();
-            contexts.push(program.context(&jobs_then, &replayer.state, &mut Overlay::default())?);
+            program.gather_context(
+                &submitted,
+                jobs_then,
+                &replayer.state,
+                &mut Overlay::default(),
+                &mut rows,
+            );
             spent.1 += scoring.elapsed();
         }
         let scoring = Instant::now();
-        let context = concat_batches(&contexts[0].schema(), &contexts)
-            .map_err(PipelineError::arrow("served context rows"))?;
+        let context = program.build_context(rows, &submitted)?;
         // Every job of a second shapes the context of the others; only
         // the tested ones are scored and kept.
         let is_tested: BooleanArray = block_jobs
@@ -431,18 +436,14 @@ impl Replayer {
         while times.peek().is_some() {
             let chunk: Vec<(i64, usize)> = times.by_ref().take(REPLAY_CHUNK).collect();
             let report = match records {
-                Records::KeepAll => {
-                    let known: Vec<Job> = chunk
+                Records::KeepAll => self.folder.apply(
+                    events.program,
+                    &mut self.state,
+                    "",
+                    chunk
                         .iter()
-                        .map(|&(t, row)| known_at(&events.jobs.job(row), t))
-                        .collect();
-                    self.folder.apply(
-                        events.program,
-                        &mut self.state,
-                        "",
-                        known.iter().map(Job::as_borrowed),
-                    )
-                }
+                        .map(|&(t, row)| known_at(&events.jobs.job(row), t)),
+                ),
                 Records::KeepUnfinished => {
                     let checked = check_on_threads(events, &chunk);
                     self.folder

@@ -4,6 +4,8 @@
 //! state reads these columns by name, so the SQL stays their one
 //! definition.
 
+use std::sync::Arc;
+
 use datafusion::prelude::SessionContext;
 use rtp_bundle::feature_sql::{ENTITY_KEY_SUFFIX, JOB_ENTITIES_VIEW};
 use rtp_jobs::Job;
@@ -32,7 +34,9 @@ const FACT_COLUMNS: [&str; 9] = [
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobFacts {
     /// Per entity kind (the program's order), the job's key, if any.
-    pub keys: Vec<Option<String>>,
+    /// Shared: a job's later events reuse the keys of its first when the
+    /// SQL fixes them by the request.
+    pub keys: Arc<[Option<String>]>,
     /// Its times in the queue.
     pub times: QueueTimes,
     /// What its end adds to history, when it ran.
@@ -131,7 +135,7 @@ impl FactsProjection {
         &self,
         job: &Job<&str>,
         job_key: i64,
-        known_keys: Option<&[Option<String>]>,
+        known_keys: Option<&Arc<[Option<String>]>>,
     ) -> Result<JobFacts> {
         let row = self.values.evaluate(job, job_key)?;
         let int = |v: &Value| match v {
@@ -166,7 +170,7 @@ impl FactsProjection {
             _ => None,
         };
         let keys = match known_keys.filter(|_| self.keys_fixed) {
-            Some(keys) => keys.to_vec(),
+            Some(keys) => Arc::clone(keys),
             None => self
                 .keys
                 .evaluate(job, job_key)?

@@ -101,12 +101,12 @@ impl EventFolder {
 
     /// Applies `events` of `cluster` to `state`. Refused events are named
     /// with their field and change nothing; the others are applied in turn.
-    pub fn apply<'a>(
+    pub fn apply<E: Into<Job>>(
         &mut self,
         program: &FeatureProgram,
         state: &mut LiveState,
         cluster: &str,
-        events: impl IntoIterator<Item = Job<&'a str>>,
+        events: impl IntoIterator<Item = E>,
     ) -> EventReport {
         let prepared = self.prepare(program, cluster, events);
         self.commit(program, state, prepared)
@@ -161,7 +161,7 @@ impl EventFolder {
                     Err(problem) => report.refused.push((i, problem)),
                 },
                 _ => {
-                    let one = self.apply(program, state, cluster, [job.as_borrowed()]);
+                    let one = self.apply(program, state, cluster, [job]);
                     report.absorb(one, i);
                 }
             }
@@ -170,18 +170,19 @@ impl EventFolder {
     }
 
     /// Checks and merges `events` of `cluster` against the records so far
-    /// (and each other), changing nothing.
-    pub fn prepare<'a>(
+    /// (and each other), changing nothing. Events may be borrowed or owned;
+    /// owned ones are not copied.
+    pub fn prepare<E: Into<Job>>(
         &self,
         program: &FeatureProgram,
         cluster: &str,
-        events: impl IntoIterator<Item = Job<&'a str>>,
+        events: impl IntoIterator<Item = E>,
     ) -> Prepared {
         let mut prepared = Prepared::default();
         // Where a job changed earlier in this batch sits in `changes`.
         let mut changed: HashMap<EventKey, usize> = HashMap::new();
         for (i, event) in events.into_iter().enumerate() {
-            let merged = check_event(event.to_owned_job()).and_then(|event| {
+            let merged = check_event(event.into()).and_then(|event| {
                 let key = EventKey::of(cluster, &event);
                 let earlier = changed.get(&key).copied();
                 let prev = match earlier {
