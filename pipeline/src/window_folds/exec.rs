@@ -18,11 +18,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::array::make_comparator;
 use datafusion::arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, RecordBatch, UInt64Builder,
 };
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::compute::kernels::partition::partition;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result, internal_err};
 use datafusion::execution::TaskContext;
@@ -259,7 +261,6 @@ impl ExecutionPlan for FoldWindowExec {
                 .iter()
                 .map(|c| FoldState::new(c.fold))
                 .collect(),
-            keys: None,
             last_key: None,
             metrics: BaselineMetrics::new(&self.metrics, partition),
         };
@@ -278,10 +279,9 @@ struct FoldRun {
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     columns: Vec<FoldColumn>,
     states: Vec<FoldState>,
-    /// Encodes partition keys so rows compare as bytes; made on first use.
-    keys: Option<RowConverter>,
-    /// The previous batch's last partition key: a run may span batches.
-    last_key: Option<OwnedRow>,
+    /// The previous batch's last partition key, a row of each key column:
+    /// a run may span batches.
+    last_key: Option<Vec<ArrayRef>>,
     metrics: BaselineMetrics,
 }
 
@@ -304,7 +304,10 @@ impl FoldRun {
         Ok(out)
     }
 
-    /// Whether each row starts a partition (a run of equal keys).
+    /// Whether each row starts a partition (a run of equal keys). Arrow's
+    /// partition kernel compares each key column with itself shifted by a
+    /// row, a column at a time; the batch's first row is compared with the
+    /// previous batch's last, since a run may span batches.
     fn partition_starts(&mut self, batch: &RecordBatch) -> Result<Vec<bool>> {
         let rows = batch.num_rows();
         let keys: Vec<ArrayRef> = self
@@ -312,29 +315,30 @@ impl FoldRun {
             .iter()
             .map(|e| e.evaluate(batch)?.into_array(rows))
             .collect::<Result<_>>()?;
-        let converter = match &mut self.keys {
-            Some(c) => c,
-            None => self.keys.insert(RowConverter::new(
-                keys.iter()
-                    .map(|k| SortField::new(k.data_type().clone()))
-                    .collect(),
-            )?),
-        };
-        let encoded = converter.convert_columns(&keys)?;
-        let mut starts = Vec::with_capacity(rows);
-        for i in 0..rows {
-            let row = encoded.row(i);
-            let start = match i {
-                0 => self.last_key.as_ref().is_none_or(|last| last.row() != row),
-                _ => encoded.row(i - 1) != row,
-            };
-            starts.push(start);
+        let mut starts = vec![false; rows];
+        if rows == 0 {
+            return Ok(starts);
         }
-        if rows > 0 {
-            self.last_key = Some(encoded.row(rows - 1).owned());
+        for run in partition(&keys)?.ranges() {
+            starts[run.start] = true;
         }
+        if let Some(last) = &self.last_key {
+            starts[0] = !same_key(last, &keys)?;
+        }
+        self.last_key = Some(keys.iter().map(|k| k.slice(rows - 1, 1)).collect());
         Ok(starts)
     }
+}
+
+/// Whether the one-row key `last` equals the first row of `keys`.
+fn same_key(last: &[ArrayRef], keys: &[ArrayRef]) -> Result<bool> {
+    for (last, key) in last.iter().zip(keys) {
+        let compare = make_comparator(last.as_ref(), key.as_ref(), SortOptions::default())?;
+        if !compare(0, 0).is_eq() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// One fold over a batch: each row's result, the fold restarting at every

@@ -26,11 +26,18 @@ fn table(rows: usize, seed: u64) -> RecordBatch {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let keys = ["a", "b", "c", "d", "e"];
     let mut key = Vec::new();
+    let mut group = Vec::new();
     let (mut t, mut id, mut x, mut n) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..rows {
         // Skewed: most rows in "a", a handful in "e".
         let k = (rng.random_range(0.0f64..1.0).powi(3) * keys.len() as f64) as usize;
         key.push(keys[k.min(keys.len() - 1)]);
+        // A second key, sometimes null, that splits a run of `k` by itself.
+        group.push(match rng.random_range(0..5) {
+            0 => None,
+            1 | 2 => Some("x"),
+            _ => Some("y"),
+        });
         t.push(rng.random_range(0..rows as i64 / 4 + 1));
         id.push(i as i64);
         x.push(
@@ -41,6 +48,7 @@ fn table(rows: usize, seed: u64) -> RecordBatch {
     }
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Utf8, false),
+        Field::new("g", DataType::Utf8, true),
         Field::new("t", DataType::Int64, false),
         Field::new("id", DataType::Int64, false),
         Field::new("x", DataType::Float64, true),
@@ -50,6 +58,7 @@ fn table(rows: usize, seed: u64) -> RecordBatch {
         schema,
         vec![
             Arc::new(StringArray::from(key)),
+            Arc::new(StringArray::from(group)),
             Arc::new(Int64Array::from(t)),
             Arc::new(Int64Array::from(id)),
             Arc::new(Float64Array::from(x)),
@@ -181,6 +190,19 @@ async fn several_windows_in_one_operator_match() {
          COUNT(*) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 25 FOLLOWING) AS f"
     );
     same_as_datafusion(&select, 6).await;
+}
+
+/// Partitions keyed by two columns, one of them with nulls: a run ends
+/// where either key changes, within a batch or across two.
+#[tokio::test]
+async fn two_partition_keys_match() {
+    let w = "PARTITION BY k, g ORDER BY t, id";
+    let select = format!(
+        "ROW_NUMBER() OVER ({w}) AS a, \
+         SUM(x) OVER ({w} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS b, \
+         LAG(n) OVER ({w}) AS c"
+    );
+    same_as_datafusion(&select, 3).await;
 }
 
 #[tokio::test]
