@@ -18,9 +18,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::make_comparator;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Builder, Int64Builder, RecordBatch, UInt64Builder,
+    ArrayRef, Float64Builder, Int64Builder, RecordBatch, UInt64Builder, make_comparator,
 };
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::kernels::partition::partition;
