@@ -184,7 +184,13 @@ fn local_session(options: &FeatureOptions, fold_windows: bool) -> Result<Session
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         // Big sorts spill whatever the limit; compressed spill files write
         // a third of the bytes, and writing them is most of a spill's cost.
-        .set_str("datafusion.execution.spill_compression", "lz4_frame");
+        .set_str("datafusion.execution.spill_compression", "lz4_frame")
+        // Rows hash-partitioned on (a, b) are already together for a window
+        // or aggregate keyed by (a, b, c); DataFusion only trusts that from
+        // this many partitions up, and otherwise repartitions and sorts
+        // again (entity_asof's runs of equal counts: tens of millions of
+        // rows). The partition count here is pinned and small.
+        .set_usize("datafusion.optimizer.subset_repartition_threshold", 1);
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
         .with_disk_manager_builder(DiskManagerBuilder::default())

@@ -11,9 +11,9 @@
 //! columns directly. It keeps a window operator of the same functions for
 //! everything the planner asks (schema, ordering, partitioning,
 //! requirements), so the plan around it is unchanged. Besides the folds of
-//! aggregates, the loop runs `ROW_NUMBER()` and `LAG(x)`; a count of the
-//! following rows looks ahead, so it stays in DataFusion's operator, below
-//! the loop.
+//! aggregates, the loop runs `ROW_NUMBER()`, `LAG(x)` and `FIRST_VALUE(x)`
+//! (one value per run, so one append per run); a count of the following
+//! rows looks ahead, so it stays in DataFusion's operator, below the loop.
 
 use std::fmt;
 use std::sync::Arc;
@@ -350,6 +350,21 @@ fn fold_column(
 ) -> Result<ArrayRef> {
     let mut builder = ColumnBuilder::new(output, starts.len())?;
     let values = Values::new(arg);
+    if let Fold::First { .. } = state.fold() {
+        // A run's rows all take its first row's value: one append per run.
+        let mut run = 0;
+        for end in 1..=starts.len() {
+            if end < starts.len() && !starts[end] {
+                continue;
+            }
+            if starts[run] {
+                state.reset();
+            }
+            builder.append_n(state.push(values.at(run))?, end - run)?;
+            run = end;
+        }
+        return Ok(builder.finish());
+    }
     for (i, &start) in starts.iter().enumerate() {
         if start {
             state.reset();
@@ -381,6 +396,19 @@ impl ColumnBuilder {
             (Self::Float(b), Output::Float(v)) => b.append_option(v),
             (Self::Int(b), Output::Int(v)) => b.append_option(v),
             (Self::UInt(b), Output::UInt(v)) => b.append_value(v),
+            (_, output) => return internal_err!("a window fold gave {output:?} for another type"),
+        }
+        Ok(())
+    }
+
+    /// Appends `output` `n` times.
+    fn append_n(&mut self, output: Output, n: usize) -> Result<()> {
+        match (self, output) {
+            (Self::Float(b), Output::Float(Some(v))) => b.append_value_n(v, n),
+            (Self::Int(b), Output::Int(Some(v))) => b.append_value_n(v, n),
+            (Self::Float(b), Output::Float(None)) => b.append_nulls(n),
+            (Self::Int(b), Output::Int(None)) => b.append_nulls(n),
+            (Self::UInt(b), Output::UInt(v)) => b.append_value_n(v, n),
             (_, output) => return internal_err!("a window fold gave {output:?} for another type"),
         }
         Ok(())

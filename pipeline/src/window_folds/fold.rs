@@ -157,6 +157,20 @@ impl FoldState {
                     (_, false) => Output::Int(None),
                 })
             }
+            Fold::First { float } => {
+                if self.count == 0 {
+                    self.count = 1;
+                    match value {
+                        Value::Float(v) => self.float = Some(v),
+                        Value::Int(v) => self.int = Some(v),
+                        Value::Null | Value::Other => {}
+                    }
+                }
+                Ok(match float {
+                    true => Output::Float(self.float),
+                    false => Output::Int(self.int),
+                })
+            }
             Fold::CountFollowing { .. } => internal_err!("a count of following rows is not causal"),
         }
     }

@@ -30,6 +30,10 @@ pub(super) enum Fold {
     /// `LAG(x)`: the value `offset` rows back, of a Float64 (`float`) or
     /// Int64 column; only in a loop of folds, like `RowNumber`.
     Lag { offset: usize, float: bool },
+    /// `FIRST_VALUE(x)` over `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT
+    /// ROW`: the partition's first row's value, nulls included, of a
+    /// Float64 (`float`) or Int64 column; only in a loop of folds.
+    First { float: bool },
 }
 
 /// The running aggregates, by argument type.
@@ -60,8 +64,9 @@ pub(super) fn recognise(
 }
 
 /// The fold of `expr` in a loop of folds ([`super::exec`]), which also
-/// takes DataFusion's `ROW_NUMBER()` and `LAG(x)`: there, leaving one
-/// function to DataFusion's operator would cost the whole operator.
+/// takes DataFusion's `ROW_NUMBER()`, `LAG(x)` and `FIRST_VALUE(x)`: there,
+/// leaving one function to DataFusion's operator would cost the whole
+/// operator.
 pub(super) fn recognise_in_loop(
     expr: &Arc<dyn WindowExpr>,
     input: &Schema,
@@ -106,6 +111,20 @@ pub(super) fn recognise_in_loop(
                 _ => return None,
             };
             Some((Fold::Lag { offset, float }, vec![Arc::clone(arg)]))
+        }
+        ("first_value", [arg]) if name.starts_with("first_value(") => {
+            // Any frame that starts at the partition's first row and holds
+            // the current row gives that first row; ROWS up to the current
+            // row is the one the SQL writes.
+            if rows_frame(expr.get_window_frame())? != (Bound::Unbounded, Bound::Preceding(0)) {
+                return None;
+            }
+            let float = match (arg.data_type(input).ok()?, &output) {
+                (DataType::Float64, DataType::Float64) => true,
+                (DataType::Int64, DataType::Int64) => false,
+                _ => return None,
+            };
+            Some((Fold::First { float }, vec![Arc::clone(arg)]))
         }
         _ => None,
     }

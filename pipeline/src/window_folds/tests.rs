@@ -69,9 +69,12 @@ fn table(rows: usize, seed: u64) -> RecordBatch {
 }
 
 fn context(fold: bool, batch: &RecordBatch) -> SessionContext {
+    // As the feature SQL's session: rows hashed on a subset of a window's
+    // keys are not repartitioned.
     let config = SessionConfig::new()
         .with_target_partitions(2)
-        .with_batch_size(7);
+        .with_batch_size(7)
+        .set_usize("datafusion.optimizer.subset_repartition_threshold", 1);
     let mut state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features();
@@ -205,6 +208,50 @@ async fn two_partition_keys_match() {
     same_as_datafusion(&select, 3).await;
 }
 
+/// FIRST_VALUE over the rows up to the current one is the partition's first
+/// row's value, null or not, however the partition spans batches.
+#[tokio::test]
+async fn first_values_match() {
+    for w in [W, "PARTITION BY k, g ORDER BY t, id"] {
+        let frame = format!("{w} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW");
+        let select =
+            format!("FIRST_VALUE(x) OVER ({frame}) AS a, FIRST_VALUE(n) OVER ({frame}) AS b");
+        same_as_datafusion(&select, 2).await;
+    }
+}
+
+/// entity_asof's carry: a running count, then the first value of each run
+/// of equal counts. The count never decreases along the first window's
+/// order, and rows equal on (k, count) share k's hash partition, so the
+/// second window takes the first one's output as it is: one sort in all.
+#[tokio::test]
+async fn runs_of_a_running_count_need_no_second_sort() {
+    let sql = "WITH counted AS ( \
+            SELECT id, k, t, x, COUNT(n) OVER (PARTITION BY k ORDER BY t, id \
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS c FROM rows) \
+        SELECT id, c, FIRST_VALUE(x) OVER (PARTITION BY k, c ORDER BY t, id \
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v \
+        FROM counted ORDER BY id";
+    for (rows, seed) in [(1, 5), (40, 6), (700, 7)] {
+        let batch = table(rows, seed);
+        let (plain, _) = run(&context(false, &batch), sql).await;
+        let folded_ctx = context(true, &batch);
+        let (folded, count) = run(&folded_ctx, sql).await;
+        assert_eq!(count, 2);
+        assert_eq!(folded, plain, "over {rows} rows");
+        let mut sorts = 0;
+        plan(&folded_ctx, sql)
+            .await
+            .apply(|node| {
+                sorts += usize::from(node.name() == "SortExec");
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+        // The first window's sort and the final ORDER BY.
+        assert_eq!(sorts, 2);
+    }
+}
+
 #[tokio::test]
 async fn row_numbers_and_lags_match() {
     for select in [
@@ -264,6 +311,12 @@ async fn windows_without_a_fold_are_left_to_datafusion() {
         format!("MAX(x) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"),
         format!("COUNT(x) OVER ({W} ROWS BETWEEN 1 FOLLOWING AND 3 FOLLOWING) AS v"),
         format!("FIRST_VALUE(x) OVER ({W}) AS v"),
+        format!(
+            "FIRST_VALUE(x) IGNORE NULLS OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"
+        ),
+        format!(
+            "FIRST_VALUE(x) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS v"
+        ),
         format!("LAG(x, 1, 0.0) OVER ({W}) AS v"),
         format!("LEAD(x) OVER ({W}) AS v"),
     ] {
