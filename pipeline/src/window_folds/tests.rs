@@ -314,9 +314,7 @@ async fn windows_without_a_fold_are_left_to_datafusion() {
         format!(
             "FIRST_VALUE(x) IGNORE NULLS OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS v"
         ),
-        format!(
-            "FIRST_VALUE(x) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS v"
-        ),
+        format!("FIRST_VALUE(x) OVER ({W} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS v"),
         format!("LAG(x, 1, 0.0) OVER ({W}) AS v"),
         format!("LEAD(x) OVER ({W}) AS v"),
     ] {
