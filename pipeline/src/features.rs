@@ -188,8 +188,9 @@ fn local_session(options: &FeatureOptions, fold_windows: bool) -> Result<Session
         // Rows hash-partitioned on (a, b) are already together for a window
         // or aggregate keyed by (a, b, c); DataFusion only trusts that from
         // this many partitions up, and otherwise repartitions and sorts
-        // again (entity_asof's runs of equal counts: tens of millions of
-        // rows). The partition count here is pinned and small.
+        // again (entity_asof's runs of equal counts, queue_at_submit's
+        // seconds: tens of millions of rows). The partition count here is
+        // pinned and small.
         .set_usize("datafusion.optimizer.subset_repartition_threshold", 1);
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(options.memory_limit)))
